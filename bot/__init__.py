@@ -1,0 +1,1 @@
+"""Slack: the Bolt app, its listeners, Block Kit views and the console renderer."""

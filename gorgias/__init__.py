@@ -1,0 +1,1 @@
+"""Gorgias helpdesk: webhook intake, customer resolution, note drafting and the REST client."""

@@ -1,0 +1,116 @@
+"""Every setting the bot reads, from the environment or `.env`, validated once at startup."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    # Per-user, reused across runs: the embedded database and generated files live here.
+    return Path.home() / ".local" / "share" / "customer-intel-bot"
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Storage
+    database_url: str | None = Field(None, description="PostgreSQL URL; unset starts an embedded server under DATA_DIR")
+    redis_url: str | None = Field(None, description="Redis URL; unset uses an in-process cache")
+    redis_key_prefix: str = "cib:"
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    db_pool_max_size: int = Field(10, ge=1, le=200)
+
+    # Anthropic
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-haiku-4-5"
+    anthropic_timeout_seconds: float = Field(20.0, gt=0)
+    anthropic_max_retries: int = Field(2, ge=0, le=10)
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str | None = None
+    slack_allowed_channels: CommaList = Field(default_factory=list)
+    slack_allowed_users: CommaList = Field(default_factory=list)
+
+    # Gorgias
+    gorgias_domain: str | None = None
+    gorgias_base_url: str | None = None
+    gorgias_username: str | None = None
+    gorgias_api_key: SecretStr | None = None
+    gorgias_webhook_secret: SecretStr | None = None
+
+    # Serving
+    port: int = Field(3000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    # Analytics
+    pseudonym_secret: SecretStr | None = Field(
+        None, description="Key for C-XXXXXXXX ids; unset uses a random key stored once in the database"
+    )
+    cache_ttl_seconds: int = Field(900, ge=1)
+    min_group_size: int = Field(5, ge=1, description="Aggregates over fewer customers are not broken down")
+    # Compensation tiers by lifetime value: "threshold:percent" from the highest down.
+    compensation_tiers: CommaList = Field(
+        default_factory=lambda: ["10000:25", "1000:20", "500:15", "0:10"]
+    )
+
+    # Discovery
+    discovery_cron: str = "0 6,18 * * *"
+    discovery_min_customers: int = Field(50, ge=1)
+    discovery_k_min: int = Field(2, ge=2)
+    discovery_k_max: int = Field(6, ge=2, le=20)
+    discovery_silhouette_sample: int = Field(5000, ge=100)
+
+    @field_validator("slack_allowed_channels", "slack_allowed_users", "compensation_tiers", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("compensation_tiers")
+    @classmethod
+    def _check_tiers(cls, tiers: list[str]) -> list[str]:
+        for tier in tiers:
+            threshold, _, percent = tier.partition(":")
+            try:
+                float(threshold), float(percent)
+            except ValueError:
+                raise ValueError(f"tier {tier!r} is not 'threshold:percent'") from None
+        return tiers
+
+    @property
+    def compensation_table(self) -> list[tuple[float, float]]:
+        """(lifetime value threshold, discount percent), highest threshold first."""
+        pairs = [tuple(float(x) for x in tier.split(":")) for tier in self.compensation_tiers]
+        return sorted(pairs, reverse=True)  # type: ignore[arg-type]
+
+
+class SettingsError(Exception):
+    """A setting has an invalid value; the message names the environment variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            variable = str(error["loc"][0]).upper() if error["loc"] else "?"
+            problems.append(f"{variable}: {error['msg']}")
+        raise SettingsError("Invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
