@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # Anthropic
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
-    anthropic_model: str = "claude-haiku-4-5"
+    # The newest Haiku-class model in the installed SDK (anthropic 2.12 lists it; not in its DEPRECATED_MODELS).
+    anthropic_model: str = "claude-haiku-5-5"
     anthropic_timeout_seconds: float = Field(20.0, gt=0)
     anthropic_max_retries: int = Field(2, ge=0, le=10)
 
@@ -48,6 +49,33 @@ class Settings(BaseSettings):
     gorgias_username: str | None = None
     gorgias_api_key: SecretStr | None = None
     gorgias_webhook_secret: SecretStr | None = None
+    gorgias_agent_user_id: int | None = Field(
+        None, description="Gorgias user id the notes are posted as; unset → the API user (GORGIAS_USERNAME)")
+    gorgias_skip_tags: CommaList = Field(default_factory=lambda: ["ai_ignore", "no-ai"])
+    gorgias_force_tags: CommaList = Field(default_factory=lambda: ["force-ai"])
+    gorgias_marketing_senders: CommaList = Field(
+        default_factory=lambda: ["newsletter", "marketing", "promo", "news@", "mailchimp", "klaviyo",
+                                 "sendgrid", "mailgun", "hubspot", "campaign"],
+        description="Sender address fragments treated as marketing mail (skipped)")
+    gorgias_note_tags: CommaList = Field(default_factory=list, description="Tags added to a ticket once noted")
+    gorgias_set_priority: bool = Field(False, description="Raise the ticket priority for urgent messages")
+    gorgias_max_attempts: int = Field(5, ge=1, le=50)
+    gorgias_retry_base_seconds: float = Field(5.0, ge=0, description="First retry delay; doubles per attempt")
+    gorgias_lease_seconds: float = Field(120.0, gt=0, description="A claimed event returns to the queue after this")
+    gorgias_worker_threads: int = Field(1, ge=0, le=16, description="0 = intake only (another process drains)")
+    gorgias_max_body_bytes: int = Field(262_144, ge=1024)
+    gorgias_rate_limit_requests: int = Field(40, ge=1)
+    gorgias_rate_limit_window_seconds: float = Field(20.0, gt=0)
+    gorgias_timeout_seconds: float = Field(15.0, gt=0)
+    gorgias_store_name: str = Field("our store", description="How drafts refer to the store")
+
+    @field_validator("gorgias_skip_tags", "gorgias_force_tags", "gorgias_marketing_senders",
+                     "gorgias_note_tags", mode="before")
+    @classmethod
+    def _split_gorgias_lists(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
 
     # Serving
     port: int = Field(3000, ge=1, le=65535)

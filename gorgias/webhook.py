@@ -1,0 +1,97 @@
+"""`POST /gorgias/webhook`: authenticate, size-limit, validate, store in the inbox, answer 200.
+
+Nothing is processed here: the event is made durable first so a crash after the 200 loses
+nothing, and the worker is woken to drain it. Unauthenticated or invalid bodies store nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from typing import Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gorgias.inbox import Inbox
+from gorgias.payload import PayloadError, parse_event
+
+log = logging.getLogger(__name__)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def verify_token(secret: str, token: str | None) -> bool:
+    """Constant-time comparison of the X-Webhook-Token header with the shared secret."""
+    return token is not None and hmac.compare_digest(token.encode(), secret.encode())
+
+
+def verify_signature(secret: str, body: bytes, header: str) -> bool:
+    """`X-Signature: sha256=<hex HMAC-SHA256 of the body>` keyed with the same secret."""
+    scheme, _, given = header.partition("=")
+    if scheme.strip().lower() != "sha256" or not given:
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, given.strip().lower())
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(int(declared))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # a lying or absent Content-Length still cannot make us buffer more
+            raise _TooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def make_webhook_endpoint(settings, inbox: Inbox, on_stored: Callable[[], None],
+                          observe: Callable[[str, float], None] | None = None):
+    """The Starlette endpoint. `on_stored` wakes the worker; `observe(outcome, seconds)` feeds metrics."""
+    limit = settings.gorgias_max_body_bytes
+
+    def answer(outcome: str, status: int, started: float, **body) -> JSONResponse:
+        if observe:
+            observe(outcome, time.perf_counter() - started)
+        return JSONResponse({"status": outcome, **body}, status_code=status)
+
+    async def webhook(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        if settings.gorgias_webhook_secret is None:
+            return answer("not_configured", 503, started,
+                          error="the Gorgias webhook is not configured: set GORGIAS_WEBHOOK_SECRET")
+        secret = settings.gorgias_webhook_secret.get_secret_value()
+        if not verify_token(secret, request.headers.get("x-webhook-token")):
+            log.warning("gorgias webhook rejected: missing or wrong X-Webhook-Token from %s",
+                        request.client.host if request.client else "?")
+            return answer("unauthorized", 401, started, error="missing or wrong X-Webhook-Token")
+        try:
+            body = await _read_limited(request, limit)
+        except _TooLarge as exc:
+            return answer("too_large", 413, started,
+                          error=f"body of {exc.args[0]} bytes exceeds the limit of {limit} bytes")
+        signature = request.headers.get("x-signature")
+        if signature is not None and not verify_signature(secret, body, signature):
+            log.warning("gorgias webhook rejected: X-Signature does not match the body")
+            return answer("unauthorized", 401, started, error="X-Signature does not match the body")
+        try:
+            event = parse_event(body)
+        except PayloadError as exc:
+            log.info("gorgias webhook rejected: %s", exc)
+            return answer("invalid", exc.status, started, error=str(exc))
+        event_id, inserted = await run_in_threadpool(inbox.enqueue, event)
+        if inserted:
+            on_stored()
+        else:
+            log.info("gorgias duplicate delivery of ticket %s message %s (event %s)",
+                     event.ticket_id, event.message_id, event_id)
+        return answer("queued" if inserted else "duplicate", 200, started, event_id=event_id)
+
+    return webhook

@@ -1,0 +1,112 @@
+-- Gorgias inbox (gorgias/inbox.py) and customer resolution (gorgias/resolve.py).
+
+-- name: enqueue
+-- A redelivery of the same (ticket, message) only counts the delivery; xmax = 0 marks a new row.
+INSERT INTO gorgias_inbox (ticket_id, message_id, payload)
+VALUES (%(ticket_id)s, %(message_id)s, %(payload)s)
+ON CONFLICT (ticket_id, message_id) DO UPDATE SET deliveries = gorgias_inbox.deliveries + 1
+RETURNING event_id, (xmax = 0) AS inserted;
+
+-- name: claim
+-- Due pending rows, plus rows whose worker's lease ran out (it crashed or hung). SKIP LOCKED lets
+-- several workers, in one process or many, drain one inbox without taking the same row.
+UPDATE gorgias_inbox AS inbox
+SET status = 'processing',
+    attempts = inbox.attempts + 1,
+    locked_until = now() + make_interval(secs => %(lease_seconds)s)
+FROM (
+    SELECT event_id FROM gorgias_inbox
+    WHERE (status = 'pending' AND next_attempt_at <= now())
+       OR (status = 'processing' AND locked_until < now())
+    ORDER BY event_id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+) AS due
+WHERE inbox.event_id = due.event_id
+RETURNING inbox.event_id, inbox.ticket_id, inbox.message_id, inbox.payload, inbox.attempts,
+          inbox.last_error, inbox.received_at;
+
+-- name: mark_done
+UPDATE gorgias_inbox
+SET status = 'done', note_message_id = %(note_message_id)s, processed_at = now(),
+    locked_until = NULL, last_error = NULL
+WHERE event_id = %(event_id)s;
+
+-- name: mark_skipped
+UPDATE gorgias_inbox
+SET status = 'skipped', skip_reason = %(reason)s, processed_at = now(), locked_until = NULL
+WHERE event_id = %(event_id)s;
+
+-- name: mark_retry
+UPDATE gorgias_inbox
+SET status = 'pending', last_error = %(error)s, locked_until = NULL,
+    next_attempt_at = now() + make_interval(secs => %(delay_seconds)s)
+WHERE event_id = %(event_id)s;
+
+-- name: mark_parked
+UPDATE gorgias_inbox
+SET status = 'parked', last_error = %(error)s, processed_at = now(), locked_until = NULL
+WHERE event_id = %(event_id)s;
+
+-- name: requeue_parked
+UPDATE gorgias_inbox
+SET status = 'pending', attempts = 0, next_attempt_at = now(), processed_at = NULL
+WHERE status = 'parked'
+RETURNING event_id;
+
+-- name: status_counts
+SELECT status, count(*) AS events, sum(deliveries - 1) AS duplicates,
+       min(received_at) AS oldest, max(received_at) AS newest
+FROM gorgias_inbox GROUP BY status ORDER BY status;
+
+-- name: parked
+SELECT event_id, ticket_id, message_id, attempts, last_error, processed_at
+FROM gorgias_inbox WHERE status = 'parked' ORDER BY event_id LIMIT %(limit)s;
+
+-- name: skip_reasons
+SELECT skip_reason, count(*) AS events FROM gorgias_inbox
+WHERE status = 'skipped' GROUP BY skip_reason ORDER BY events DESC;
+
+-- name: customer_by_store_id
+SELECT customer_id FROM customers WHERE store_customer_id = ANY(%(store_ids)s)
+ORDER BY array_position(%(store_ids)s::text[], store_customer_id) LIMIT 1;
+
+-- name: customer_by_email
+SELECT customer_id FROM customers WHERE lower(email) = %(email)s ORDER BY customer_id LIMIT 1;
+
+-- name: customer_by_phone
+-- Matching on the last nine digits makes "+44 7700 900123" and "07700 900123" the same number.
+SELECT customer_id FROM customers
+WHERE right(phone_digits, 9) = right(%(digits)s, 9)
+ORDER BY (phone_digits = %(digits)s) DESC, customer_id LIMIT 1;
+
+-- name: customer_orders_summary
+-- The facts a note needs when the shared enrichment is unavailable: straight from the orders.
+SELECT c.customer_id, c.public_id, c.store_customer_id, c.name, c.email,
+       count(o.order_id) FILTER (WHERE o.kind = 'sale') AS orders,
+       coalesce(sum(o.total) FILTER (WHERE o.kind IN ('sale', 'return')), 0) AS lifetime_value,
+       min(o.ordered_at) FILTER (WHERE o.kind = 'sale') AS first_order_at,
+       max(o.ordered_at) FILTER (WHERE o.kind = 'sale') AS last_order_at
+FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id
+WHERE c.customer_id = %(customer_id)s
+GROUP BY c.customer_id;
+
+-- name: customer_recent_orders
+SELECT o.store_order_id, o.ordered_at, o.kind, o.total,
+       coalesce(sum(l.quantity), 0) AS items,
+       coalesce(array_agg(DISTINCT p.category) FILTER (WHERE p.category IS NOT NULL), '{}') AS categories
+FROM orders o
+LEFT JOIN order_lines l ON l.order_id = o.order_id
+LEFT JOIN products p ON p.product_id = l.product_id
+WHERE o.customer_id = %(customer_id)s AND o.kind IN ('sale', 'return')
+GROUP BY o.order_id
+ORDER BY o.ordered_at DESC
+LIMIT %(limit)s;
+
+-- name: customer_current_profile
+SELECT p.value_tier, p.churn_probability, p.risk_level, p.churn_reasons, p.dominant_segments,
+       p.predicted_clv_12m, a.name AS archetype_name
+FROM customer_profiles p
+JOIN discovery_runs r ON r.run_id = p.run_id AND r.is_current
+LEFT JOIN archetypes a ON a.run_id = p.run_id AND a.archetype_id = p.archetype_id
+WHERE p.customer_id = %(customer_id)s;
