@@ -110,3 +110,6 @@ FROM customer_profiles p
 JOIN discovery_runs r ON r.run_id = p.run_id AND r.is_current
 LEFT JOIN archetypes a ON a.run_id = p.run_id AND a.archetype_id = p.archetype_id
 WHERE p.customer_id = %(customer_id)s;
+
+-- name: latest_order
+SELECT max(ordered_at) AS latest FROM orders;

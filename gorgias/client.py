@@ -1,0 +1,130 @@
+"""The one Gorgias REST client: httpx with Basic auth (username + API key), base URL from
+GORGIAS_BASE_URL or GORGIAS_DOMAIN, a shared 40-requests-per-20-seconds limiter, and 429
+Retry-After handling. 5xx and network errors are raised as retriable; the inbox retries them."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+class GorgiasConfigError(Exception):
+    """A setting the REST client needs is missing; the message names the variable."""
+
+
+class GorgiasAPIError(Exception):
+    def __init__(self, message: str, *, status: int | None, retriable: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retriable = retriable
+
+
+class RateLimiter:
+    """Sliding window: at most `limit` request starts in any `window` seconds, across threads."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self._starts: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Block until a request may start; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._starts and now - self._starts[0] >= self.window:
+                    self._starts.popleft()
+                if len(self._starts) < self.limit:
+                    self._starts.append(now)
+                    return waited
+                pause = self.window - (now - self._starts[0])
+            time.sleep(pause)
+            waited += pause
+
+    def pause_all(self, seconds: float) -> None:
+        """After a 429, hold every thread back: fill the window so nobody starts for `seconds`."""
+        with self._lock:
+            until = time.monotonic() + seconds - self.window
+            self._starts = deque([until] * self.limit)
+
+
+def base_url(settings) -> str:
+    if settings.gorgias_base_url:
+        return settings.gorgias_base_url.rstrip("/")
+    if settings.gorgias_domain:
+        domain = settings.gorgias_domain.strip().removeprefix("https://").rstrip("/")
+        return f"https://{domain if '.' in domain else domain + '.gorgias.com'}"
+    raise GorgiasConfigError("set GORGIAS_DOMAIN (e.g. 'yourstore') or GORGIAS_BASE_URL to post notes")
+
+
+class GorgiasClient:
+    MAX_429_WAITS = 5
+    MAX_RETRY_AFTER = 120.0
+
+    def __init__(self, settings, *, transport: httpx.BaseTransport | None = None) -> None:
+        if not settings.gorgias_username or settings.gorgias_api_key is None:
+            raise GorgiasConfigError("set GORGIAS_USERNAME and GORGIAS_API_KEY to post notes")
+        self.settings = settings
+        self.http = httpx.Client(
+            base_url=base_url(settings), transport=transport,
+            auth=httpx.BasicAuth(settings.gorgias_username, settings.gorgias_api_key.get_secret_value()),
+            timeout=settings.gorgias_timeout_seconds, headers={"Accept": "application/json"},
+        )
+        self.limiter = RateLimiter(settings.gorgias_rate_limit_requests, settings.gorgias_rate_limit_window_seconds)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        for _ in range(self.MAX_429_WAITS + 1):
+            self.limiter.acquire()
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                raise GorgiasAPIError(f"{method} {path}: {type(exc).__name__}: {exc}", status=None, retriable=True) from None
+            if response.status_code == 429:
+                wait = _retry_after(response.headers.get("retry-after"))
+                log.warning("Gorgias rate limit on %s %s: waiting %.1f s (Retry-After)", method, path, wait)
+                self.limiter.pause_all(wait)
+                continue
+            if response.status_code >= 500:
+                raise GorgiasAPIError(f"{method} {path}: Gorgias answered {response.status_code}",
+                                      status=response.status_code, retriable=True)
+            if response.status_code >= 400:
+                raise GorgiasAPIError(f"{method} {path}: Gorgias answered {response.status_code}: {response.text[:300]}",
+                                      status=response.status_code, retriable=False)
+            return response
+        raise GorgiasAPIError(f"{method} {path}: still rate-limited after {self.MAX_429_WAITS} waits",
+                              status=429, retriable=True)
+
+    def post_internal_note(self, ticket_id: int, body_html: str, body_text: str) -> dict:
+        """POST /api/tickets/{id}/messages as an internal note from the configured agent."""
+        sender = {"id": self.settings.gorgias_agent_user_id} if self.settings.gorgias_agent_user_id \
+            else {"email": self.settings.gorgias_username}
+        payload = {"channel": "internal-note", "from_agent": True, "via": "api", "public": False,
+                   "sender": sender, "body_html": body_html, "body_text": body_text}
+        return self.request("POST", f"/api/tickets/{ticket_id}/messages", json=payload).json()
+
+    def list_messages(self, ticket_id: int) -> list[dict]:
+        data = self.request("GET", f"/api/tickets/{ticket_id}/messages", params={"limit": 100}).json()
+        return data.get("data", []) if isinstance(data, dict) else list(data)
+
+    def add_tags(self, ticket_id: int, names: list[str]) -> None:
+        self.request("POST", f"/api/tickets/{ticket_id}/tags", json={"names": names})
+
+    def set_priority(self, ticket_id: int, priority: str) -> None:
+        self.request("PUT", f"/api/tickets/{ticket_id}", json={"priority": priority})
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except ValueError:  # an HTTP date; rare from Gorgias, a short wait is safe
+        seconds = 2.0
+    return min(max(seconds, 0.0), GorgiasClient.MAX_RETRY_AFTER)
