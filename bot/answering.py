@@ -1,0 +1,67 @@
+"""Answering a question in a Slack thread: allow-list, a progress placeholder (and the assistant
+"thinking" status), the router, the rendered answer replacing the placeholder — or an error
+message replacing it, so progress is never left behind."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from bot.access import is_allowed, not_enabled_message
+from bot.delivery import post_pages, replace_with_error
+from bot.metrics import METRICS
+from bot.views.answer import answer_pages
+from bot.views.charts import forecast_png
+
+log = logging.getLogger(__name__)
+
+THINKING = "⏳ Looking into it…"
+FAILED = ("Sorry, I couldn't answer that just now (the error is logged). "
+          "Try again in a minute, or ask `help` for what I can do.")
+_MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
+MAX_QUESTION_CHARS = 2000
+
+
+def thread_key(channel: str, thread_ts: str) -> str:
+    """The router's memory key for one Slack thread (shared contract with analytics.router)."""
+    return f"slack:{channel}:{thread_ts}"
+
+
+def clean_question(text: str) -> str:
+    """The question without the bot's @-mention and Slack's formatting around it."""
+    return _MENTION.sub("", text or "").strip()
+
+
+def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | None, question: str,
+                     listener: str, assistant_thread: bool = False) -> None:
+    started = time.perf_counter()
+    if not is_allowed(deps.settings, channel, user):
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=not_enabled_message(channel))
+        return
+    question = clean_question(question)
+    if not question or question.lower() in ("help", "?"):
+        from bot.views.help import help_blocks
+
+        blocks = help_blocks()
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, blocks=blocks, text="What I can do")
+        return
+    if assistant_thread:
+        try:
+            client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status="is thinking…")
+        except Exception:  # noqa: BLE001 - the status is a nicety; the placeholder still shows progress
+            log.debug("assistant status not available in %s", channel)
+    placeholder_ts = None
+    try:
+        placeholder_ts = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)["ts"]
+        answer = deps.router.answer(question[:MAX_QUESTION_CHARS], thread_key(channel, thread_ts), user)
+        pages = answer_pages(answer)
+        results = [c.result for c in (answer.tool_calls or []) if getattr(c, "result", None) is not None]
+        post_pages(client, channel, pages, thread_ts=thread_ts, replace_ts=placeholder_ts,
+                   chart_png=lambda: next((png for r in results if (png := forecast_png(r))), None))
+        METRICS.inc("cib_slack_answers_total", source=str(getattr(answer, "source", "unknown")))
+    except Exception:
+        METRICS.inc("cib_slack_errors_total", listener=listener)
+        log.exception("answering in %s (thread %s) failed", channel, thread_ts)
+        replace_with_error(client, channel, placeholder_ts, thread_ts, FAILED)
+    finally:
+        METRICS.observe("cib_slack_listener_seconds", time.perf_counter() - started, listener=listener)

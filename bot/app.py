@@ -1,0 +1,83 @@
+"""The Bolt app factory: a Slack app from settings, with its Web API client, middleware and
+listeners. HTTP mode is served by app.py's web app at POST /slack/events; Socket Mode (when
+SLACK_APP_TOKEN is set) by `socket_mode_handler`."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.dedupe import dedupe_middleware
+from bot.deps import BotDeps
+from bot.listeners import register_listeners
+from bot.metrics import METRICS
+
+log = logging.getLogger(__name__)
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+class SlackNotConfigured(Exception):
+    """A Slack setting needed for the chosen mode is missing; the message names it."""
+
+
+def web_client(settings) -> WebClient:
+    """The one Slack Web API client: base URL from SLACK_API_URL, Retry-After honoured on
+    `ratelimited` (429), transient connection errors retried."""
+    if settings.slack_bot_token is None:
+        raise SlackNotConfigured("SLACK_BOT_TOKEN is not set (the bot's xoxb- token)")
+    base_url = settings.slack_api_url or DEFAULT_API_URL
+    if not base_url.endswith("/"):
+        base_url += "/"
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=base_url, timeout=15)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def build_slack_app(settings, db, *, ctx: Any = None, router_factory: Callable[[], Any] | None = None,
+                    run_tool: Callable[[str, dict], Any] | None = None, client: WebClient | None = None) -> App:
+    """A configured Bolt app. Tests pass a fake router or tool runner; production passes nothing
+    and gets analytics' context and router."""
+    socket_mode = settings.slack_app_token is not None
+    if settings.slack_signing_secret is None and not socket_mode:
+        raise SlackNotConfigured("SLACK_SIGNING_SECRET is not set (needed to verify Slack's HTTP requests; "
+                                 "or set SLACK_APP_TOKEN for Socket Mode)")
+    deps = BotDeps(settings=settings, db=db, ctx=ctx, router_factory=router_factory, run_tool=run_tool)
+    app = App(
+        client=client or web_client(settings),
+        # Socket Mode requests are not signed; HTTP requests always are and are always verified.
+        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
+        request_verification_enabled=settings.slack_signing_secret is not None,
+        token_verification_enabled=False,
+        process_before_response=False,
+        ignoring_self_events_enabled=True,
+    )
+    app.use(_count_requests)
+    app.use(dedupe_middleware(db))
+    register_listeners(app, deps)
+    app.error(_log_error)
+    app.bot_deps = deps  # type: ignore[attr-defined]  # for the web app's readiness and the console
+    return app
+
+
+def _count_requests(body, next):  # noqa: A002 - Bolt's name
+    kind = body.get("type") or ("slash_command" if body.get("command") else "unknown")
+    METRICS.inc("cib_slack_requests_total", kind=str(kind))
+    return next()
+
+
+def _log_error(error, body, logger):
+    # Errors are logged with context; the person sees a short message from the listener itself.
+    log.error("Slack listener error (%s): %s", body.get("type") or body.get("command"), error, exc_info=error)
+
+
+def socket_mode_handler(app: App, settings):
+    """The Socket Mode handler for `app` (call `.connect()` to start in the background, `.close()`)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    if settings.slack_app_token is None:
+        raise SlackNotConfigured("SLACK_APP_TOKEN is not set (the app-level xapp- token with connections:write)")
+    return SocketModeHandler(app, app_token=settings.slack_app_token.get_secret_value(), web_client=app.client)

@@ -1,0 +1,41 @@
+"""Slack retries an event it thinks went unanswered (same `event_id`, `X-Slack-Retry-Num`), and
+with several app instances any of them may get the retry: the first to record the id in
+PostgreSQL answers, the others acknowledge and do nothing."""
+from __future__ import annotations
+
+import logging
+import random
+
+from slack_bolt import BoltResponse
+
+from bot.metrics import METRICS
+from sql import query
+
+log = logging.getLogger(__name__)
+
+
+def mark_event_seen(db, event_id: str) -> bool:
+    """True the first time an event id is seen, False for a repeat."""
+    with db.connection() as conn:
+        return conn.execute(query("slack.mark_event_seen"), {"event_id": event_id}).fetchone() is not None
+
+
+def forget_old_events(db) -> int:
+    with db.connection() as conn:
+        return conn.execute(query("slack.forget_old_events")).rowcount
+
+
+def dedupe_middleware(db):
+    """A Bolt global middleware: events already handled are acknowledged (200) and skipped."""
+
+    def dedupe(body, next, logger):  # noqa: A002 - Bolt passes `next` by this name
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not mark_event_seen(db, event_id):
+            METRICS.inc("cib_slack_duplicate_events_total")
+            log.info("skipping event %s: already handled", event_id)
+            return BoltResponse(status=200, body="")
+        if event_id and random.random() < 0.01:  # keep the table small without a scheduler job
+            forget_old_events(db)
+        return next()
+
+    return dedupe

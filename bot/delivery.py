@@ -1,0 +1,70 @@
+"""Posting paged Block Kit messages to Slack: the first page replaces a placeholder when there is
+one, `invalid_blocks` falls back to older blocks (and a PNG for a chart), and a message that
+still fails is replaced by plain text, so a placeholder is never left behind."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from slack_sdk.errors import SlackApiError
+
+from bot.metrics import METRICS
+from bot.views import blocks as bk
+from bot.views.answer import downgrade
+
+log = logging.getLogger(__name__)
+
+
+def _send(client, channel: str, blocks: list[bk.Block], *, thread_ts: str | None, replace_ts: str | None,
+          text: str) -> dict[str, Any]:
+    if replace_ts:
+        return client.chat_update(channel=channel, ts=replace_ts, blocks=blocks, text=text).data
+    kwargs = {"thread_ts": thread_ts} if thread_ts else {}
+    return client.chat_postMessage(channel=channel, blocks=blocks, text=text, **kwargs).data
+
+
+def post_pages(client, channel: str, pages: list[list[bk.Block]], *, thread_ts: str | None = None,
+               replace_ts: str | None = None, chart_png: Callable[[], bytes | None] | None = None) -> list[dict[str, Any]]:
+    """Send each page; returns the Web API responses. `chart_png` draws the fallback image when a
+    chart had to be dropped."""
+    responses = []
+    for number, page in enumerate(pages):
+        target = replace_ts if number == 0 else None
+        text = bk.fallback_text(page)
+        try:
+            responses.append(_send(client, channel, page, thread_ts=thread_ts, replace_ts=target, text=text))
+            continue
+        except SlackApiError as exc:
+            if exc.response.get("error") != "invalid_blocks":
+                raise
+            log.info("Slack rejected the blocks (%s); sending the fallback", exc.response.get("errors"))
+        METRICS.inc("cib_slack_fallbacks_total")
+        older, dropped_chart = downgrade(page)
+        try:
+            responses.append(_send(client, channel, older, thread_ts=thread_ts, replace_ts=target, text=text))
+        except SlackApiError as exc:
+            if exc.response.get("error") != "invalid_blocks":
+                raise
+            responses.append(_send(client, channel, bk.sections(text), thread_ts=thread_ts, replace_ts=target, text=text))
+        if dropped_chart and chart_png is not None:
+            upload_png(client, channel, chart_png(), thread_ts=thread_ts or responses[-1].get("ts"))
+    return responses
+
+
+def upload_png(client, channel: str, png: bytes | None, *, thread_ts: str | None, title: str = "Forecast chart") -> None:
+    if not png:
+        return
+    kwargs = {"thread_ts": thread_ts} if thread_ts else {}
+    client.files_upload_v2(channel=channel, content=png, filename="forecast.png", title=title, **kwargs)
+
+
+def replace_with_error(client, channel: str, placeholder_ts: str | None, thread_ts: str | None, message: str) -> None:
+    """Turn the placeholder into the error message (or post it when there is none); never raises."""
+    try:
+        if placeholder_ts:
+            client.chat_update(channel=channel, ts=placeholder_ts, text=message, blocks=bk.sections(message))
+        else:
+            kwargs = {"thread_ts": thread_ts} if thread_ts else {}
+            client.chat_postMessage(channel=channel, text=message, **kwargs)
+    except Exception:  # noqa: BLE001 - reporting an error must not raise another
+        log.exception("could not report an error to Slack channel %s", channel)

@@ -1,0 +1,34 @@
+"""The App Home tab: a dashboard published with views.publish each time a person opens it."""
+from __future__ import annotations
+
+import logging
+
+from bot.access import is_allowed, not_enabled_message
+from bot.dashboard import load_dashboard
+from bot.metrics import METRICS
+from bot.views.home import home_view, message_home_view
+
+log = logging.getLogger(__name__)
+
+
+def register(app, deps) -> None:
+    def ack_event(ack):
+        ack()
+
+    def publish(event, client):
+        if event.get("tab", "home") != "home":
+            return
+        user = event["user"]
+        if not is_allowed(deps.settings, None, user):
+            client.views_publish(user_id=user, view=message_home_view(not_enabled_message("App Home")))
+            return
+        try:
+            view = home_view(load_dashboard(deps))
+        except Exception:
+            METRICS.inc("cib_slack_errors_total", listener="app_home_opened")
+            log.exception("building the Home dashboard failed")
+            view = message_home_view("The dashboard is unavailable right now (the error is logged). "
+                                     "You can still ask questions in the Messages tab.")
+        client.views_publish(user_id=user, view=view)
+
+    app.event("app_home_opened")(ack=ack_event, lazy=[publish])
