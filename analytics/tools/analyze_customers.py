@@ -1,0 +1,100 @@
+"""analyze_customers: customers ranked by churn risk, value, recency or frequency, with filters, and
+totals over the whole matching set ("412 customers, 183k lifetime value at risk")."""
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from analytics.runs import require_current_run
+from analytics.tools.common import archetype_filter, cached, money, num, pct, segment_filter
+from analytics.tools.inputs import AnalyzeCustomersInput
+from analytics.tools.registry import ToolContext, ToolResult, register
+from sql import query
+
+
+class CustomerRow(BaseModel):
+    public_id: str
+    value_tier: str | None
+    orders: int
+    lifetime_value: float
+    average_order_value: float | None
+    days_since_last_order: int | None
+    churn_probability: float | None
+    risk_level: str | None
+    predicted_value_12m: float | None
+    expected_purchases_90d: float | None
+    archetype_id: str | None
+    archetype_name: str | None
+
+
+class CustomerTotals(BaseModel):
+    customers: int
+    lifetime_value: float
+    customers_at_risk: int          # high or critical churn risk
+    value_at_risk: float            # lifetime value of those at high or critical risk
+    predicted_value_12m: float
+    expected_12m_loss: float        # sum of churn probability x predicted 12-month value
+    average_churn_probability: float | None
+
+
+class AnalyzeCustomersResult(ToolResult):
+    sort_by: str
+    filters: dict[str, str | float]
+    totals: CustomerTotals
+    rows: list[CustomerRow]
+    offset: int
+    has_more: bool
+
+
+def _filters_text(filters: dict) -> str:
+    return (" (" + ", ".join(f"{k} {v}" for k, v in filters.items()) + ")") if filters else ""
+
+
+@register("analyze_customers",
+          "Lists of customers ranked by churn risk, lifetime value, predicted value, recency or order "
+          "frequency, optionally filtered by segment, archetype, value tier, risk level or minimum value; "
+          "always with totals for everyone matching (count, lifetime value, value at risk). Use for "
+          "'who are my top customers', 'which VIPs are at risk of churning', 'customers who haven't ordered lately'.")
+def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> AnalyzeCustomersResult:
+    run = require_current_run(ctx)
+    axis, segment = segment_filter(ctx, params.segment, run.run_id)
+    archetype_id = archetype_filter(ctx, params.archetype, run.run_id)
+
+    def compute() -> AnalyzeCustomersResult:
+        with ctx.db.cursor() as cur:
+            cur.execute(query("customers.page"), {
+                "run_id": run.run_id, "axis": axis, "segment": segment, "archetype_id": archetype_id,
+                "value_tier": params.value_tier, "risk_level": params.risk_level, "min_value": params.min_value,
+                "sort_by": params.sort_by, "limit": params.limit, "offset": params.offset})
+            row = cur.fetchone()
+        t = row["totals"]
+        totals = CustomerTotals(
+            customers=t["customers"], lifetime_value=round(float(t["lifetime_value"]), 2),
+            customers_at_risk=t["customers_at_risk"], value_at_risk=round(float(t["value_at_risk"]), 2),
+            predicted_value_12m=round(float(t["predicted_value_12m"]), 2),
+            expected_12m_loss=round(float(t["expected_12m_loss"]), 2),
+            average_churn_probability=num(t["average_churn_probability"]))
+        rows = [CustomerRow(
+            public_id=r["public_id"], value_tier=r["value_tier"], orders=r["orders"],
+            lifetime_value=float(r["revenue"]), average_order_value=num(r["avg_order_value"]),
+            days_since_last_order=r["recency_days"], churn_probability=r["churn_probability"],
+            risk_level=r["risk_level"], predicted_value_12m=num(r["predicted_clv_12m"]),
+            expected_purchases_90d=r["expected_purchases_90d"], archetype_id=r["archetype_id"],
+            archetype_name=r["archetype_name"]) for r in row["rows"]]
+        filters: dict[str, str | float] = {}
+        if axis:
+            filters["segment"] = f"{axis}:{segment}"
+        if archetype_id:
+            filters["archetype"] = archetype_id
+        for name in ("value_tier", "risk_level", "min_value"):
+            if getattr(params, name) is not None:
+                filters[name] = getattr(params, name)
+        summary = (f"{totals.customers:,} customers{_filters_text(filters)}, lifetime value "
+                   f"{money(totals.lifetime_value)}; {totals.customers_at_risk:,} at high or critical churn risk "
+                   f"holding {money(totals.value_at_risk)} lifetime value at risk; average churn probability "
+                   f"{pct(totals.average_churn_probability)}. Showing {len(rows)} by {params.sort_by.replace('_', ' ')}"
+                   + (f" from #{params.offset + 1}" if params.offset else "") + ".")
+        return AnalyzeCustomersResult(
+            tool="analyze_customers", summary=summary, sort_by=params.sort_by, filters=filters, totals=totals,
+            rows=rows, offset=params.offset, has_more=params.offset + len(rows) < totals.customers)
+
+    return cached(ctx, "analyze_customers", run.run_id, params, compute, AnalyzeCustomersResult)
