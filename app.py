@@ -38,7 +38,7 @@ def cmd_migrate(args, settings: Settings) -> int:
 
 
 def cmd_ingest(args, settings: Settings) -> int:
-    from discovery.importer import ImportError_, import_file
+    from discovery.importer import ImportFailed, import_file
     from discovery.progress import terminal_progress
 
     db = open_database(settings)
@@ -47,7 +47,7 @@ def cmd_ingest(args, settings: Settings) -> int:
             db, Path(args.file), fmt=args.format, skip_bad_rows=args.skip_bad_rows,
             progress=None if args.json else terminal_progress("Importing"),
         )
-    except ImportError_ as exc:
+    except ImportFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -146,9 +146,153 @@ def cmd_chat(args, settings: Settings) -> int:
 
 # --- serving ------------------------------------------------------------------------------------
 
+def build_web_app(settings: Settings, db, *, ctx=None, slack_app=None, background: bool = True):
+    """The one Starlette app `serve` runs: /health, /health/ready, /metrics, POST /slack/events
+    (HTTP mode), the Gorgias webhook when configured. Its lifespan starts the discovery scheduler,
+    the Gorgias worker and, with SLACK_APP_TOKEN, Socket Mode. `bot` and `gorgias` never import each
+    other; this is where they meet. Tests pass their own `slack_app` and `background=False`."""
+    import contextlib
+    import time as _time
+
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse, PlainTextResponse
+    from starlette.routing import Route
+
+    from bot.metrics import METRICS
+
+    if ctx is None:
+        from analytics.context import build_context
+
+        ctx = build_context(settings, db)
+    routes = []
+    if slack_app is None and settings.slack_bot_token is not None:
+        from bot.app import build_slack_app
+
+        slack_app = build_slack_app(settings, db, ctx=ctx)
+    if slack_app is not None and settings.slack_signing_secret is not None:
+        from bot.http import slack_routes
+
+        routes += slack_routes(slack_app)
+    gorgias = None
+    try:
+        from gorgias.service import GorgiasService
+    except ImportError:
+        GorgiasService = None  # noqa: N806 - the integration is optional
+    if GorgiasService is not None and (settings.gorgias_webhook_secret or settings.gorgias_domain):
+        gorgias = GorgiasService(settings, db, ctx)
+        routes += gorgias.routes()
+
+    async def health(request):
+        return JSONResponse({"status": "ok"})
+
+    def readiness() -> tuple[int, dict]:
+        from bot.dashboard import run_status
+
+        try:
+            current, latest = run_status(db)
+        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+            log.warning("readiness: database check failed: %s", exc)
+            return 503, {"database": "unreachable", "current_run": None}
+        body = {"database": "ok", "current_run": current, "latest_run": latest}
+        if current is None:
+            body["problem"] = "no published discovery run yet (python app.py discover)"
+        return (200 if current else 503), body
+
+    async def ready(request):
+        status, body = await run_in_threadpool(readiness)
+        return JSONResponse(body, status_code=status, media_type="application/json")
+
+    async def metrics(request):
+        text = METRICS.render()
+        if gorgias is not None:
+            text += "".join(f"cib_gorgias_{name} {value:g}\n" for name, value in sorted(gorgias.metrics().items()))
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    routes += [Route("/health", health), Route("/health/ready", ready), Route("/metrics", metrics)]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        started = []
+        if background:
+            try:
+                from discovery.scheduler import DiscoveryScheduler
+            except ImportError:
+                log.warning("discovery scheduler not available; runs happen only with `python app.py discover`")
+            else:
+                from analytics.context import after_discovery_run
+
+                scheduler = DiscoveryScheduler(settings, db, lambda *a, **k: after_discovery_run(ctx))
+                scheduler.start()
+                started.append(scheduler.shutdown)
+            if gorgias is not None:
+                gorgias.start()
+                started.append(gorgias.stop)
+            if slack_app is not None and settings.slack_app_token is not None:
+                from bot.app import socket_mode_handler
+
+                handler = socket_mode_handler(slack_app, settings)
+                await run_in_threadpool(handler.connect)
+                started.append(handler.close)
+                log.info("Slack Socket Mode connected")
+        try:
+            yield
+        finally:
+            for stop in reversed(started):
+                try:
+                    await run_in_threadpool(stop)
+                except Exception:  # noqa: BLE001 - keep shutting the rest down
+                    log.exception("shutdown step failed")
+
+    class MetricsMiddleware:
+        """Request counts and latencies by route path (not raw URL, to keep label sets small)."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                return await self.inner(scope, receive, send)
+            started_at, status = _time.perf_counter(), {"code": 500}
+
+            async def send_and_record(message):
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                await send(message)
+
+            try:
+                await self.inner(scope, receive, send_and_record)
+            finally:
+                path = scope["path"] if any(r.path == scope["path"] for r in routes) else "other"
+                METRICS.inc("cib_http_requests_total", path=path, status=str(status["code"]))
+                METRICS.observe("cib_http_request_seconds", _time.perf_counter() - started_at, path=path)
+
+    web = Starlette(routes=routes, lifespan=lifespan)
+    web.add_middleware(MetricsMiddleware)
+    return web
+
+
 def cmd_serve(args, settings: Settings) -> int:
     """One ASGI server: Slack (HTTP mode, or Socket Mode alongside), the Gorgias webhook, health."""
-    raise SystemExit("serve is being built (Slack and Gorgias issues)")
+    import uvicorn
+
+    from bot.app import SlackNotConfigured
+
+    db = open_database(settings)
+    try:
+        web = build_web_app(settings, db)
+    except SlackNotConfigured as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        db.close()
+        return 2
+    if settings.slack_bot_token is None:
+        log.warning("SLACK_BOT_TOKEN is not set: serving health and Gorgias only")
+    try:
+        uvicorn.run(web, host=args.host, port=settings.port, log_level=settings.log_level.lower(),
+                    proxy_headers=True)
+    finally:
+        db.close()
+    return 0
 
 
 def cmd_gorgias(args, settings: Settings) -> int:
@@ -207,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("serve", help="serve Slack (HTTP or Socket Mode), the Gorgias webhook and health")
+    p.add_argument("--host", default="0.0.0.0", help="interface to listen on (port from PORT)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("gorgias", help="Gorgias inbox maintenance")

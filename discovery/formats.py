@@ -1,0 +1,322 @@
+"""Reading order exports (CSV, CSV.gz, Parquet, XLSX), telling their format from the header, and
+mapping each format's columns onto the canonical order-line columns the importer validates.
+
+Everything here is whole-column pandas work; nothing loops over rows.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+# The contract with the synthetic store and with anyone writing a file by hand (README: Importing orders).
+CANONICAL_COLUMNS = [
+    "order_id", "ordered_at", "customer_id", "email", "name", "phone", "country", "sku",
+    "product_title", "category", "quantity", "unit_price", "line_discount", "discount_code",
+]
+CANONICAL_REQUIRED = ["order_id", "ordered_at", "sku", "quantity", "unit_price"]
+FORMATS = ("canonical", "shopify", "uci")
+
+
+class ImportFailed(Exception):
+    """A problem with the user's file; the message names the file and, where it can, row and column."""
+
+
+@dataclass
+class RawTable:
+    """A file as read: every column as text (or typed, for Parquet), rows numbered from 1 after the header."""
+    frame: pd.DataFrame
+    source: str
+    encoding: str | None = None
+
+
+@dataclass
+class Mapped:
+    """A raw table mapped onto canonical columns.
+
+    `source_columns` maps a canonical column to the file's own column name, so that error messages
+    speak the file's language ("column 'Price'", not "unit_price").
+    """
+    frame: pd.DataFrame
+    fmt: str
+    source_columns: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    # UCI writes stock write-offs (damaged, missing, '?') as zero-price lines: no money, no sale.
+    zero_price_ignored: bool = False
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+def _decode(raw: bytes) -> tuple[bytes, str]:
+    """UTF-8 bytes for pyarrow, plus the encoding the file was really in.
+
+    Excel on Windows saves CSV as cp1252; a few bytes cp1252 leaves undefined only exist in Latin-1.
+    """
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        raw.decode("utf-8")
+        return raw, "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252").encode("utf-8"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").encode("utf-8"), "latin-1"
+
+
+def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
+    data, encoding = _decode(raw)
+    if not data.strip():
+        raise ImportFailed(f"{source}: the file is empty (no header row)")
+    first_line = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
+    # The csv module reads the header so quoted names with commas work; pyarrow then reads every
+    # column as text, so '017' stays '017' and '17850.0' can be cleaned up deliberately.
+    import csv
+
+    names = next(csv.reader([first_line]))
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ImportFailed(f"{source}: the header repeats column(s) {dupes}")
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as exc:
+        # pyarrow says e.g. "CSV parse error: Expected 8 columns, got 9: ..." with the row number.
+        raise ImportFailed(f"{source}: not a readable CSV file: {exc}") from None
+    return RawTable(_numbered(table.to_pandas()), source, encoding)
+
+
+def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
+    # Row numbers as people count them in a spreadsheet's data area: the first row after the header is 1.
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return frame
+
+
+def read_table(path: Path) -> RawTable:
+    """Read CSV (plain or gzip), Parquet or XLSX into a frame; the source name is the path as given."""
+    source = str(path)
+    if not path.exists():
+        raise ImportFailed(f"{source}: no such file")
+    if path.is_dir():
+        raise ImportFailed(f"{source}: is a directory, not an order export")
+    head = path.open("rb").read(4)
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if head[:4] == b"PAR1" or suffixes.endswith(".parquet"):
+            frame = pd.read_parquet(path)
+            return RawTable(_numbered(frame), source)
+        if head[:2] == b"PK" or suffixes.endswith((".xlsx", ".xlsm")):
+            # dtype=str keeps ids as written; dates come out as ISO text.
+            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+            return RawTable(_numbered(frame), source)
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except ImportFailed:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise ImportFailed(f"{source}: cannot read the file: {exc}") from None
+    except Exception as exc:  # openpyxl/pyarrow raise their own types for corrupt files
+        raise ImportFailed(f"{source}: cannot read the file ({type(exc).__name__}: {exc})") from None
+    return _read_csv_bytes(raw, source)
+
+
+# --- format detection -----------------------------------------------------------------------------
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", str(name)).lower()
+
+
+def _lookup(frame: pd.DataFrame) -> dict[str, str]:
+    return {_key(c): c for c in frame.columns}
+
+
+_SIGNATURES = {
+    "canonical": [("orderid",), ("orderedat",), ("sku",), ("quantity",), ("unitprice",)],
+    "shopify": [("name",), ("createdat",), ("lineitemquantity",), ("lineitemprice",)],
+    "uci": [("invoiceno", "invoice"), ("stockcode",), ("quantity",), ("invoicedate",), ("unitprice", "price")],
+}
+
+
+def detect_format(frame: pd.DataFrame, source: str) -> str:
+    """The format whose required columns the header has; canonical wins ties (it is the strictest)."""
+    keys = _lookup(frame)
+    for fmt in ("canonical", "shopify", "uci"):
+        if all(any(alt in keys for alt in alts) for alts in _SIGNATURES[fmt]):
+            return fmt
+    shown = ", ".join(map(str, frame.columns[:12])) + (" ..." if len(frame.columns) > 12 else "")
+    raise ImportFailed(
+        f"{source}: cannot tell the format from the header (columns: {shown}). Expected the canonical "
+        "order CSV (order_id, ordered_at, sku, quantity, unit_price, ...), a Shopify orders export "
+        "(Name, Created at, Lineitem quantity, Lineitem price, ...) or UCI Online Retail "
+        "(Invoice, StockCode, Quantity, InvoiceDate, Price, Customer ID, ...); or pass --format."
+    )
+
+
+def _require(frame: pd.DataFrame, source: str, fmt: str, wanted: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """canonical name -> the file's column for it; a missing required column is a file-level error."""
+    keys = _lookup(frame)
+    found: dict[str, str] = {}
+    for canonical, alternatives in wanted.items():
+        for alt in alternatives:
+            if alt in keys:
+                found[canonical] = keys[alt]
+                break
+    return found
+
+
+def _missing(found: dict[str, str], required: dict[str, str], source: str, fmt: str) -> None:
+    absent = [label for canonical, label in required.items() if canonical not in found]
+    if absent:
+        raise ImportFailed(
+            f"{source}: missing required column{'s' if len(absent) > 1 else ''} "
+            + ", ".join(repr(a) for a in absent) + f" for the {fmt} format"
+        )
+
+
+def _text(frame: pd.DataFrame, column: str | None, n: int) -> pd.Series:
+    if column is None:
+        return pd.Series([""] * n, index=frame.index, dtype="str")
+    series = frame[column]
+    if series.dtype.kind in "OSUT" or isinstance(series.dtype, pd.StringDtype):
+        return series.fillna("").astype("str").str.strip()
+    return series  # typed column (Parquet): the importer parses it as it is
+
+
+# --- per-format mapping ---------------------------------------------------------------------------
+
+def map_canonical(raw: RawTable) -> Mapped:
+    frame = raw.frame
+    wanted = {c: (_key(c),) for c in CANONICAL_COLUMNS + ["kind"]}
+    found = _require(frame, raw.source, "canonical", wanted)
+    _missing(found, {c: c for c in CANONICAL_REQUIRED}, raw.source, "canonical")
+    n = len(frame)
+    out = pd.DataFrame({c: _text(frame, found.get(c), n) for c in CANONICAL_COLUMNS}, index=frame.index)
+    if "kind" in found:
+        out["kind"] = _text(frame, found["kind"], n).str.lower()
+    return Mapped(out, "canonical", {c: found.get(c, c) for c in CANONICAL_COLUMNS + ["kind"]})
+
+
+_UCI = {
+    "order_id": ("invoiceno", "invoice"),
+    "sku": ("stockcode",),
+    "product_title": ("description",),
+    "quantity": ("quantity",),
+    "ordered_at": ("invoicedate",),
+    "unit_price": ("unitprice", "price"),
+    "customer_id": ("customerid",),
+    "country": ("country",),
+}
+
+
+def map_uci(raw: RawTable) -> Mapped:
+    """UCI Online Retail (I and II): C-invoices are cancellations, A-invoices bad-debt adjustments,
+    zero-price lines stock write-offs (damaged, missing) that carry no money and are ignored."""
+    frame = raw.frame
+    found = _require(frame, raw.source, "uci", _UCI)
+    _missing(found, {"order_id": "Invoice", "sku": "StockCode", "quantity": "Quantity",
+                     "ordered_at": "InvoiceDate", "unit_price": "Price"}, raw.source, "uci")
+    n = len(frame)
+    out = pd.DataFrame({c: _text(frame, found.get(c), n) for c in CANONICAL_COLUMNS}, index=frame.index)
+    invoice = out["order_id"].astype("str")
+    prefix = invoice.str[:1].str.upper()
+    kind = np.where(prefix == "C", "return", np.where(prefix == "A", "adjustment", "sale"))
+    out["kind"] = pd.Series(kind, index=frame.index, dtype="str")
+    source_columns = {c: found.get(c, c) for c in CANONICAL_COLUMNS} | {"kind": found["order_id"]}
+    return Mapped(out, "uci", source_columns, zero_price_ignored=True)
+
+
+_SHOPIFY = {
+    "order_id": ("name",),
+    "email": ("email",),
+    "ordered_at": ("createdat",),
+    "quantity": ("lineitemquantity",),
+    "product_title": ("lineitemname",),
+    "unit_price": ("lineitemprice",),
+    "sku": ("lineitemsku",),
+    "line_discount": ("lineitemdiscount",),
+    "discount_code": ("discountcode",),
+    "discount_amount": ("discountamount",),
+    "name": ("billingname", "shippingname"),
+    "phone": ("phone", "billingphone", "shippingphone"),
+    "country": ("billingcountry", "shippingcountry"),
+    "category": ("lineitemproducttype", "producttype", "vendor"),
+}
+# Shopify writes these only on an order's first row.
+_SHOPIFY_ORDER_LEVEL = ["email", "ordered_at", "discount_code", "discount_amount", "name", "phone", "country"]
+
+
+def map_shopify(raw: RawTable) -> Mapped:
+    """Shopify orders export: one row per line item, order fields on the first row of each `Name`."""
+    frame = raw.frame
+    found = _require(frame, raw.source, "shopify", _SHOPIFY)
+    _missing(found, {"order_id": "Name", "ordered_at": "Created at", "quantity": "Lineitem quantity",
+                     "unit_price": "Lineitem price"}, raw.source, "shopify")
+    n = len(frame)
+    columns = list(_SHOPIFY)
+    out = pd.DataFrame({c: _text(frame, found.get(c), n) for c in columns}, index=frame.index)
+    order = out["order_id"].astype("str")
+    # Forward-fill order-level fields within each order: the first non-empty value of the order.
+    for column in _SHOPIFY_ORDER_LEVEL:
+        values = out[column].astype("str").replace("", np.nan)
+        out[column] = values.groupby(order, sort=False).transform("first").fillna("").astype("str")
+    # A missing phone/name column falls back to the next Shopify spelling, e.g. Billing Phone.
+    out["customer_id"] = out["email"].astype("str").str.lower()
+    # No SKU (custom items, gift cards): key the product by its title so it still groups.
+    sku = out["sku"].astype("str")
+    title = out["product_title"].astype("str")
+    out["sku"] = sku.where(sku != "", np.where(title != "", "title:" + title, ""))
+    notes: list[str] = []
+    out = _spread_order_discount(out, notes)
+    out = out.drop(columns=["discount_amount"])
+    source_columns = {c: found.get(c, c) for c in columns} | {"customer_id": found.get("email", "Email")}
+    return Mapped(out[CANONICAL_COLUMNS], "shopify", source_columns, notes)
+
+
+def _spread_order_discount(out: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Orders whose discount is only given as the order's `Discount Amount` get it spread over their
+    lines in proportion to line value (the remainder in cents on the first line), so order totals and
+    per-product revenue both stay right."""
+    amount = pd.to_numeric(out["discount_amount"], errors="coerce").fillna(0.0)
+    line_discount = pd.to_numeric(out["line_discount"], errors="coerce")
+    order = out["order_id"].astype("str")
+    has_line_discounts = line_discount.fillna(0).gt(0).groupby(order, sort=False).transform("any")
+    needs = amount.gt(0) & ~has_line_discounts
+    if not needs.any():
+        return out
+    value = (pd.to_numeric(out["quantity"], errors="coerce") * pd.to_numeric(out["unit_price"], errors="coerce")).fillna(0)
+    order_value = value.groupby(order, sort=False).transform("sum")
+    share = np.where(order_value > 0, value / order_value.where(order_value > 0, 1), 0.0)
+    cents = np.floor(share * amount * 100 + 1e-9)
+    spread_cents = pd.Series(cents, index=out.index).groupby(order, sort=False).transform("sum")
+    first = ~order.duplicated()
+    cents = cents + np.where(first, np.round(amount * 100) - spread_cents, 0)
+    spread = pd.Series(cents / 100, index=out.index)
+    out.loc[needs, "line_discount"] = spread[needs].map("{:.2f}".format).astype("str")
+    notes.append(f"{order[needs].nunique():,} order discount(s) spread over their lines by line value")
+    return out
+
+
+MAPPERS = {"canonical": map_canonical, "shopify": map_shopify, "uci": map_uci}
+
+
+def map_to_canonical(raw: RawTable, fmt: str = "auto") -> Mapped:
+    """Map a raw table to canonical columns (still text where the file was text)."""
+    if fmt == "auto":
+        fmt = detect_format(raw.frame, raw.source)
+    if fmt not in MAPPERS:
+        raise ImportFailed(f"{raw.source}: unknown format {fmt!r}; use one of auto, {', '.join(FORMATS)}")
+    return MAPPERS[fmt](raw)

@@ -1,0 +1,504 @@
+"""Order import: validate canonical order lines, classify them, and load them into PostgreSQL.
+
+`import_file` reads an export (discovery.formats), `import_frame` takes canonical lines already in
+memory (the synthetic store). Either way the rows are checked as whole columns, staged with COPY
+and merged with set-based SQL (sql/queries/import.sql) in one transaction: a bad file commits
+nothing, and orders the store already has are left alone, so re-importing changes nothing.
+"""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from pydantic import BaseModel
+
+from discovery.formats import (
+    CANONICAL_COLUMNS, ImportFailed, Mapped, RawTable, map_to_canonical, read_table,
+)
+from discovery.progress import Progress, no_progress
+from sql import query
+
+__all__ = ["ImportFailed", "ImportSummary", "import_file", "import_frame", "prepare_lines"]
+
+KINDS = ("sale", "return", "adjustment")
+_TEXT_COLUMNS = ["order_id", "customer_id", "email", "name", "phone", "country", "sku",
+                 "product_title", "category", "discount_code", "kind"]
+_MAX_INT32 = 2**31 - 1
+_MAX_MONEY = 1e10  # numeric(12, 2)
+_COPY_BLOCK = 8 << 20
+
+
+class ImportSummary(BaseModel):
+    """What an import read, loaded, rejected and added. Row counts are over the file's rows;
+    `orders`/`customers`/`products` are the distinct ones its loaded rows hold."""
+    source: str
+    format: str
+    encoding: str | None = None
+    date_order: str | None = None          # iso | day-first | month-first, as inferred for the column
+    rows_read: int = 0
+    rows_loaded: int = 0                   # order lines stored or already in the store
+    rows_rejected: int = 0
+    rows_without_customer: int = 0         # guest rows (accepted), loaded with no customer
+    cancellation_rows: int = 0             # rows of return / cancellation orders
+    sale_rows: int = 0
+    return_rows: int = 0
+    adjustment_rows: int = 0
+    ignored_rows: int = 0                  # valid rows that carry no sale (zero quantity, UCI zero price)
+    orders_in_file: int = 0                # distinct order ids among accepted rows
+    orders: int = 0                        # distinct orders with loaded rows
+    customers: int = 0
+    products: int = 0
+    new_orders: int = 0
+    existing_orders: int = 0               # already in the store: left unchanged
+    new_customers: int = 0
+    updated_customers: int = 0
+    new_products: int = 0
+    first_order_at: str | None = None
+    last_order_at: str | None = None
+    rejected_file: str | None = None
+    notes: list[str] = []
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        """A readable multi-line summary for the terminal."""
+        lines = [
+            f"Imported {self.source} ({self.format} format"
+            + (f", {self.encoding}" if self.encoding and self.encoding != "utf-8" else "")
+            + (f", dates {self.date_order}" if self.date_order else "") + f") in {self.seconds:.1f} s",
+            f"  rows read       {self.rows_read:>10,}",
+            f"  rows loaded     {self.rows_loaded:>10,}   sale {self.sale_rows:,} · return {self.return_rows:,}"
+            f" · adjustment {self.adjustment_rows:,}",
+            f"  rows ignored    {self.ignored_rows:>10,}   (valid but no sale: zero quantity or zero-price write-offs)",
+            f"  rows rejected   {self.rows_rejected:>10,}"
+            + (f"   -> {self.rejected_file}" if self.rejected_file else ""),
+            f"  guest rows      {self.rows_without_customer:>10,}   (no customer id; loaded as guest orders)",
+            f"  cancellations   {self.cancellation_rows:>10,}   rows of return/cancellation orders",
+            f"  orders          {self.orders:>10,}   new {self.new_orders:,}, already present {self.existing_orders:,}",
+            f"  customers       {self.customers:>10,}   new {self.new_customers:,}",
+            f"  products        {self.products:>10,}   new {self.new_products:,}",
+        ]
+        if self.first_order_at:
+            lines.append(f"  orders from {self.first_order_at[:10]} to {(self.last_order_at or '')[:10]}")
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+@dataclass
+class PreparedLines:
+    """Validated, classified lines ready to stage, plus what was rejected and why."""
+    lines: pd.DataFrame                 # loaded rows (not ignored), typed, with line_no and kind
+    rejected: pd.DataFrame              # index = row number, column `reason`
+    summary: ImportSummary
+    orders: pd.DataFrame = field(default_factory=pd.DataFrame)
+    customers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    products: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+# --- column parsing ----------------------------------------------------------------------------------
+
+def _as_text(series: pd.Series) -> pd.Series:
+    """Any column as stripped text, missing as ''."""
+    if isinstance(series.dtype, pd.StringDtype) or series.dtype == object:
+        out = series.fillna("").astype("str")
+    else:  # typed (Parquet, a frame from code): integers print without '.0', missing becomes ''
+        if series.dtype.kind == "f" and series.dropna().mod(1).eq(0).all():
+            series = series.astype("Int64")
+        out = series.astype(object).where(series.notna(), "").astype("str")
+    return out.str.strip()
+
+
+def _clean_id(text: pd.Series) -> pd.Series:
+    # Excel and pandas turn numeric ids into floats: 17850.0 is customer 17850.
+    return text.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+
+
+def _as_number(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(float values, empty mask). Unparseable text becomes NaN with empty False."""
+    if series.dtype.kind in "iuf" or (series.dtype.kind == "b"):
+        values = series.astype("float64")
+        return values, values.isna()
+    text = _as_text(series)
+    empty = text.eq("")
+    values = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+    return values, empty
+
+
+_DMY = (r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})"
+        r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*([AaPp][Mm])?)?$")
+
+
+def parse_datetimes(series: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    """(UTC timestamps, empty mask, the date order used). Unparseable values are NaT, not empty.
+
+    Slash dates (12/1/2010 8:26) are read day-first or month-first for the whole column: day-first
+    if any first number exceeds 12, else month-first (which is also what an ambiguous column gets).
+    """
+    if series.dtype.kind == "M":
+        values = pd.to_datetime(series)
+        values = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+        return values, values.isna(), "typed"
+    text = _as_text(series)
+    empty = text.eq("")
+    slashed = text.str.match(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}(?:\D|$)")
+    if slashed.sum() * 2 <= (~empty).sum():
+        values = pd.to_datetime(text.where(~empty), format="ISO8601", utc=True, errors="coerce")
+        return values, empty, "iso"
+    parts = text.str.extract(_DMY).apply(pd.to_numeric, errors="coerce")
+    first, second, year = parts[0], parts[1], parts[2]
+    day_first = bool((first > 12).any())
+    day, month = (first, second) if day_first else (second, first)
+    year = year.where(year >= 100, np.where(year < 70, 2000 + year, 1900 + year))
+    hour = parts[3].fillna(0)
+    meridiem = text.str.extract(r"([AaPp][Mm])\s*$")[0].str.upper()
+    hour = hour.where(meridiem.isna(), hour % 12 + np.where(meridiem == "PM", 12, 0))
+    values = pd.to_datetime(
+        pd.DataFrame({"year": year, "month": month, "day": day, "hour": hour,
+                      "minute": parts[4].fillna(0), "second": parts[5].fillna(0)}),
+        errors="coerce",
+    ).dt.tz_localize("UTC")
+    return values, empty, "day-first" if day_first else "month-first"
+
+
+# --- validation and classification ---------------------------------------------------------------
+
+class _Problems:
+    """Row problems collected column by column: row number -> first reason found."""
+
+    def __init__(self, source_columns: dict[str, str]) -> None:
+        self.columns = source_columns
+        self.parts: list[pd.Series] = []
+
+    def add(self, mask: pd.Series, column: str, problem: str, values: pd.Series | None = None) -> None:
+        if not mask.any():
+            return
+        label = self.columns.get(column, column)
+        reason = pd.Series(f"column '{label}': {problem}", index=mask.index[mask.to_numpy()], dtype=object)
+        if values is not None:
+            reason = reason + " (" + values[mask].astype(str).map(repr) + ")"
+        self.parts.append(reason)
+
+    def reasons(self) -> pd.Series:
+        if not self.parts:
+            return pd.Series([], dtype=object, index=pd.Index([], name="row"))
+        everything = pd.concat(self.parts)
+        return everything[~everything.index.duplicated(keep="first")].sort_index()
+
+
+def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
+                  encoding: str | None = None) -> PreparedLines:
+    """Check and type every canonical column, classify the rows, and build the staging frames.
+
+    Raises ImportFailed naming the first bad row and column unless `skip_bad_rows`, in which case
+    bad rows, and the other lines of their orders (a half order would have the wrong total), are
+    returned in `rejected` with a reason each.
+    """
+    frame = mapped.frame
+    summary = ImportSummary(source=source, format=mapped.fmt, encoding=encoding, rows_read=len(frame),
+                            notes=list(mapped.notes))
+    problems = _Problems(mapped.source_columns)
+    for column in CANONICAL_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
+    text = {c: _as_text(frame[c]) for c in _TEXT_COLUMNS if c in frame.columns}
+    if "kind" not in text:
+        text["kind"] = pd.Series("", index=frame.index, dtype="str")
+    order_id = _clean_id(text["order_id"])
+    customer = _clean_id(text["customer_id"])
+    sku = text["sku"]
+    kind = text["kind"].str.lower()
+
+    problems.add(order_id.eq(""), "order_id", "empty; every line needs its order id")
+    ordered_at, empty_date, date_order = parse_datetimes(frame["ordered_at"])
+    summary.date_order = None if date_order in ("iso", "typed") else date_order
+    problems.add(empty_date, "ordered_at", "empty; every line needs its order date")
+    problems.add(ordered_at.isna() & ~empty_date, "ordered_at",
+                 "not a date" + (f" (the column reads {date_order})" if summary.date_order else ""),
+                 _as_text(frame["ordered_at"]))
+    problems.add(sku.eq(""), "sku", "empty; every line needs a product code")
+
+    quantity, empty_qty = _as_number(frame["quantity"])
+    problems.add(empty_qty, "quantity", "empty")
+    problems.add(quantity.isna() & ~empty_qty, "quantity", "not a number", frame["quantity"])
+    problems.add(quantity.notna() & quantity.mod(1).ne(0), "quantity", "not a whole number", frame["quantity"])
+    problems.add(quantity.abs().gt(_MAX_INT32), "quantity", "out of range", frame["quantity"])
+
+    price, empty_price = _as_number(frame["unit_price"])
+    problems.add(empty_price, "unit_price", "empty")
+    problems.add(price.isna() & ~empty_price, "unit_price", "not a number", frame["unit_price"])
+    problems.add(price.abs().ge(_MAX_MONEY), "unit_price", "out of range", frame["unit_price"])
+    # Only adjustments (UCI bad-debt write-offs) carry negative prices; a refund is a negative quantity.
+    problems.add(price.lt(0) & kind.ne("adjustment"), "unit_price",
+                 "negative price (returns are negative quantities)", frame["unit_price"])
+
+    discount, empty_discount = _as_number(frame["line_discount"])
+    problems.add(discount.isna() & ~empty_discount, "line_discount", "not a number", frame["line_discount"])
+    problems.add(discount.lt(0), "line_discount", "negative discount", frame["line_discount"])
+    problems.add(discount.abs().ge(_MAX_MONEY), "line_discount", "out of range", frame["line_discount"])
+    discount = discount.fillna(0.0)
+    problems.add(kind.ne("") & ~kind.isin(KINDS), "kind", "not one of sale, return, adjustment", kind)
+
+    # One order, one customer: a later line naming someone else is a data error, not a second order.
+    reasons = problems.reasons()
+    clean = ~frame.index.isin(reasons.index)
+    named = clean & customer.ne("")
+    order_customer = customer[named].groupby(order_id[named], sort=False).transform("first")
+    first_row = pd.Series(frame.index[named], index=frame.index[named]).groupby(
+        order_id[named], sort=False).transform("first")
+    conflict = pd.Series(False, index=frame.index)
+    conflict[named] = customer[named].ne(order_customer)
+    if conflict.any():
+        rows = conflict.index[conflict.to_numpy()]
+        label = mapped.source_columns.get("customer_id", "customer_id")
+        problems.parts.append(f"column '{label}': the order's first line (row "
+                              + first_row.loc[rows].astype(str) + ") names another customer")
+        reasons = problems.reasons()
+
+    if len(reasons) and not skip_bad_rows:
+        row = int(reasons.index[0])
+        more = len(reasons) - 1
+        raise ImportFailed(
+            f"{source}: row {row}, {reasons.iloc[0]}"
+            + (f"; {more:,} more row(s) have problems" if more else "")
+            + ". Nothing was imported; --skip-bad-rows loads the good rows and lists the rest."
+        )
+
+    # Keep orders whole: the siblings of a rejected line go too, so a corrected re-import adds them.
+    bad_orders = order_id[reasons.index]
+    sibling = order_id.isin(set(bad_orders[bad_orders.ne("")])) & ~frame.index.isin(reasons.index)
+    if sibling.any():
+        first_bad = pd.Series(reasons.index, index=bad_orders.to_numpy()).groupby(level=0).min()
+        reasons = pd.concat([reasons, "another line of this order was rejected (row "
+                             + order_id[sibling].map(first_bad).astype(str) + ")"]).sort_index()
+    rejected = pd.DataFrame({"reason": reasons})
+    ok = ~frame.index.isin(reasons.index)
+
+    lines = pd.DataFrame({
+        "order_key": order_id[ok], "ordered_at": ordered_at[ok], "customer_key": customer[ok],
+        "email": text["email"][ok], "name": text["name"][ok], "phone": text["phone"][ok],
+        "country": text["country"][ok], "sku": sku[ok], "title": text["product_title"][ok],
+        "category": text["category"][ok], "discount_code": text["discount_code"][ok],
+        "quantity": quantity[ok].astype("int64"), "unit_price": price[ok].round(2),
+        "discount": discount[ok].round(2), "explicit_kind": kind[ok],
+    })
+    # A line's kind: the file's own word (kind column, UCI invoice prefix), else its sign.
+    lines["kind"] = lines["explicit_kind"].where(
+        lines["explicit_kind"].ne(""), np.where(lines["quantity"] < 0, "return", "sale"))
+    ignored = lines["quantity"].eq(0)
+    if mapped.zero_price_ignored:
+        ignored |= lines["unit_price"].eq(0) & lines["kind"].ne("adjustment")
+
+    summary.rows_rejected = len(rejected)
+    summary.rows_without_customer = int(lines["customer_key"].eq("").sum())
+    summary.cancellation_rows = int(lines["kind"].eq("return").sum())
+    summary.orders_in_file = int(lines["order_key"].nunique())
+    summary.ignored_rows = int(ignored.sum())
+    lines = lines[~ignored.to_numpy()]
+    counts = lines["kind"].value_counts()
+    summary.sale_rows = int(counts.get("sale", 0))
+    summary.return_rows = int(counts.get("return", 0))
+    summary.adjustment_rows = int(counts.get("adjustment", 0))
+    summary.rows_loaded = len(lines)
+    lines["line_no"] = lines.groupby("order_key", sort=False).cumcount() + 1
+
+    prepared = PreparedLines(lines=lines, rejected=rejected, summary=summary)
+    _build_entities(prepared)
+    return prepared
+
+
+def _first_nonempty(values: pd.Series, by: pd.Series) -> pd.Series:
+    return values.replace("", np.nan).groupby(by, sort=False).first()
+
+
+def _build_entities(prepared: PreparedLines) -> None:
+    """Orders, customers and products as one row each, from the loaded lines."""
+    lines, summary = prepared.lines, prepared.summary
+    key = lines["order_key"]
+    by_order = lines.groupby(key, sort=False)
+    explicit = _first_nonempty(lines["explicit_kind"], key)
+    all_negative = by_order["quantity"].max() < 0
+    orders = pd.DataFrame({
+        "ordered_at": by_order["ordered_at"].min(),
+        "customer_key": _first_nonempty(lines["customer_key"], key),
+        "kind": explicit.fillna(pd.Series(np.where(all_negative, "return", "sale"), index=all_negative.index)),
+        "discount_code": _first_nonempty(lines["discount_code"], key),
+        "country": _first_nonempty(lines["country"], key),
+    })
+    spread = by_order["ordered_at"].nunique()
+    if (spread > 1).any():
+        summary.notes.append(f"{int((spread > 1).sum()):,} order(s) had lines at different times; "
+                             "each order takes its earliest time")
+    orders.index.name = "order_key"
+    prepared.orders = orders
+    summary.orders = len(orders)
+    if len(orders):
+        summary.first_order_at = orders["ordered_at"].min().isoformat()
+        summary.last_order_at = orders["ordered_at"].max().isoformat()
+
+    # Customers: contact details from their latest line that has them; first seen at their first order.
+    named = lines[lines["customer_key"].ne("")].sort_values("ordered_at", kind="stable")
+    ckey = named["customer_key"]
+    customers = pd.DataFrame({
+        column: named[column].replace("", np.nan).groupby(ckey, sort=False).last()
+        for column in ("email", "phone", "name", "country")
+    })
+    customers["first_seen_at"] = named.groupby(ckey, sort=False)["ordered_at"].min()
+    customers.index.name = "customer_key"
+    prepared.customers = customers
+    summary.customers = len(customers)
+
+    # Products: the title most lines use (UCI re-describes codes), the latest positive sale price.
+    titled = lines[lines["title"].ne("")]
+    title_counts = titled.groupby(["sku", "title"], sort=False).size()
+    best_title = title_counts.sort_values(ascending=False, kind="stable").reset_index().drop_duplicates("sku")
+    priced = lines[(lines["unit_price"] > 0) & lines["kind"].eq("sale")].sort_values("ordered_at", kind="stable")
+    skus = pd.Index(lines["sku"].unique(), name="sku")
+    products = pd.DataFrame(index=skus)
+    products["title"] = best_title.set_index("sku")["title"].reindex(skus)
+    products["category"] = _first_nonempty(lines["category"], lines["sku"]).reindex(skus)
+    products["unit_price"] = priced.groupby("sku", sort=False)["unit_price"].last().reindex(skus)
+    prepared.products = products
+    summary.products = len(products)
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A frame as CSV for COPY: empty text and NaN become NULL (unquoted empty field)."""
+    columns = {}
+    for name in frame.columns:
+        series = frame[name]
+        if series.dtype.kind in "OSUT" or isinstance(series.dtype, pd.StringDtype):
+            series = series.replace("", None)
+        columns[name] = pa.array(series, from_pandas=True)
+    buffer = io.BytesIO()
+    pacsv.write_csv(pa.table(columns), buffer)
+    return buffer.getvalue()
+
+
+def _copy(cur, sql_text: str, data: bytes, progress, done: int, share: int, total: int) -> None:
+    with cur.copy(sql_text) as copy:
+        for start in range(0, len(data), _COPY_BLOCK):
+            copy.write(data[start:start + _COPY_BLOCK])
+            progress(done + share * min(start + _COPY_BLOCK, len(data)) // max(len(data), 1), total,
+                     "loading")
+
+
+def _try(conn, cur, statement: str) -> bool:
+    """Run a statement that may be refused (privileges) without spoiling the transaction."""
+    try:
+        with conn.transaction():
+            cur.execute(statement)
+        return True
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+
+
+def load_prepared(db, prepared: PreparedLines, progress: Progress = no_progress) -> ImportSummary:
+    """Stage the prepared rows with COPY and merge them, in one transaction."""
+    summary = prepared.summary
+    total = 100
+    lines = prepared.lines[["order_key", "line_no", "sku", "quantity", "unit_price", "discount", "kind"]]
+    orders = prepared.orders.reset_index()[["order_key", "ordered_at", "customer_key", "kind",
+                                             "discount_code", "country"]]
+    customers = prepared.customers.reset_index()[["customer_key", "email", "phone", "name", "country",
+                                                  "first_seen_at"]]
+    products = prepared.products.reset_index()[["sku", "title", "category", "unit_price"]]
+    with db.connection() as conn, conn.cursor() as cur:
+        cur.execute(query("import.lock"))
+        cur.execute(query("import.bulk_settings"))
+        cur.execute(query("import.create_staging"))
+        _copy(cur, query("import.copy_customers"), _csv_bytes(customers), progress, 40, 2, total)
+        _copy(cur, query("import.copy_products"), _csv_bytes(products), progress, 42, 2, total)
+        _copy(cur, query("import.copy_orders"), _csv_bytes(orders), progress, 44, 4, total)
+        _copy(cur, query("import.copy_lines"), _csv_bytes(lines), progress, 48, 17, total)
+        cur.execute(query("import.analyze_staging"))
+        progress(66, total, "customers")
+        new_customers, updated = cur.execute(query("import.upsert_customers")).fetchone()
+        progress(70, total, "products")
+        (new_products,) = cur.execute(query("import.upsert_products")).fetchone()
+        progress(72, total, "orders")
+        cur.execute(query("import.insert_orders"))
+        (new_orders,) = cur.execute(query("import.new_order_count")).fetchone()
+        progress(78, total, "order lines")
+        fast = _try(conn, cur, query("import.skip_fk_triggers"))
+        cur.execute(query("import.insert_lines"))
+        if fast:
+            cur.execute(query("import.restore_fk_triggers"))
+        progress(98, total, "committing")
+    summary.new_customers = int(new_customers)
+    summary.updated_customers = int(updated)
+    summary.new_products = int(new_products)
+    summary.new_orders = int(new_orders)
+    summary.existing_orders = summary.orders - summary.new_orders
+    return summary
+
+
+# --- entry points --------------------------------------------------------------------------------
+
+def _write_rejected(raw: pd.DataFrame, rejected: pd.DataFrame, path: Path) -> None:
+    out = raw.loc[rejected.index].copy()
+    out.insert(0, "row", rejected.index)
+    out["reason"] = rejected["reason"].to_numpy()
+    out.to_csv(path, index=False)
+
+
+def rejected_path_for(path: Path) -> Path:
+    return path.with_name(path.name + ".rejected.csv")
+
+
+def import_file(db, path: Path | str, fmt: str = "auto", skip_bad_rows: bool = False,
+                progress: Progress | None = None, rejected_path: Path | None = None) -> ImportSummary:
+    """Import an order export (CSV, CSV.gz, Parquet, XLSX; canonical, Shopify or UCI).
+
+    Raises ImportFailed for a problem with the file (nothing is committed then). With
+    `skip_bad_rows`, rejected rows go with a `reason` column to `<file>.rejected.csv`
+    (or `rejected_path`).
+    """
+    started = time.perf_counter()
+    progress = progress or no_progress
+    path = Path(path)
+    progress(0, 100, "reading")
+    raw: RawTable = read_table(path)
+    progress(15, 100, "checking")
+    mapped = map_to_canonical(raw, fmt)
+    prepared = prepare_lines(mapped, raw.source, skip_bad_rows=skip_bad_rows, encoding=raw.encoding)
+    if len(prepared.rejected):
+        side = rejected_path or rejected_path_for(path)
+        try:
+            _write_rejected(raw.frame, prepared.rejected, side)
+        except OSError:  # read-only folder next to the input: keep the list in the working directory
+            side = Path.cwd() / rejected_path_for(path).name
+            _write_rejected(raw.frame, prepared.rejected, side)
+        prepared.summary.rejected_file = str(side)
+    progress(40, 100, "loading")
+    summary = load_prepared(db, prepared, progress)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    progress(100, 100, "done")
+    return summary
+
+
+def import_frame(db, frame: pd.DataFrame, source_name: str, *, skip_bad_rows: bool = False,
+                 progress: Progress | None = None) -> ImportSummary:
+    """Import canonical order lines already in memory (columns as in the canonical CSV; text or typed).
+
+    Row numbers in messages count from 1 in the frame's order. Rejected rows (with `skip_bad_rows`)
+    are counted in the summary but not written anywhere.
+    """
+    started = time.perf_counter()
+    progress = progress or no_progress
+    frame = frame.reset_index(drop=True)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    mapped = map_to_canonical(RawTable(frame, source_name), "canonical")
+    prepared = prepare_lines(mapped, source_name, skip_bad_rows=skip_bad_rows)
+    progress(40, 100, "loading")
+    summary = load_prepared(db, prepared, progress)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    progress(100, 100, "done")
+    return summary
