@@ -1,0 +1,264 @@
+"""The `analyze_products` tool: revenue, orders, buyers and repeat purchase by category or product,
+what sells together with a product or category, optionally for one segment / archetype and period.
+
+Revenue is net: returns and cancellations are subtracted in the period they were booked; orders,
+customers and repeat purchase count sales only. No customer appears in the result, only counts.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from analytics.periods import Period, parse_period
+from analytics.privacy import min_group_size
+from analytics.resolve import resolve_archetype, resolve_segment
+from analytics.runs import require_current_run
+from analytics.tools.inputs import AnalyzeProductsInput
+from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
+from sql import query
+
+RETURNS_NOTE = ("Revenue is net of returns: returned items are subtracted in the period the return was "
+                "booked; orders, customers and repeat rate count sales only.")
+REPEAT_NOTE = "Repeat rate: the share of buyers who bought it again in a later order."
+
+DESCRIPTION = (
+    "Product and category performance from the order history: net revenue (after returns), orders, "
+    "buyers, units and repeat-purchase rate by category or product; or, with bought_with, what is bought "
+    "together with a product or category (support, confidence, lift). Can be limited to one behavioural "
+    "segment or archetype and to a period. Totals cover the whole matching set."
+)
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CategoryRow(_Row):
+    category: str
+    revenue: float
+    gross_sales: float
+    returns: float
+    units: int
+    orders: int
+    customers: int
+    repeat_rate: float | None
+    share_of_revenue: float | None
+
+
+class ProductRow(_Row):
+    sku: str | None
+    product: str | None
+    category: str | None
+    revenue: float
+    gross_sales: float
+    returns: float
+    units: int
+    orders: int
+    customers: int
+    repeat_rate: float | None
+    share_of_revenue: float | None
+
+
+class TogetherRow(_Row):
+    sku: str | None = None
+    item: str
+    category: str | None = None
+    orders_together: int
+    share_of_anchor_orders: float   # confidence
+    share_of_all_orders: float      # support
+    lift: float
+
+
+class ProductTotals(_Row):
+    revenue: float
+    gross_sales: float
+    returns: float
+    units: int
+    orders: int
+    customers: int
+    repeat_rate: float | None
+    groups: int
+
+
+class AnalyzeProductsResult(ToolResult):
+    group_by: str
+    sort_by: str
+    period: str
+    scope: str
+    totals: ProductTotals
+    rows: list[CategoryRow | ProductRow]
+    bought_with: str | None = None
+    anchor_orders: int | None = None
+    bought_together: list[TogetherRow] = []
+    notes: list[str]
+
+
+def _money(value: Any) -> float:
+    return round(float(value or 0), 2)
+
+
+def _fetch(ctx: ToolContext, name: str, params: dict) -> list[dict]:
+    with ctx.db.cursor() as cur:
+        cur.execute(query(name), params)
+        return [dict(row) for row in cur.fetchall()]
+
+
+def _check_category(ctx: ToolContext, text: str) -> str:
+    known = [row["category"] for row in _fetch(ctx, "products.categories", {})]
+    for name in known:
+        if name.lower() == text.lower():
+            return name
+    shown = ", ".join(f"'{name}'" for name in known[:12]) or "none (no products imported yet)"
+    raise ToolError(f"Unknown product category {text!r}. The categories are: {shown}.")
+
+
+def _anchor(ctx: ToolContext, text: str) -> tuple[dict, str]:
+    """(query parameters for the anchor, how to describe it) for a category, SKU or title words."""
+    for row in _fetch(ctx, "products.categories", {}):
+        if row["category"].lower() == text.lower():
+            return {"anchor_ids": [], "anchor_category": row["category"]}, f"category '{row['category']}'"
+    words = [w for w in re.split(r"\s+", text.strip()) if w]
+    found = _fetch(ctx, "products.find_product", {"text": text.strip(), "words": words})
+    if not found:
+        raise ToolError(f"No product or category matches {text!r}: give a SKU, words from the product "
+                        "title, or a category name.")
+    product = found[0]
+    described = f"{product['title'] or product['sku']} (SKU {product['sku']})"
+    if product["matches"] > 1:
+        described += f"; the best seller of {product['matches']} products matching '{text}'"
+    return {"anchor_ids": [product["product_id"]], "anchor_category": None}, described
+
+
+def _scope(ctx: ToolContext, params: AnalyzeProductsInput) -> tuple[dict, str, int | None]:
+    """Query parameters for the segment / archetype filter, its description and its size."""
+    if not params.segment and not params.archetype:
+        return {"run_id": None, "segment": None, "archetype_id": None}, "all customers", None
+    run = require_current_run(ctx)
+    segment_filter, described = None, []
+    if params.segment:
+        axis, name = resolve_segment(ctx, params.segment, run.run_id)
+        segment_filter = json.dumps({axis: name})
+        described.append(f"segment {axis}:{name}")
+    archetype_id = resolve_archetype(ctx, params.archetype, run.run_id) if params.archetype else None
+    if archetype_id:
+        described.append(f"archetype {archetype_id}")
+    scope = {"run_id": run.run_id, "segment": segment_filter, "archetype_id": archetype_id}
+    size = _fetch(ctx, "products.scope_customers", scope)[0]["customers"]
+    return scope, " and ".join(described) + f" ({size:,} customers)", size
+
+
+def _period(ctx: ToolContext, text: str | None, latest) -> Period:
+    if latest is None:
+        raise ToolError("There are no orders yet: import some with `python app.py ingest FILE`.")
+    return parse_period(text, latest)
+
+
+@register("analyze_products", DESCRIPTION)
+def analyze_products(ctx: ToolContext, params: AnalyzeProductsInput) -> AnalyzeProductsResult:
+    version = _fetch(ctx, "products.data_version", {})[0]
+    if ctx.cache is None:
+        return _compute(ctx, params, version)
+    run = None
+    if params.segment or params.archetype:
+        run = require_current_run(ctx).run_id
+    key = (f"analyze_products:{version['last_order_id']}:{version['latest_order_at']}:{run}:"
+           f"{params.model_dump_json()}")
+    return ctx.cache.get_or_compute(key, None, lambda: _compute(ctx, params, version), model=AnalyzeProductsResult)
+
+
+def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> AnalyzeProductsResult:
+    period = _period(ctx, params.period, version["latest_order_at"])
+    start, end = period.bounds()
+    category = _check_category(ctx, params.category) if params.category else None
+    scope, scope_text, scope_size = _scope(ctx, params)
+    base = {**scope, "start": start, "end": end, "category": category, "group_by": params.group_by,
+            "sort_by": params.sort_by, "limit": params.limit}
+    notes = [RETURNS_NOTE, REPEAT_NOTE]
+
+    totals_row = _fetch(ctx, "products.totals", base)[0]
+    small = scope_size is not None and scope_size < min_group_size(ctx)
+    rows: list[CategoryRow | ProductRow] = []
+    groups = 0
+    if small:
+        notes.append(f"Not broken down by {params.group_by}: {scope_text} is under the minimum group size "
+                     f"of {min_group_size(ctx)} customers.")
+    else:
+        found = _fetch(ctx, "products.breakdown", base)
+        groups = int(found[0]["total_groups"]) if found else 0
+        total_revenue = float(totals_row["revenue"] or 0)
+        for row in found:
+            figures = dict(
+                revenue=_money(row["revenue"]), gross_sales=_money(row["gross_sales"]),
+                returns=_money(row["returns"]), units=int(row["units"] or 0), orders=int(row["orders"]),
+                customers=int(row["customers"]),
+                repeat_rate=None if row["repeat_rate"] is None else round(float(row["repeat_rate"]), 4),
+                share_of_revenue=round(float(row["revenue"]) / total_revenue, 4) if total_revenue else None,
+            )
+            if params.group_by == "category":
+                rows.append(CategoryRow(category=row["group_key"], **figures))
+            else:
+                rows.append(ProductRow(sku=row["sku"], product=row["title"] or "(unknown product)",
+                                       category=row["product_category"], **figures))
+
+    buyers = int(totals_row["customers"] or 0)
+    totals = ProductTotals(
+        revenue=_money(totals_row["revenue"]), gross_sales=_money(totals_row["gross_sales"]),
+        returns=_money(totals_row["returns"]), units=int(totals_row["units"] or 0),
+        orders=int(totals_row["orders"] or 0), customers=buyers,
+        repeat_rate=round(int(totals_row["repeat_customers"]) / buyers, 4) if buyers else None, groups=groups,
+    )
+
+    anchor_text, anchor_orders, together = None, None, []
+    if params.bought_with:
+        anchor, anchor_text = _anchor(ctx, params.bought_with)
+        anchor_params = {**base, **anchor}
+        anchor_orders = int(_fetch(ctx, "products.anchor_orders", anchor_params)[0]["anchor_orders"])
+        if not small:
+            for row in _fetch(ctx, "products.bought_together", anchor_params):
+                together.append(TogetherRow(
+                    sku=row["sku"], category=row["product_category"] if params.group_by == "product" else None,
+                    item=(row["title"] or row["sku"] or "(unknown product)") if params.group_by == "product"
+                    else row["group_key"],
+                    orders_together=int(row["orders_together"]),
+                    share_of_anchor_orders=round(float(row["confidence"]), 4),
+                    share_of_all_orders=round(float(row["support"]), 4), lift=round(float(row["lift"]), 3)))
+        notes.append("Bought together: items in the same order as the anchor; share of anchor orders is the "
+                     "confidence, share of all orders the support, lift > 1 means more often than by chance.")
+
+    return AnalyzeProductsResult(
+        tool="analyze_products", summary=_summary(params, period, scope_text, totals, rows, anchor_text,
+                                                  anchor_orders, together, small),
+        group_by=params.group_by, sort_by=params.sort_by, period=period.describe(), scope=scope_text,
+        totals=totals, rows=rows, bought_with=anchor_text, anchor_orders=anchor_orders,
+        bought_together=together, notes=notes,
+    )
+
+
+def _summary(params, period: Period, scope_text: str, totals: ProductTotals, rows, anchor_text,
+             anchor_orders, together, small: bool) -> str:
+    where = f"{period.describe()}, {scope_text}"
+    if params.category:
+        where += f", category '{params.category}'"
+    text = (f"{where}: net revenue {totals.revenue:,.2f} (returns {totals.returns:,.2f}) from "
+            f"{totals.orders:,} orders by {totals.customers:,} customers")
+    if totals.repeat_rate is not None:
+        text += f"; {totals.repeat_rate:.0%} of buyers bought again"
+    text += "."
+    if rows:
+        top = rows[0]
+        name = top.category if isinstance(top, CategoryRow) else (top.product or top.sku)
+        text += (f" Top {params.group_by} by {params.sort_by.replace('_', ' ')}: {name} "
+                 f"({top.revenue:,.2f}, {top.orders:,} orders) of {totals.groups:,}.")
+    elif not small:
+        text += " Nothing was sold in this scope."
+    if anchor_text:
+        if together:
+            best = together[0]
+            text += (f" Bought with {anchor_text} ({anchor_orders:,} orders): most often {best.item} "
+                     f"({best.orders_together:,} orders together, lift {best.lift:.1f}).")
+        else:
+            text += f" Nothing else was bought in the same order as {anchor_text} ({anchor_orders:,} orders)."
+    return text

@@ -1,0 +1,183 @@
+"""analyze_products on the fixture store, checked against an independent pandas computation from the
+fixture's own Python data (not the SQL)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from analytics.cache import Cache
+from analytics.tools.registry import ToolContext, ToolError, run_tool
+from tests.analytics_fixture import (AS_OF, CURRENT, ORDERS, PRODUCTS, analytics_db, ctx, loaded,  # noqa: F401
+                                     pii_strings)
+
+
+def _lines() -> pd.DataFrame:
+    """One row per order line, as the fixture loads it (the order discount sits on line 1)."""
+    rows = []
+    for number, (store_id, days, kind, lines, discount) in enumerate(ORDERS, start=1):
+        for line_no, (sku, qty) in enumerate(lines, start=1):
+            rows.append({"order": number, "customer": store_id, "at": AS_OF - timedelta(days=days),
+                         "kind": kind, "sku": sku, "category": PRODUCTS[sku][1], "title": PRODUCTS[sku][0],
+                         "qty": qty, "amount": PRODUCTS[sku][2] * qty - (discount if line_no == 1 else 0)})
+    return pd.DataFrame(rows)
+
+
+def _expected(lines: pd.DataFrame, key: str) -> pd.DataFrame:
+    sales = lines[lines["kind"] == "sale"]
+    grouped = lines.groupby(key)
+    per_buyer = sales.groupby([key, "customer"])["order"].nunique()
+    out = pd.DataFrame({
+        "revenue": grouped["amount"].sum(),
+        "gross_sales": sales.groupby(key)["amount"].sum(),
+        "returns": -lines[lines["kind"] == "return"].groupby(key)["amount"].sum(),
+        "units": grouped["qty"].sum(),
+        "orders": sales.groupby(key)["order"].nunique(),
+        "customers": per_buyer.groupby(level=0).size(),
+        "repeat_rate": (per_buyer >= 2).groupby(level=0).mean(),
+    }).fillna({"returns": 0.0})
+    out["share_of_revenue"] = out["revenue"] / lines["amount"].sum()
+    return out
+
+
+def _check_rows(result, expected: pd.DataFrame, key_field: str):
+    assert result.totals.groups == len(expected)
+    for row in result.rows:
+        want = expected.loc[getattr(row, key_field)]
+        assert row.revenue == pytest.approx(want["revenue"], abs=0.01)
+        assert row.gross_sales == pytest.approx(want["gross_sales"], abs=0.01)
+        assert row.returns == pytest.approx(want["returns"], abs=0.01)
+        assert row.units == want["units"]
+        assert row.orders == want["orders"]
+        assert row.customers == want["customers"]
+        assert row.repeat_rate == pytest.approx(want["repeat_rate"], abs=1e-4)
+        assert row.share_of_revenue == pytest.approx(want["share_of_revenue"], abs=1e-4)
+
+
+def _check_totals(result, lines: pd.DataFrame):
+    sales = lines[lines["kind"] == "sale"]
+    per_buyer = sales.groupby("customer")["order"].nunique()
+    assert result.totals.revenue == pytest.approx(lines["amount"].sum(), abs=0.01)
+    assert result.totals.returns == pytest.approx(-lines.loc[lines["kind"] == "return", "amount"].sum(), abs=0.01)
+    assert result.totals.orders == sales["order"].nunique()
+    assert result.totals.customers == len(per_buyer)
+    assert result.totals.repeat_rate == pytest.approx((per_buyer >= 2).mean(), abs=1e-4)
+
+
+def test_categories_all_history(ctx):
+    lines = _lines()
+    result = run_tool(ctx, "analyze_products", {})
+    expected = _expected(lines, "category").sort_values("revenue", ascending=False)
+    assert [r.category for r in result.rows] == list(expected.index)
+    _check_rows(result, expected, "category")
+    _check_totals(result, lines)
+    # Hand check, per customer: 12000 + 1200 + 600 + 170 + 45 + 30 + (240 - 30) + 250 + 50 + 95.
+    assert result.totals.revenue == pytest.approx(14650.0)
+    assert any("net of returns" in note for note in result.notes)
+    assert "net revenue 14,650.00" in result.summary and "kits" in result.summary
+
+
+def test_products_by_repeat_rate_with_limit(ctx):
+    lines = _lines()
+    result = run_tool(ctx, "analyze_products", {"group_by": "product", "sort_by": "repeat_rate", "limit": 3})
+    expected = _expected(lines, "sku")
+    assert len(result.rows) == 3
+    rates = [r.repeat_rate for r in result.rows]
+    assert rates == sorted(rates, reverse=True)
+    assert rates[0] == pytest.approx(expected["repeat_rate"].max())
+    _check_rows(result, expected, "sku")
+    assert {r.product for r in result.rows} <= {title for title, _, _ in PRODUCTS.values()}
+    _check_totals(result, lines)  # totals cover all 5 products, not just the page of 3
+
+
+def test_segment_and_period(ctx):
+    lines = _lines()
+    frequent = [s for s, p in CURRENT.items() if p.frequency == "frequent"]
+    latest = lines["at"].max().date()  # the reference date: the latest order
+    start = latest + timedelta(days=1) - timedelta(days=90)
+    scoped = lines[lines["customer"].isin(frequent) & (lines["at"].dt.date >= start)
+                   & (lines["at"].dt.date <= latest)]
+    result = run_tool(ctx, "analyze_products", {"segment": "frequency:frequent", "period": "last_90_days"})
+    expected = _expected(scoped, "category")
+    _check_rows(result, expected, "category")
+    _check_totals(result, scoped)
+    assert result.scope == f"segment frequency:frequent ({len(frequent)} customers)"
+    assert start.isoformat() in result.period
+
+
+def test_category_filter_and_archetype(ctx):
+    lines = _lines()
+    members = [s for s, p in CURRENT.items() if p.archetype == "A-bbb222"]
+    scoped = lines[lines["customer"].isin(members) & (lines["category"] == "fabric")]
+    result = run_tool(ctx, "analyze_products", {"group_by": "product", "category": "Fabric",
+                                                "archetype": "Steady regulars"})
+    _check_rows(result, _expected(scoped, "sku"), "sku")
+    _check_totals(result, scoped)
+
+
+def test_small_groups_are_not_broken_down(loaded, settings):
+    db, _ = loaded
+    strict = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 5}), cache=None)
+    result = run_tool(strict, "analyze_products", {"archetype": "A-ccc333", "bought_with": "F2"})
+    assert result.rows == [] and result.bought_together == []
+    assert any("minimum group size of 5" in note for note in result.notes)
+    assert result.totals.customers == 3  # the group's own total is still given
+
+
+def test_bought_together_with_a_product(ctx):
+    lines = _lines()
+    sales = lines[lines["kind"] == "sale"]
+    anchor_orders = set(sales.loc[sales["sku"] == "P1", "order"])
+    n_orders = sales["order"].nunique()
+    others = sales[sales["order"].isin(anchor_orders) & (sales["sku"] != "P1")]
+    together = others.groupby("sku")["order"].nunique()
+    item_orders = sales[sales["sku"] != "P1"].groupby("sku")["order"].nunique()
+
+    result = run_tool(ctx, "analyze_products", {"group_by": "product", "bought_with": "p1"})
+    assert result.anchor_orders == len(anchor_orders) == 7
+    assert "Star quilt pattern (SKU P1)" in result.bought_with
+    assert {r.sku for r in result.bought_together} == set(together.index) == {"F1", "F2"}
+    for row in result.bought_together:
+        confidence = together[row.sku] / len(anchor_orders)
+        assert row.orders_together == together[row.sku]
+        assert row.share_of_anchor_orders == pytest.approx(confidence, abs=1e-4)
+        assert row.share_of_all_orders == pytest.approx(together[row.sku] / n_orders, abs=1e-4)
+        assert row.lift == pytest.approx(confidence / (item_orders[row.sku] / n_orders), abs=1e-3)
+
+
+def test_bought_together_with_a_category_and_title_words(ctx):
+    result = run_tool(ctx, "analyze_products", {"bought_with": "notions"})
+    assert result.bought_with == "category 'notions'"
+    # notions (N1) travels with kits (S002 x4), fabric (S005 F2, S008 F1 x5, S010 F1) — hand count.
+    assert {r.item: r.orders_together for r in result.bought_together} == {"fabric": 7, "kits": 4}
+    by_title = run_tool(ctx, "analyze_products", {"bought_with": "quilt kit"})
+    assert "Deluxe quilt kit (SKU K1)" in by_title.bought_with
+    assert [(r.item, r.orders_together) for r in by_title.bought_together] == [("notions", 4)]
+
+
+@pytest.mark.parametrize("arguments, fragment", [
+    ({"category": "yarn"}, "'yarn'"),
+    ({"bought_with": "flux capacitor"}, "'flux capacitor'"),
+    ({"period": "next_year"}, "'next_year'"),
+    ({"segment": "frequency:hyperactive"}, "hyperactive"),
+    ({"archetype": "A-zzz999"}, "A-zzz999"),
+    ({"group_by": "brand"}, "group_by"),
+])
+def test_user_errors_name_the_value(ctx, arguments, fragment):
+    with pytest.raises(ToolError) as caught:
+        run_tool(ctx, "analyze_products", arguments)
+    assert fragment in str(caught.value)
+
+
+def test_no_personal_data_and_cache_round_trip(loaded, settings):
+    db, _ = loaded
+    redis_ctx = ToolContext(db=db, settings=settings, cache=Cache.from_settings(settings))
+    arguments = {"group_by": "product", "bought_with": "F1", "segment": "frequent"}
+    first = run_tool(redis_ctx, "analyze_products", arguments)
+    second = run_tool(redis_ctx, "analyze_products", arguments)  # parsed back from Redis
+    assert second == first and type(second.rows[0]).__name__ == "ProductRow"
+    text = first.model_dump_json()
+    for secret in pii_strings():
+        assert secret not in text
+    redis_ctx.cache.close()
