@@ -47,9 +47,12 @@ def result_buttons(tool: str, arguments: dict[str, Any], result: Any) -> list[di
     """"Show more" when a paged list came back full, "Export CSV" for lists of customers/products."""
     buttons = []
     _, rows = result_rows(result)
-    limit = arguments.get("limit")
-    if "offset" in _input_fields(tool) and limit and len(rows) >= int(limit):
-        more = dict(arguments, offset=int(arguments.get("offset") or 0) + int(limit))
+    limit = int(arguments.get("limit") or _default(tool, "limit") or len(rows) or 1)
+    has_more = getattr(result, "has_more", None)
+    if has_more is None:
+        has_more = len(rows) >= limit
+    if "offset" in _input_fields(tool) and has_more:
+        more = dict(arguments, offset=int(arguments.get("offset") or 0) + limit)
         buttons.append(bk.button("Show more", SHOW_MORE, tool_call_value(tool, more)))
     if tool in _EXPORTABLE and rows:
         buttons.append(bk.button("Export CSV", EXPORT_CSV, tool_call_value(tool, arguments)))
@@ -61,6 +64,14 @@ def _input_fields(tool: str) -> set[str]:
 
     model = TOOL_INPUTS.get(tool)
     return set(model.model_fields) if model else set()
+
+
+def _default(tool: str, name: str):
+    from analytics.tools.inputs import TOOL_INPUTS
+
+    model = TOOL_INPUTS.get(tool)
+    field = model.model_fields.get(name) if model else None
+    return field.default if field is not None else None
 
 
 def clarification_blocks(clarification: Any) -> list[bk.Block]:

@@ -72,8 +72,12 @@ def render_result(result: Any, *, with_header: bool = True, with_summary: bool =
                 lists.append((key, value))
             else:
                 pairs.append((humanize(key), format_value(value, key)))
+        elif isinstance(value, dict) and all(_is_scalar(v) for v in value.values()) and key not in ("filters",):
+            # A nested block of figures (e.g. totals for the whole matching set) reads best as fields.
+            pairs.extend((humanize(k), format_value(v, k)) for k, v in value.items() if not is_personal_field(k))
         elif isinstance(value, dict):
-            pairs.append((humanize(key), format_value(value, key)))
+            if value:
+                pairs.append((humanize(key), format_value(value, key)))
         else:
             lists.append((key, value))
     if pairs:
