@@ -1,0 +1,165 @@
+"""The question router: a question (and its thread) in, an Answer out. Claude tool use when an
+API key is set, the deterministic offline router otherwise or when the API fails. Slack, the
+console and `app.py route/ask/chat` all come through `Router`."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from analytics.router import claude as claude_loop
+from analytics.router import safety
+from analytics.router.answer import Answer, Clarification, RouteDecision, ToolCall, Usage
+from analytics.router.memory import ThreadMemory
+from analytics.router.offline import OfflineRouter
+from analytics.router.slots import Vocabulary
+from analytics.router.vocabulary import VocabularyCache
+from analytics.tools.registry import ToolContext, ToolError, run_tool, validate_arguments
+
+log = logging.getLogger(__name__)
+
+OFFLINE_NOTE = "(Answered by the offline router.)"
+
+__all__ = ["Router", "Answer", "RouteDecision", "ToolCall", "Clarification", "Usage"]
+
+
+class Router:
+    """`route()` decides without running anything; `answer()` runs the tools and writes the reply.
+
+    `client` defaults to the one configured Claude client (None without ANTHROPIC_API_KEY);
+    `vocabulary` fixes the offline router's names (tests), otherwise they come from the database.
+    """
+
+    def __init__(self, ctx: ToolContext, settings: Any, *, client: Any = "default",
+                 memory: ThreadMemory | None = None, vocabulary: Vocabulary | None = None) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        if client == "default":
+            from analytics.claude_client import claude_client
+
+            client = claude_client(settings)
+        self.client = client
+        self.model = settings.anthropic_model
+        self.memory = memory or ThreadMemory(ctx.db)
+        self._fixed_vocabulary = vocabulary
+        self._vocabulary_cache = None if vocabulary is not None else VocabularyCache(ctx.db)
+        self._offline: tuple[Vocabulary, OfflineRouter] | None = None
+
+    # -- offline router with the store's current names ---------------------------------------------
+
+    def offline(self) -> OfflineRouter:
+        vocabulary = self._fixed_vocabulary or self._vocabulary_cache.get()  # type: ignore[union-attr]
+        if self._offline is None or self._offline[0] is not vocabulary:
+            self._offline = (vocabulary, OfflineRouter(vocabulary))
+        return self._offline[1]
+
+    # -- route: decide only -------------------------------------------------------------------------
+
+    def route(self, question: str, thread_key: str | None = None) -> RouteDecision:
+        refusal = safety.refusal_for(question)
+        if refusal:
+            return RouteDecision(refusal=refusal)
+        summary, turns = self.memory.load(thread_key)
+        if self.client is not None:
+            try:
+                messages = claude_loop.history_messages(summary, turns, question)
+                tool, arguments, text, _usage = claude_loop.first_tool_call(self.client, self.model, messages)
+                if tool is None:
+                    return RouteDecision(clarification=Clarification(question=text or "Could you rephrase that?"),
+                                         source="claude")
+                params = validate_arguments(tool, arguments)
+                return RouteDecision(tool=tool, arguments=params.model_dump(mode="json", exclude_unset=True),
+                                     source="claude")
+            except claude_loop.ClaudeUnavailable as exc:
+                log.warning("routing offline: %s", exc.reason)
+            except ToolError as exc:
+                log.warning("Claude proposed invalid arguments (%s); routing offline", exc)
+        return self.offline().route(question, turns)
+
+    # -- answer: decide, run, reply, remember -------------------------------------------------------
+
+    def answer(self, question: str, thread_key: str | None = None, user: str | None = None) -> Answer:
+        started = time.perf_counter()
+        refusal = safety.refusal_for(question)
+        if refusal:
+            answer = Answer(text=refusal, refusal=refusal, source="offline")
+            self._record(answer, thread_key, user, started, outcome="refusal")
+            return answer
+
+        summary, turns = self.memory.load(thread_key)
+        fallback_reason = None
+        if self.client is not None:
+            try:
+                answer = self._answer_with_claude(question, summary, turns)
+            except claude_loop.ClaudeUnavailable as exc:
+                log.warning("answering offline: %s", exc.reason)
+                fallback_reason = exc.reason
+            else:
+                self._remember(thread_key, question, answer)
+                self._record(answer, thread_key, user, started, outcome="answer")
+                return answer
+
+        answer = self._answer_offline(question, turns, fallback_reason)
+        self._remember(thread_key, question, answer)
+        outcome = "refusal" if answer.refusal else "clarification" if answer.clarification else (
+            "error" if any(c.error for c in answer.tool_calls) else "answer")
+        self._record(answer, thread_key, user, started, outcome=outcome)
+        return answer
+
+    def _answer_with_claude(self, question: str, summary: str, turns: list[dict[str, Any]]) -> Answer:
+        messages = claude_loop.history_messages(summary, turns, question)
+        result = claude_loop.run_tool_loop(self.client, self.model, self.ctx, messages)
+        return Answer(text=result.text, tool_calls=result.tool_calls, source="claude", usage=result.usage)
+
+    def _answer_offline(self, question: str, turns: list[dict[str, Any]], fallback_reason: str | None) -> Answer:
+        note = OFFLINE_NOTE if fallback_reason is None else (
+            f"(Claude was unavailable: {fallback_reason}. Answered by the offline router.)")
+        decision = self.offline().route(question, turns)
+        if decision.refusal:
+            return Answer(text=decision.refusal, refusal=decision.refusal, source="offline",
+                          fallback_reason=fallback_reason)
+        if decision.clarification:
+            lines = [decision.clarification.question]
+            lines += [f"{i}. {option}" for i, option in enumerate(decision.clarification.options, start=1)]
+            return Answer(text="\n".join(lines) + "\n" + note, clarification=decision.clarification,
+                          source="offline", fallback_reason=fallback_reason, option_calls=decision.option_calls)
+        assert decision.tool is not None
+        try:
+            result = run_tool(self.ctx, decision.tool, decision.arguments)
+        except ToolError as exc:
+            call = ToolCall(tool=decision.tool, arguments=decision.arguments, error=str(exc))
+            return Answer(text=f"{exc}\n{note}", tool_calls=[call], source="offline", fallback_reason=fallback_reason)
+        except Exception:  # noqa: BLE001 - logged with context; the user gets a plain sentence
+            log.exception("tool %s failed with arguments %s", decision.tool, decision.arguments)
+            message = f"Sorry, the {decision.tool} tool failed unexpectedly; the error was logged."
+            call = ToolCall(tool=decision.tool, arguments=decision.arguments, error=message)
+            return Answer(text=f"{message}\n{note}", tool_calls=[call], source="offline", fallback_reason=fallback_reason)
+        call = ToolCall(tool=decision.tool, arguments=decision.arguments, result=result)
+        return Answer(text=f"{safety.scrub(result.summary)}\n{note}", tool_calls=[call], source="offline",
+                      fallback_reason=fallback_reason)
+
+    # -- bookkeeping ---------------------------------------------------------------------------------
+
+    def _remember(self, thread_key: str | None, question: str, answer: Answer) -> None:
+        if not thread_key or answer.refusal:
+            return
+        try:
+            self.memory.append(
+                thread_key, question=question, answer=answer.text, source=answer.source,
+                tool_calls=[c.model_dump(mode="json") for c in answer.tool_calls],
+                option_calls=answer.option_calls,
+            )
+        except Exception:  # noqa: BLE001 - the answer still goes out; the next turn lacks context
+            log.exception("could not store turn of thread %s", thread_key)
+
+    def _record(self, answer: Answer, thread_key: str | None, user: str | None, started: float, *, outcome: str) -> None:
+        usage = answer.usage
+        self.memory.record_usage(
+            thread_key=thread_key, user_id=user, source=answer.source,
+            model=self.model if answer.source == "claude" else None, rounds=usage.rounds,
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens,
+            tools=[c.tool for c in answer.tool_calls], outcome=outcome, fallback_reason=answer.fallback_reason,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+        )
