@@ -78,3 +78,50 @@ FULL JOIN (SELECT axis, name, members FROM segments WHERE run_id = %(old_run_id)
        ON o.axis = n.axis AND o.name = n.name
 WHERE %(axis)s::text IS NULL OR coalesce(n.axis, o.axis) = %(axis)s::text
 ORDER BY 1, abs(coalesce(n.members, 0) - coalesce(o.members, 0)) DESC, 2;
+
+-- name: archetype_cards
+-- The given archetype, or the largest ones, with churn and value figures from their members.
+SELECT a.archetype_id, a.name, a.description, a.signature, a.members, a.share, a.avg_clv, a.total_clv,
+       a.avg_orders, st.average_churn, st.customers_at_risk, st.predicted_value_12m, st.average_order_value
+FROM archetypes a
+LEFT JOIN LATERAL (
+    SELECT avg(p.churn_probability)                                      AS average_churn,
+           count(*) FILTER (WHERE p.risk_level IN ('high', 'critical'))  AS customers_at_risk,
+           sum(p.predicted_clv_12m)                                      AS predicted_value_12m,
+           avg(p.avg_order_value)                                        AS average_order_value
+    FROM customer_profiles p
+    WHERE p.run_id = a.run_id AND p.archetype_id = a.archetype_id
+) st ON true
+WHERE a.run_id = %(run_id)s
+  AND (%(archetype_id)s::text IS NULL OR a.archetype_id = %(archetype_id)s::text)
+ORDER BY a.members DESC, a.archetype_id
+LIMIT %(limit)s;
+
+-- name: typical_products
+-- The products most members of each group bought (sales up to the run's as_of). A group is an
+-- archetype (%(archetype_ids)s) or one segment (%(axis)s/%(segment)s); products bought by fewer
+-- than %(min_buyers)s members are left out, as they would point at individuals.
+WITH members AS (
+    SELECT p.customer_id,
+           CASE WHEN %(axis)s::text IS NULL THEN p.archetype_id ELSE %(axis)s::text || ':' || %(segment)s::text END AS grp
+    FROM customer_profiles p
+    WHERE p.run_id = %(run_id)s
+      AND ((%(axis)s::text IS NULL AND p.archetype_id = ANY(%(archetype_ids)s::text[]))
+           OR (%(axis)s::text IS NOT NULL AND p.dominant_segments ->> %(axis)s::text = %(segment)s::text))
+), bought AS (
+    SELECT m.grp, l.product_id, count(DISTINCT m.customer_id) AS buyers,
+           sum(l.quantity * l.unit_price - l.discount) AS revenue
+    FROM members m
+    JOIN orders o ON o.customer_id = m.customer_id AND o.kind = 'sale' AND o.ordered_at <= %(as_of)s
+    JOIN order_lines l ON l.order_id = o.order_id AND l.kind = 'sale'
+    GROUP BY m.grp, l.product_id
+), ranked AS (
+    SELECT b.*, row_number() OVER (PARTITION BY b.grp ORDER BY b.buyers DESC, b.revenue DESC, b.product_id) AS rn
+    FROM bought b
+    WHERE b.buyers >= %(min_buyers)s
+)
+SELECT r.grp, pr.sku, pr.title, pr.category, r.buyers, r.revenue
+FROM ranked r
+JOIN products pr ON pr.product_id = r.product_id
+WHERE r.rn <= %(per_group)s
+ORDER BY r.grp, r.rn;
