@@ -1,0 +1,89 @@
+"""The Gorgias integration as one object for the composition root: its HTTP routes, and the
+inbox worker threads that start and stop with the server.
+
+    service = GorgiasService(settings, db, ctx)
+    routes += service.routes()          # POST /gorgias/webhook
+    service.start() ... service.stop()  # in the ASGI lifespan
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+
+from starlette.routing import Route
+
+from gorgias.client import GorgiasClient, GorgiasConfigError
+from gorgias.inbox import Inbox
+from gorgias.webhook import make_webhook_endpoint
+from gorgias.worker import InboxWorker
+
+log = logging.getLogger(__name__)
+
+
+class GorgiasService:
+    def __init__(self, settings, db, ctx=None, *, client: GorgiasClient | None = None) -> None:
+        self.settings, self.db = settings, db
+        if ctx is None:
+            from analytics.context import build_context
+
+            ctx = build_context(settings, db)
+        self.ctx = ctx
+        self.inbox = Inbox(db)
+        self._client = client
+        self.worker: InboxWorker | None = None
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()      # webhook outcomes and worker outcomes, for /metrics
+        self.intake_seconds_total = 0.0
+
+    @property
+    def configured(self) -> bool:
+        """The webhook is only mounted usefully with a secret; without one it answers 503."""
+        return self.settings.gorgias_webhook_secret is not None
+
+    def routes(self) -> list[Route]:
+        endpoint = make_webhook_endpoint(self.settings, self.inbox, self.wake, self._observe_intake)
+        return [Route("/gorgias/webhook", endpoint, methods=["POST"], name="gorgias_webhook")]
+
+    def start(self) -> None:
+        """Start the inbox worker threads (GORGIAS_WORKER_THREADS; 0 = intake only)."""
+        if self.worker is not None or self.settings.gorgias_worker_threads == 0:
+            return
+        try:
+            client = self._client or GorgiasClient(self.settings)
+        except GorgiasConfigError as exc:
+            # Intake still stores events; they are posted once the client is configured and restarted.
+            log.warning("Gorgias notes are not posted: %s (webhooks are still stored)", exc)
+            return
+        self._client = client
+        self.worker = InboxWorker(self.settings, self.db, self.ctx, client, self.inbox, self._observe_outcome)
+        self.worker.start(self.settings.gorgias_worker_threads)
+        self.worker.wake()  # events stored while we were down are due now
+        log.info("Gorgias inbox worker started (%d thread(s))", self.settings.gorgias_worker_threads)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def wake(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+
+    def _observe_intake(self, outcome: str, seconds: float) -> None:
+        with self._lock:
+            self.counts[f"webhook_{outcome}"] += 1
+            self.intake_seconds_total += seconds
+
+    def _observe_outcome(self, outcome: str, event_id: int, received_at) -> None:
+        with self._lock:
+            self.counts[f"event_{outcome}"] += 1
+
+    def metrics(self) -> dict[str, float]:
+        """Counters for GET /metrics: webhook_<queued|duplicate|unauthorized|invalid|too_large>,
+        event_<done|skipped|retry|parked>, and intake_seconds_total."""
+        with self._lock:
+            return {**{k: float(v) for k, v in self.counts.items()}, "intake_seconds_total": self.intake_seconds_total}
