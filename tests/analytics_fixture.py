@@ -46,7 +46,7 @@ def _d(days_before_as_of: int) -> datetime:
 
 # (store customer id, days before AS_OF, kind, [(sku, quantity)], discount on the order)
 ORDERS: list[tuple[str, int, str, list[tuple[str, int]], float]] = [
-    *[("S001", d, "sale", [("K1", 25)], 0.0) for d in (300, 250, 200, 150, 100, 20)],   # 6 x 2000
+    *[("S001", d, "sale", [("K1", 25)], 0.0) for d in (350, 250, 200, 150, 100, 20)],   # 6 x 2000; the first in July
     *[("S002", d, "sale", [("K1", 3), ("N1", 15)], 0.0) for d in (200, 150, 90, 40)],   # 4 x 300
     ("S003", 120, "sale", [("P1", 10), ("F1", 5)], 0.0),                                 # 200
     ("S003", 60, "sale", [("P1", 10), ("F1", 5)], 0.0),

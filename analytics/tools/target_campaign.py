@@ -1,0 +1,132 @@
+"""target_campaign: choose customers for a retention, win-back, upsell, VIP or seasonal campaign,
+explain why, estimate the value, and write the list (with real ids and emails) to a CSV export for
+the store's marketing tool. The export is never shown in chat: the result carries only its path."""
+from __future__ import annotations
+
+import csv
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from analytics.enrichment import compensation_tier
+from analytics.runs import require_current_run
+from analytics.tools.common import archetype_filter, money, num, pct, segment_filter
+from analytics.tools.inputs import TargetCampaignInput
+from analytics.tools.registry import ToolContext, ToolResult, register
+from sql import query
+
+PREVIEW_ROWS = 25
+
+# Who qualifies and why, in the words the result shows. The response rates are planning
+# assumptions (typical e-mail campaign rates), stated in the answer, not measured on this store.
+CAMPAIGNS = {
+    "retention": ("repeat buyers (2+ orders) at medium or high churn risk, ranked by value at stake "
+                  "(churn probability × lifetime value)", 0.15),
+    "win_back": ("lapsed customers (critical risk or churn probability ≥ 70%), most valuable first", 0.05),
+    "upsell": ("loyal repeat buyers (low churn risk) whose average order is at or below the store median, "
+               "ranked by expected purchases in the next 90 days", 0.10),
+    "vip": ("whale and VIP tier customers not yet lost, most valuable first", 0.20),
+    "seasonal": ("customers who bought in the coming two calendar months in an earlier year, not yet lost, "
+                 "most valuable first", 0.10),
+}
+EXPORT_COLUMNS = ("store_customer_id", "public_id", "email", "name", "value_tier", "orders", "lifetime_value",
+                  "churn_probability", "risk_level", "discount_percent", "reason")
+
+
+class CampaignRow(BaseModel):
+    public_id: str
+    value_tier: str | None
+    orders: int
+    lifetime_value: float
+    average_order_value: float | None
+    days_since_last_order: int | None
+    churn_probability: float | None
+    risk_level: str | None
+    predicted_value_12m: float | None
+    discount_percent: float
+    reason: str
+
+
+class TargetCampaignResult(ToolResult):
+    campaign: str
+    criteria: str
+    filters: dict[str, str | float] = Field(default_factory=dict)
+    eligible: int = Field(description="Customers who qualify before the limit")
+    selected: int
+    selected_lifetime_value: float
+    assumed_response_rate: float
+    expected_value: float = Field(description="Assumed responders × one order at their average order value")
+    discount_tiers: dict[str, int] = Field(default_factory=dict, description="discount % -> selected customers")
+    rows: list[CampaignRow] = Field(description=f"The first {PREVIEW_ROWS} selected customers")
+    export_path: str | None = Field(None, description="CSV with real ids and emails for the marketing tool")
+
+
+def write_export(settings, campaign: str, run_id: int, rows: list[dict]) -> Path:
+    """The selection as CSV under DATA_DIR/exports (created owner-only: it holds emails)."""
+    folder = Path(settings.data_dir) / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"campaign-{campaign}-run{run_id}-{stamp}.csv"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(EXPORT_COLUMNS)
+        writer.writerows([r[c] for c in EXPORT_COLUMNS] for r in rows)
+    return path
+
+
+@register("target_campaign",
+          "Pick customers for a marketing campaign — retention (active but at risk), win_back (lapsed), "
+          "upsell (loyal, small baskets), vip (most valuable) or seasonal (bought this time of year before) — "
+          "with the selection criteria, each customer's reason, the discount tier, the expected value, and a "
+          "CSV export for the marketing tool. Optional segment/archetype/minimum value filters.")
+def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCampaignResult:
+    run = require_current_run(ctx)
+    axis, segment = segment_filter(ctx, params.segment, run.run_id)
+    archetype_id = archetype_filter(ctx, params.archetype, run.run_id)
+    with ctx.db.cursor() as cur:
+        cur.execute(query("campaigns.select"), {
+            "run_id": run.run_id, "as_of": run.as_of, "campaign": params.campaign, "axis": axis,
+            "segment": segment, "archetype_id": archetype_id, "min_value": params.min_value,
+            "limit": params.limit})
+        rows = [dict(r) for r in cur.fetchall()]
+    for r in rows:
+        r["discount_percent"] = compensation_tier(ctx.settings, float(r["revenue"])).percent
+        r["lifetime_value"] = float(r["revenue"])
+    criteria, response_rate = CAMPAIGNS[params.campaign]
+    eligible = rows[0]["eligible_count"] if rows else 0
+    selected_value = sum(r["lifetime_value"] for r in rows)
+    expected_value = response_rate * sum(float(r["avg_order_value"] or 0) for r in rows)
+    tiers: dict[str, int] = {}
+    for r in rows:
+        key = f"{r['discount_percent']:g}"
+        tiers[key] = tiers.get(key, 0) + 1
+    export = write_export(ctx.settings, params.campaign, run.run_id, rows) if rows else None
+    filters: dict[str, str | float] = {}
+    if axis:
+        filters["segment"] = f"{axis}:{segment}"
+    if archetype_id:
+        filters["archetype"] = archetype_id
+    if params.min_value is not None:
+        filters["min_value"] = params.min_value
+    name = params.campaign.replace("_", "-")
+    if rows:
+        summary = (f"{name} campaign: {len(rows):,} of {eligible:,} eligible customers selected ({criteria}); "
+                   f"lifetime value {money(selected_value)}. If {pct(response_rate)} respond with one order at "
+                   f"their average order value, expect about {money(expected_value)}. The list is exported for "
+                   f"the marketing tool.")
+    else:
+        summary = f"No customers qualify for a {name} campaign ({criteria})" + (
+            " with these filters." if filters else ".")
+    return TargetCampaignResult(
+        tool="target_campaign", summary=summary, campaign=params.campaign, criteria=criteria, filters=filters,
+        eligible=eligible, selected=len(rows), selected_lifetime_value=round(selected_value, 2),
+        assumed_response_rate=response_rate, expected_value=round(expected_value, 2), discount_tiers=tiers,
+        rows=[CampaignRow(public_id=r["public_id"], value_tier=r["value_tier"], orders=r["orders"],
+                          lifetime_value=r["lifetime_value"], average_order_value=num(r["avg_order_value"]),
+                          days_since_last_order=r["recency_days"], churn_probability=r["churn_probability"],
+                          risk_level=r["risk_level"], predicted_value_12m=num(r["predicted_clv_12m"]),
+                          discount_percent=r["discount_percent"], reason=r["reason"]) for r in rows[:PREVIEW_ROWS]],
+        export_path=str(export) if export else None)

@@ -1,0 +1,63 @@
+-- target_campaign: who to contact for each campaign type, from the current run's profiles.
+
+-- name: select
+-- Eligibility and ranking per campaign (the reasoning is spelled out in analytics/tools/target_campaign.py):
+--   retention: repeat buyers at medium/high churn risk, most value at stake first (churn x revenue)
+--   win_back:  lapsed (critical risk or churn >= 0.7), most valuable first
+--   upsell:    loyal repeat buyers (low risk) whose average order is at or below the store median
+--   vip:       whale/vip tier not yet lost, most valuable first
+--   seasonal:  bought in the coming two calendar months in an earlier year, not lost
+WITH base AS (
+    SELECT p.customer_id, c.public_id, c.store_customer_id, c.email, c.name, p.value_tier, p.orders, p.revenue,
+           p.avg_order_value, p.recency_days, p.churn_probability, p.risk_level, p.predicted_clv_12m,
+           p.expected_purchases_90d
+    FROM customer_profiles p
+    JOIN customers c ON c.customer_id = p.customer_id
+    WHERE p.run_id = %(run_id)s
+      AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
+      AND (%(archetype_id)s::text IS NULL OR p.archetype_id = %(archetype_id)s::text)
+      AND (%(min_value)s::numeric IS NULL OR p.revenue >= %(min_value)s::numeric)
+), store AS (
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY avg_order_value) AS median_aov
+    FROM customer_profiles
+    WHERE run_id = %(run_id)s AND avg_order_value IS NOT NULL
+), seasonal AS (
+    SELECT DISTINCT o.customer_id
+    FROM orders o
+    WHERE %(campaign)s = 'seasonal'
+      AND o.kind = 'sale'
+      AND o.ordered_at <= %(as_of)s::timestamptz - interval '300 days'
+      AND mod(extract(month FROM o.ordered_at)::int - extract(month FROM %(as_of)s::timestamptz)::int + 12, 12) IN (1, 2)
+), eligible AS (
+    SELECT b.*, s.median_aov
+    FROM base b CROSS JOIN store s
+    WHERE CASE %(campaign)s
+        WHEN 'retention' THEN b.orders >= 2 AND b.risk_level IN ('medium', 'high')
+        WHEN 'win_back'  THEN b.risk_level = 'critical' OR b.churn_probability >= 0.7
+        WHEN 'upsell'    THEN b.orders >= 2 AND b.risk_level = 'low' AND b.avg_order_value <= s.median_aov
+        WHEN 'vip'       THEN b.value_tier IN ('whale', 'vip') AND b.risk_level IS DISTINCT FROM 'critical'
+        WHEN 'seasonal'  THEN b.customer_id IN (SELECT customer_id FROM seasonal)
+                              AND b.risk_level IS DISTINCT FROM 'critical'
+        ELSE false END
+), ranked AS (
+    SELECT e.*,
+           count(*) OVER ()                AS eligible_count,
+           sum(e.revenue) OVER ()          AS eligible_value,
+           row_number() OVER (ORDER BY
+               CASE WHEN %(campaign)s = 'retention' THEN e.churn_probability * e.revenue END DESC NULLS LAST,
+               CASE WHEN %(campaign)s = 'upsell' THEN e.expected_purchases_90d END DESC NULLS LAST,
+               e.revenue DESC, e.public_id) AS rn
+    FROM eligible e
+)
+SELECT *,
+       concat_ws(', ',
+           CASE WHEN churn_probability IS NOT NULL THEN 'churn ' || round(churn_probability * 100) || '%%' END,
+           orders || ' order(s)',
+           'lifetime value ' || to_char(revenue, 'FM999,999,990.00'),
+           CASE WHEN recency_days IS NOT NULL THEN 'last order ' || recency_days || ' days ago' END,
+           CASE WHEN %(campaign)s = 'upsell'
+                THEN 'average order ' || to_char(avg_order_value, 'FM999,990.00') || ' vs store median '
+                     || to_char(median_aov, 'FM999,990.00') END) AS reason
+FROM ranked
+WHERE rn <= %(limit)s
+ORDER BY rn;
