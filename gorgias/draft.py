@@ -103,7 +103,7 @@ _ACKS = {
 _NEXT = {
     "cancellation request": "I'm checking right now whether it has left our warehouse",
     "address change": "I'm checking whether it has shipped so we can update the address in time",
-    "damaged item": "Could you send a photo of the damage so we can put it right",
+    "damaged item": "Could you send a photo of the damage so we can put it right?",
     "missing item": "I'm checking the tracking and our packing record now",
     "late delivery": "I'm checking the carrier's tracking now",
     "refund request": "I'm checking the order details so I can explain the options",
@@ -121,7 +121,8 @@ def template_draft(settings, facts: CustomerFacts | None, urgency: Urgency, styl
         sentences.append(f"I can see your order {last.order_id} from {last.ordered_on:%-d %B %Y}.")
     elif facts is None:
         sentences.append("Could you share your order number or the email address you used at checkout?")
-    sentences.append((_NEXT[reason] if reason else "I'm looking into this for you now") + ".")
+    next_step = _NEXT[reason] if reason else "I'm looking into this for you now"
+    sentences.append(next_step if next_step.endswith("?") else next_step + ".")
     if style.max_sentences >= 4:
         if facts is not None and facts.orders > 1:
             sentences.append(f"Thank you for shopping with {settings.gorgias_store_name} again.")

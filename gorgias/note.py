@@ -32,7 +32,7 @@ def _fact_lines(facts: CustomerFacts) -> list[tuple[str, str]]:
     lines.append(("Lifetime value", f"{_money(facts.lifetime_value)} over {facts.orders} order(s)"
                   + (f", average {_money(facts.average_order)}" if facts.average_order is not None else "")))
     if facts.last_order_on:
-        since = f" ({facts.days_since_last_order} days before the latest order in the store)" \
+        since = f" ({facts.days_since_last_order} days before the latest data)" \
             if facts.days_since_last_order is not None else ""
         lines.append(("Last order", f"{facts.last_order_on:%Y-%m-%d}{since}"))
     if facts.churn_probability is not None:
@@ -96,7 +96,7 @@ def render_note(event_id: int, facts: CustomerFacts | None, resolution: Resoluti
     html.append("<blockquote>" + escape(draft.text).replace("\n", "<br>") + "</blockquote>")
     text.append(draft.text)
 
-    footer = f"Customer Intelligence Bot · {NOTE_MARKER}{event_id} · facts from {facts.source if facts else 'no match'}"
+    footer = f"Customer Intelligence Bot · {NOTE_MARKER}{event_id} · facts from {facts.source if facts else 'no customer match'}"
     html.append(f"<p><small>{escape(footer)}</small></p>")
     text.append(f"\n{footer}")
     return Note("\n".join(html), "\n".join(text).strip(), urgency.level == "high")

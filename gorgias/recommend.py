@@ -45,8 +45,10 @@ def recommend(settings, facts: CustomerFacts | None, urgency: Urgency) -> Recomm
     valuable = (facts.value_tier or "") in ("whale", "vip", "high")
     at_risk = (facts.risk_level or "") in ("high", "critical")
     if urgency.needs_compensation_review:
-        why = f"{' and '.join(r for r in urgency.reasons if r in ('damaged item', 'missing item', 'late delivery'))}"
+        why = " and ".join(r for r in urgency.reasons if r in ("damaged item", "missing item"))
         return Recommendation(True, discount, f"{why} on a customer worth {facts.lifetime_value:,.2f}", steps)
     if valuable and at_risk:
         return Recommendation(True, discount, f"{facts.value_tier} customer at {facts.risk_level} churn risk", steps)
+    if valuable and "late delivery" in urgency.reasons:
+        return Recommendation(True, discount, f"late delivery for a {facts.value_tier} customer", steps)
     return Recommendation(False, discount, "no service failure and no elevated churn risk", steps)
