@@ -1,0 +1,130 @@
+-- analyze_behavior: change between the current run and an earlier one, one-time buyers and
+-- discount dependency. %(axis)s/%(segment)s optionally restrict to one segment.
+
+-- name: compared
+SELECT count(*) AS customers
+FROM customer_profiles cur
+JOIN customer_profiles old ON old.customer_id = cur.customer_id AND old.run_id = %(old_run_id)s
+WHERE cur.run_id = %(run_id)s;
+
+-- name: moves
+-- One row per (axis, from, to) with how many moved; a segment filter keeps moves into or out of it.
+SELECT d.key AS axis, old.dominant_segments ->> d.key AS from_segment, d.value AS to_segment,
+       count(*) AS customers, sum(cur.revenue) AS lifetime_value
+FROM customer_profiles cur
+JOIN customer_profiles old ON old.customer_id = cur.customer_id AND old.run_id = %(old_run_id)s
+CROSS JOIN LATERAL jsonb_each_text(cur.dominant_segments) d
+WHERE cur.run_id = %(run_id)s
+  AND old.dominant_segments ? d.key
+  AND old.dominant_segments ->> d.key <> d.value
+  AND (%(axis)s::text IS NULL OR (d.key = %(axis)s::text
+       AND (d.value = %(segment)s::text OR old.dominant_segments ->> d.key = %(segment)s::text)))
+GROUP BY 1, 2, 3
+ORDER BY customers DESC, lifetime_value DESC, 1, 2, 3;
+
+-- name: moved_customers
+SELECT c.public_id, d.key AS axis, old.dominant_segments ->> d.key AS from_segment, d.value AS to_segment,
+       cur.revenue AS lifetime_value
+FROM customer_profiles cur
+JOIN customer_profiles old ON old.customer_id = cur.customer_id AND old.run_id = %(old_run_id)s
+JOIN customers c ON c.customer_id = cur.customer_id
+CROSS JOIN LATERAL jsonb_each_text(cur.dominant_segments) d
+WHERE cur.run_id = %(run_id)s
+  AND old.dominant_segments ? d.key
+  AND old.dominant_segments ->> d.key <> d.value
+  AND (%(axis)s::text IS NULL OR (d.key = %(axis)s::text
+       AND (d.value = %(segment)s::text OR old.dominant_segments ->> d.key = %(segment)s::text)))
+ORDER BY cur.revenue DESC, c.public_id, d.key
+LIMIT %(limit)s;
+
+-- name: declining
+-- Churn up by 10 points or more, a worse risk level, or expected purchases down by 30 %% or more.
+WITH pairs AS (
+    SELECT c.public_id, cur.value_tier, cur.revenue, cur.recency_days,
+           old.churn_probability AS churn_before, cur.churn_probability AS churn_now,
+           old.risk_level AS risk_before, cur.risk_level AS risk_now,
+           old.expected_purchases_90d AS expected_before, cur.expected_purchases_90d AS expected_now
+    FROM customer_profiles cur
+    JOIN customer_profiles old ON old.customer_id = cur.customer_id AND old.run_id = %(old_run_id)s
+    JOIN customers c ON c.customer_id = cur.customer_id
+    WHERE cur.run_id = %(run_id)s
+      AND (%(axis)s::text IS NULL OR cur.dominant_segments ->> %(axis)s::text = %(segment)s::text)
+), flagged AS (
+    SELECT *
+    FROM pairs
+    WHERE churn_now - churn_before >= 0.10
+       OR array_position(ARRAY['low', 'medium', 'high', 'critical'], risk_now)
+          > array_position(ARRAY['low', 'medium', 'high', 'critical'], risk_before)
+       OR (expected_before > 0 AND expected_now <= 0.7 * expected_before)
+)
+SELECT *, count(*) OVER () AS total, sum(revenue) OVER () AS total_value
+FROM flagged
+ORDER BY (churn_now - churn_before) * revenue DESC NULLS LAST, revenue DESC, public_id
+LIMIT %(limit)s;
+
+-- name: one_time_stats
+SELECT count(*)                                                             AS customers,
+       count(*) FILTER (WHERE orders = 1)                                   AS one_time,
+       coalesce(sum(revenue) FILTER (WHERE orders = 1), 0)                  AS one_time_value,
+       count(*) FILTER (WHERE orders = 1 AND recency_days <= 30)            AS within_30_days,
+       count(*) FILTER (WHERE orders = 1 AND recency_days BETWEEN 31 AND 90)  AS within_31_90_days,
+       count(*) FILTER (WHERE orders = 1 AND recency_days BETWEEN 91 AND 180) AS within_91_180_days,
+       count(*) FILTER (WHERE orders = 1 AND recency_days > 180)            AS over_180_days
+FROM customer_profiles
+WHERE run_id = %(run_id)s
+  AND (%(axis)s::text IS NULL OR dominant_segments ->> %(axis)s::text = %(segment)s::text);
+
+-- name: one_time_converted
+SELECT count(*) FILTER (WHERE old.orders = 1)                    AS was_one_time,
+       count(*) FILTER (WHERE old.orders = 1 AND cur.orders >= 2) AS converted
+FROM customer_profiles cur
+JOIN customer_profiles old ON old.customer_id = cur.customer_id AND old.run_id = %(old_run_id)s
+WHERE cur.run_id = %(run_id)s;
+
+-- name: one_time_buyers
+-- The most recent single-order customers first: the ones a second-order nudge can still reach.
+SELECT c.public_id, p.revenue AS order_value, p.recency_days, p.churn_probability
+FROM customer_profiles p
+JOIN customers c ON c.customer_id = p.customer_id
+WHERE p.run_id = %(run_id)s AND p.orders = 1
+  AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
+ORDER BY p.recency_days, p.revenue DESC, c.public_id
+LIMIT %(limit)s;
+
+-- name: discount_usage
+-- Per customer share of orders with a discount, now and as of the earlier run (%(old_as_of)s, may be
+-- NULL); dependent = 2+ orders and at least %(share)s of them discounted.
+WITH members AS (
+    SELECT p.customer_id, c.public_id, p.revenue
+    FROM customer_profiles p
+    JOIN customers c ON c.customer_id = p.customer_id
+    WHERE p.run_id = %(run_id)s
+      AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
+), usage AS (
+    SELECT m.public_id, m.revenue,
+           count(*)                                                             AS orders,
+           count(*) FILTER (WHERE o.discount_total > 0)                        AS discounted,
+           sum(o.discount_total)                                                AS discount_given,
+           count(*) FILTER (WHERE o.ordered_at <= %(old_as_of)s::timestamptz)   AS orders_before,
+           count(*) FILTER (WHERE o.ordered_at <= %(old_as_of)s::timestamptz AND o.discount_total > 0) AS discounted_before
+    FROM members m
+    JOIN orders o ON o.customer_id = m.customer_id AND o.kind = 'sale' AND o.ordered_at <= %(as_of)s::timestamptz
+    GROUP BY m.public_id, m.revenue
+), flagged AS (
+    SELECT *,
+           orders >= 2 AND discounted >= %(share)s * orders                         AS dependent,
+           orders_before >= 2 AND discounted_before >= %(share)s * orders_before    AS dependent_before
+    FROM usage
+)
+SELECT (SELECT count(*) FROM members)                                       AS customers,
+       count(*) FILTER (WHERE dependent)                                    AS dependent,
+       count(*) FILTER (WHERE dependent_before)                             AS dependent_before,
+       coalesce(sum(revenue) FILTER (WHERE dependent), 0)                   AS dependent_value,
+       coalesce(sum(discount_given) FILTER (WHERE dependent), 0)            AS dependent_discount_given,
+       coalesce(sum(discounted), 0)                                          AS discounted_orders,
+       coalesce(sum(orders), 0)                                              AS orders,
+       coalesce((SELECT jsonb_agg(x ORDER BY x.revenue DESC, x.public_id)
+                 FROM (SELECT public_id, orders, discounted, discount_given, revenue
+                       FROM flagged WHERE dependent
+                       ORDER BY revenue DESC, public_id LIMIT %(limit)s) x), '[]') AS top
+FROM flagged;
