@@ -74,12 +74,20 @@ def after_import(settings: Settings) -> None:
 
 
 def cmd_generate(args, settings: Settings) -> int:
+    import time
+
+    from discovery.progress import terminal_progress
     from discovery.synthetic import StoreSpec, write_store
 
-    spec = StoreSpec(customers=args.customers, seed=args.seed)
-    out = Path(args.out)
-    truth = write_store(spec, out)
-    print(f"wrote {out} and {truth}")
+    started = time.perf_counter()
+    try:
+        spec = StoreSpec(customers=args.customers, seed=args.seed)
+        out = Path(args.out)
+        truth = write_store(spec, out, progress=terminal_progress("Generating"))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} and {truth} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -87,6 +95,9 @@ def cmd_demo(args, settings: Settings) -> int:
     """Zero-config: embedded database, synthetic store if empty, discovery, then the console chat."""
     from discovery.demo import prepare_demo
 
+    if args.customers is not None and args.customers < 1:
+        print(f"error: --customers must be at least 1, got {args.customers}", file=sys.stderr)
+        return 2
     db = open_database(settings)
     try:
         report = prepare_demo(db, settings, customers=args.customers)
