@@ -157,11 +157,13 @@ def cmd_chat(args, settings: Settings) -> int:
 
 # --- serving ------------------------------------------------------------------------------------
 
-def build_web_app(settings: Settings, db, *, ctx=None, slack_app=None, background: bool = True):
+def build_web_app(settings: Settings, db, *, ctx=None, slack_app=None, background: bool = True,
+                  scheduler: bool | None = None):
     """The one Starlette app `serve` runs: /health, /health/ready, /metrics, POST /slack/events
     (HTTP mode), the Gorgias webhook when configured. Its lifespan starts the discovery scheduler,
     the Gorgias worker and, with SLACK_APP_TOKEN, Socket Mode. `bot` and `gorgias` never import each
-    other; this is where they meet. Tests pass their own `slack_app` and `background=False`."""
+    other; this is where they meet. Tests pass their own `slack_app`, `background=False` (nothing
+    started) or `scheduler=False` (everything but the discovery scheduler)."""
     import contextlib
     import time as _time
 
@@ -225,7 +227,7 @@ def build_web_app(settings: Settings, db, *, ctx=None, slack_app=None, backgroun
     @contextlib.asynccontextmanager
     async def lifespan(app):
         started = []
-        if background:
+        if background and (scheduler is None or scheduler):
             try:
                 from discovery.scheduler import DiscoveryScheduler
             except ImportError:
@@ -233,9 +235,10 @@ def build_web_app(settings: Settings, db, *, ctx=None, slack_app=None, backgroun
             else:
                 from analytics.context import after_discovery_run
 
-                scheduler = DiscoveryScheduler(settings, db, lambda *a, **k: after_discovery_run(ctx))
-                scheduler.start()
-                started.append(scheduler.shutdown)
+                discovery_scheduler = DiscoveryScheduler(settings, db, lambda *a, **k: after_discovery_run(ctx))
+                discovery_scheduler.start()
+                started.append(discovery_scheduler.shutdown)
+        if background:
             if gorgias is not None:
                 gorgias.start()
                 started.append(gorgias.stop)

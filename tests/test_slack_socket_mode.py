@@ -24,8 +24,9 @@ def _socket_settings(settings, fake):
         "slack_app_token": SecretStr("xapp-1-test"), "slack_api_url": fake.api_url})
 
 
-@pytest.fixture
-def socket_app(settings, db):
+@pytest.fixture(scope="module")
+def connected_app(settings, db):
+    """One Socket Mode connection for the module (connecting and closing take seconds)."""
     ws = FakeSocketMode().start()
     fake = FakeSlack(socket_url=ws.url).start()
     socket_settings = _socket_settings(settings, fake)
@@ -41,16 +42,20 @@ def socket_app(settings, db):
     ws.stop()
 
 
+@pytest.fixture
+def socket_app(connected_app):
+    ws, fake, router, tools = connected_app
+    time.sleep(0.2)  # let the previous test's lazy listeners finish before forgetting their calls
+    fake.clear()
+    router.questions.clear()
+    tools.calls.clear()
+    return connected_app
+
+
 def _event_payload(event: dict, event_id: str) -> dict:
     return {"team_id": "T0FAKE", "api_app_id": "A0FAKE", "type": "event_callback", "event_id": event_id,
             "event_time": int(time.time()), "event": event,
             "authorizations": [{"team_id": "T0FAKE", "user_id": "UBOT", "is_bot": True}]}
-
-
-def test_connection_uses_the_app_token(socket_app):
-    ws, fake, _, _ = socket_app
-    opened = fake.calls_to("apps.connections.open")
-    assert len(opened) == 1
 
 
 def test_mention_over_socket_mode_acked_and_answered(socket_app):
@@ -122,6 +127,7 @@ def test_serve_lifespan_connects_socket_mode(settings, db):
     try:
         with ServedApp(web) as served:
             ws.wait_connected()
+            assert len(fake.calls_to("apps.connections.open")) == 1   # with the app-level token
             import httpx
 
             assert httpx.post(served.url + "/slack/events", content="{}").status_code == 404  # no HTTP mode
