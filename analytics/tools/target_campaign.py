@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from analytics.enrichment import compensation_tier
-from analytics.runs import require_current_run
+from analytics.runs import RunInfo, require_current_run
 from analytics.tools.common import archetype_filter, money, num, pct, segment_filter
 from analytics.tools.inputs import TargetCampaignInput
 from analytics.tools.registry import ToolContext, ToolResult, register
@@ -77,6 +77,18 @@ def write_export(settings, campaign: str, run_id: int, rows: list[dict]) -> Path
     return path
 
 
+def select_customers(ctx: ToolContext, run: RunInfo, campaign: str, *, axis: str | None = None,
+                     segment: str | None = None, archetype_id: str | None = None, min_value: float | None = None,
+                     limit: int = 100) -> list[dict]:
+    """The ranked selection for a campaign (with store ids and emails: for exports only). Every row
+    carries `eligible_count` and `eligible_value`: totals over everyone who qualifies, before the limit."""
+    with ctx.db.cursor() as cur:
+        cur.execute(query("campaigns.select"), {
+            "run_id": run.run_id, "as_of": run.as_of, "campaign": campaign, "axis": axis, "segment": segment,
+            "archetype_id": archetype_id, "min_value": min_value, "limit": limit})
+        return [dict(r) for r in cur.fetchall()]
+
+
 @register("target_campaign",
           "Pick customers for a marketing campaign — retention (active but at risk), win_back (lapsed), "
           "upsell (loyal, small baskets), vip (most valuable) or seasonal (bought this time of year before) — "
@@ -86,12 +98,8 @@ def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCamp
     run = require_current_run(ctx)
     axis, segment = segment_filter(ctx, params.segment, run.run_id)
     archetype_id = archetype_filter(ctx, params.archetype, run.run_id)
-    with ctx.db.cursor() as cur:
-        cur.execute(query("campaigns.select"), {
-            "run_id": run.run_id, "as_of": run.as_of, "campaign": params.campaign, "axis": axis,
-            "segment": segment, "archetype_id": archetype_id, "min_value": params.min_value,
-            "limit": params.limit})
-        rows = [dict(r) for r in cur.fetchall()]
+    rows = select_customers(ctx, run, params.campaign, axis=axis, segment=segment, archetype_id=archetype_id,
+                            min_value=params.min_value, limit=params.limit)
     for r in rows:
         r["discount_percent"] = compensation_tier(ctx.settings, float(r["revenue"])).percent
         r["lifetime_value"] = float(r["revenue"])
