@@ -1,12 +1,21 @@
-"""The forecasting model: backtest on the Online Retail II year against a naive baseline, recovery
-of a planted trend and seasonality, the short-history fallback, and the estimator conventions."""
+"""The forecasting model — backtest on the Online Retail II year against a naive baseline, recovery
+of a planted trend and seasonality, the short-history fallback, the estimator conventions — and the
+forecast_metrics tool end to end on a real database: a generated store loaded with COPY, its history
+and forecast checked against the same series built independently with pandas."""
 from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.cache import Cache
+from analytics.tools.registry import ToolContext, ToolError, run_tool
 from discovery.forecast import SeasonalTrendForecaster, weekly_totals
+from sql.database import Database
 
 HOLDOUT_WEEKS = 13
 
@@ -143,3 +152,185 @@ def test_estimator_conventions_and_bad_input():
         SeasonalTrendForecaster().fit(pd.Series([], dtype=float))
     with pytest.raises(ValueError, match="horizon"):
         model.predict(0)
+    with pytest.raises(ValueError, match="structure"):
+        SeasonalTrendForecaster(structure="prophet").fit(series)
+
+
+def test_structures_can_be_chosen(online_retail_weekly):
+    train = online_retail_weekly.iloc[:-HOLDOUT_WEEKS]
+    no_yearly = SeasonalTrendForecaster(structure="no_yearly").fit(train)
+    assert no_yearly.components_ == ("trend (shrunk)",) and "yearly seasonality left out" in no_yearly.notes_
+    recent = SeasonalTrendForecaster(structure="recent_mean").fit(train)
+    assert recent.method_ == "recent_mean" and recent.fallback_reason_ is None
+    assert recent.predict(2)["forecast"].to_numpy() == pytest.approx(np.full(2, train.iloc[-4:].mean()))
+    assert recent.describe() == "Mean of the last 4 weeks carried forward."
+
+
+# --- the forecast_metrics tool on a database ------------------------------------------------------
+
+START = datetime(2022, 1, 3, 10, 0, tzinfo=timezone.utc)  # a Monday
+
+
+def _generate(weeks: int, seed: int = 3) -> pd.DataFrame:
+    """Orders of a small store: weekday pattern, growth, 200 customers, a few returns and one
+    bookkeeping adjustment that must never count."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range(START, periods=7 * weeks, freq="D")
+    weekday = np.array([1.0, 1.1, 1.0, 1.2, 1.4, 0.7, 0.5])[days.day_of_week]
+    per_day = rng.poisson(6 * weekday * np.exp(0.3 * np.arange(len(days)) / 365))
+    at = np.repeat(days, per_day) + pd.to_timedelta(rng.integers(0, 8 * 3600, per_day.sum()), unit="s")
+    frame = pd.DataFrame({"ordered_at": at, "customer": rng.integers(1, 201, len(at)),
+                          "total": np.round(rng.lognormal(3.5, 0.5, len(at)), 2), "kind": "sale"})
+    returns = frame.sample(frac=0.03, random_state=seed).assign(
+        kind="return", total=lambda f: -np.round(f["total"] * 0.5, 2),
+        ordered_at=lambda f: f["ordered_at"] + pd.Timedelta(days=2))
+    returns = returns[returns["ordered_at"] <= frame["ordered_at"].max()]
+    adjustment = pd.DataFrame({"ordered_at": [frame["ordered_at"].iloc[len(frame) // 2]], "customer": [None],
+                               "total": [-5000.0], "kind": ["adjustment"]})
+    out = pd.concat([frame, returns, adjustment], ignore_index=True).sort_values("ordered_at", kind="stable")
+    out["store_order_id"] = [f"G{i:06d}" for i in range(len(out))]
+    return out.reset_index(drop=True)
+
+
+def _load(db: Database, orders: pd.DataFrame, expected_90d: np.ndarray | None = None) -> None:
+    with db.connection() as conn, conn.cursor() as cur:
+        with cur.copy("COPY customers (store_customer_id) FROM STDIN") as copy:
+            for number in range(1, 201):
+                copy.write_row((f"K{number:03d}",))
+        cur.execute("SELECT store_customer_id, customer_id FROM customers")
+        ids = dict(cur.fetchall())
+        with cur.copy("COPY orders (store_order_id, customer_id, ordered_at, kind, subtotal, total) FROM STDIN") as copy:
+            for row in orders.itertuples(index=False):
+                customer = None if pd.isna(row.customer) else ids[f"K{int(row.customer):03d}"]
+                copy.write_row((row.store_order_id, customer, row.ordered_at.to_pydatetime(), row.kind,
+                                row.total, row.total))
+        if expected_90d is not None:
+            cur.execute("INSERT INTO discovery_runs (status, is_current, as_of, finished_at) "
+                        "VALUES ('published', true, %s, now()) RETURNING run_id", (orders["ordered_at"].max(),))
+            run_id = cur.fetchone()[0]
+            with cur.copy("COPY customer_profiles (run_id, customer_id, orders, revenue, expected_purchases_90d) "
+                          "FROM STDIN") as copy:
+                for number, expected in enumerate(expected_90d, start=1):
+                    copy.write_row((run_id, ids[f"K{number:03d}"], 1, 0, float(expected)))
+
+
+def _daily(orders: pd.DataFrame, column: str) -> pd.Series:
+    """The daily series built independently: net revenue (sales + returns) or sale orders per UTC day."""
+    counted = orders[orders["kind"].isin(["sale", "return"])]
+    if column == "orders":
+        counted = counted[counted["kind"] == "sale"].assign(total=1.0)
+    day = counted["ordered_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
+    series = counted["total"].astype(float).groupby(day).sum()
+    return series.reindex(pd.date_range(series.index.min(), series.index.max(), freq="D"), fill_value=0.0)
+
+
+@pytest.fixture(scope="module")
+def store(migrated_template):
+    from tests.conftest import create_database, drop_database
+
+    url = create_database(migrated_template)
+    db = Database(url, migrate=False)
+    orders = _generate(weeks=60)
+    expected = np.random.default_rng(9).gamma(2.0, 0.4, 200)
+    _load(db, orders, expected)
+    yield db, orders, expected
+    db.close()
+    drop_database(url)
+
+
+@pytest.fixture
+def ctx(store, settings):
+    return ToolContext(db=store[0], settings=settings, cache=Cache(None))
+
+
+def test_revenue_weeks_matches_independent_pipeline(ctx, store):
+    _, orders, expected = store
+    daily = _daily(orders, "revenue")
+    last_day = daily.index[-1]
+    result = run_tool(ctx, "forecast_metrics", {"metric": "revenue", "horizon": 12, "unit": "weeks"})
+
+    assert result.start == (last_day + pd.Timedelta(days=1)).date()
+    assert result.end == (last_day + pd.Timedelta(days=84)).date()
+    independent = SeasonalTrendForecaster(interval=0.8).fit(daily)
+    assert result.total == pytest.approx(independent.point(84).sum(), rel=1e-6)
+    assert result.lower < result.total < result.upper
+    assert result.bucket == "weeks" and len(result.forecast) == 12
+    assert sum(p.value for p in result.forecast) == pytest.approx(result.total, rel=1e-6)
+    assert all(p.lower <= p.value <= p.upper for p in result.forecast)
+
+    # History points are the last complete weeks, net of returns, without the adjustment.
+    assert len(result.history) == 26 - 12
+    for point in result.history:
+        window = daily.loc[pd.Timestamp(point.start):pd.Timestamp(point.end)]
+        assert len(window) == 7 and point.value == pytest.approx(window.sum(), abs=0.01)
+    assert result.history[-1].end == last_day.date()
+
+    assert result.backtest is not None and result.backtest.holdout_weeks == 13
+    reference = SeasonalTrendForecaster(interval=0.8).backtest(daily, holdout_weeks=13)
+    assert result.backtest.model_wmape == pytest.approx(reference.model_wmape, abs=1e-4)
+    print(f"\ngenerated store, revenue backtest (13 weeks): model WMAPE {result.backtest.model_wmape:.3f} "
+          f"vs baseline {result.backtest.baseline_wmape:.3f}")
+
+    assert result.repeat_purchases.customers == 200
+    assert result.repeat_purchases.expected_repeat_purchases == pytest.approx(expected.sum() * 84 / 90, abs=0.1)
+    assert "Revenue over the next 12 weeks" in result.summary and "Backtest on the last 13 weeks" in result.summary
+
+
+def test_orders_over_90_days_are_bucketed_by_week(ctx, store):
+    _, orders, _ = store
+    daily = _daily(orders, "orders")
+    result = run_tool(ctx, "forecast_metrics", {"metric": "orders", "horizon": 90, "unit": "days"})
+    assert result.bucket == "weeks" and len(result.forecast) == math.ceil(90 / 7)
+    assert (result.forecast[-1].end - result.forecast[-1].start).days == 90 - 12 * 7 - 1  # clipped last week
+    assert result.total == pytest.approx(SeasonalTrendForecaster().fit(daily).point(90).sum(), abs=0.01)
+    assert sum(p.value for p in result.forecast) == pytest.approx(result.total, rel=1e-6)
+
+
+def test_active_customers_and_average_order_value(ctx, store):
+    _, orders, _ = store
+    sales = orders[orders["kind"] == "sale"]
+    last_day = sales["ordered_at"].max().normalize()
+    active = run_tool(ctx, "forecast_metrics", {"metric": "active_customers", "horizon": 3, "unit": "months"})
+    assert active.bucket == "months" and len(active.forecast) == 3
+    # The newest history point (a month) averages the weekly distinct buyers, computed here with pandas.
+    newest = active.history[-1]
+    weeks_back = (last_day - sales["ordered_at"].dt.normalize()).dt.days // 7
+    weekly = sales.groupby(weeks_back)["customer"].nunique()
+    window_days = (newest.end - newest.start).days + 1
+    day_values = np.repeat(weekly.sort_index().to_numpy()[:math.ceil(window_days / 7) + 1], 7)[:window_days]
+    assert newest.value == pytest.approx(day_values.mean(), abs=0.01)
+    # Distinct buyers over three months cannot exceed the store's 200 customers.
+    assert 0 < active.total <= 200 and active.lower <= active.total <= active.upper
+
+    aov = run_tool(ctx, "forecast_metrics", {"metric": "average_order_value", "horizon": 8, "unit": "weeks"})
+    daily_revenue, daily_orders = _daily(orders, "revenue"), _daily(orders, "orders")
+    last_week = daily_revenue.iloc[-7:].sum() / daily_orders.iloc[-7:].sum()
+    assert aov.history[-1].value == pytest.approx(last_week, abs=0.01)
+    assert 20 < aov.total < 80  # lognormal(3.5, 0.5) orders less a few half returns: mean ≈ 37
+    assert aov.repeat_purchases is not None and "repeat purchases" not in aov.summary
+
+
+def test_cached_answer_is_reused(ctx):
+    first = run_tool(ctx, "forecast_metrics", {"metric": "revenue", "horizon": 30})
+    assert run_tool(ctx, "forecast_metrics", {"metric": "revenue", "horizon": 30}) is first
+    assert json.loads(first.model_dump_json())["forecast"]
+
+
+def test_short_history_falls_back_and_says_why(fresh_db, settings):
+    _load(fresh_db, _generate(weeks=6))
+    ctx = ToolContext(db=fresh_db, settings=settings, cache=None)
+    result = run_tool(ctx, "forecast_metrics", {"metric": "revenue", "horizon": 4, "unit": "weeks"})
+    assert result.method == "recent_mean"
+    assert "only 6 week(s) of history" in result.fallback_reason
+    assert "Fallback forecast" in result.summary and "No backtest" in result.summary
+    assert result.backtest is None and result.repeat_purchases is None
+
+
+def test_no_orders_and_bad_arguments(fresh_db, settings):
+    ctx = ToolContext(db=fresh_db, settings=settings, cache=None)
+    with pytest.raises(ToolError, match="no orders yet"):
+        run_tool(ctx, "forecast_metrics", {})
+    with pytest.raises(ToolError, match="horizon"):
+        run_tool(ctx, "forecast_metrics", {"horizon": 0})
+    with pytest.raises(ToolError, match="metric"):
+        run_tool(ctx, "forecast_metrics", {"metric": "profit"})

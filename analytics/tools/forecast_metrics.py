@@ -1,0 +1,358 @@
+"""The `forecast_metrics` tool: revenue, orders, active customers or average order value over the next
+N days/weeks/months, with an 80 % interval, compact history + forecast series for a chart, the model's
+own backtest error, and the buy-till-you-die expectation of repeat purchases from the current run.
+
+The model is discovery.forecast.SeasonalTrendForecaster. Revenue and orders are modelled per day (so
+the weekday pattern carries into daily and monthly totals); active customers and average order value
+are modelled per week, because neither adds up over days.
+"""
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from analytics.runs import current_run
+from analytics.tools.inputs import ForecastMetricsInput
+from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
+from discovery.forecast import SeasonalTrendForecaster, weekly_totals
+from sql import query
+
+INTERVAL = 0.8
+MAX_FORECAST_POINTS = 20   # Slack charts show at most 20 categories
+CHART_POINTS = 26          # history + forecast together
+MIN_HISTORY_POINTS = 6
+BACKTEST_WEEKS = 13
+MIN_BACKTEST_WEEKS = 4
+SUMMED = {"revenue", "orders"}               # totals add up over days
+LABELS = {"revenue": "Revenue", "orders": "Orders", "active_customers": "Active customers",
+          "average_order_value": "Average order value"}
+
+DESCRIPTION = (
+    "Forecast of revenue, orders, active customers or average order value over the next N days, weeks or "
+    "months, with an 80% interval, history and forecast points for a chart, the model's backtest error "
+    "against a naive baseline, and the expected repeat purchases of existing customers (BG/NBD)."
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HistoryPoint(_Model):
+    label: str
+    start: date
+    end: date          # last day, inclusive
+    value: float
+
+
+class ForecastPoint(_Model):
+    label: str
+    start: date
+    end: date
+    value: float
+    lower: float
+    upper: float
+
+
+class BacktestSummary(_Model):
+    holdout_weeks: int
+    model_wmape: float
+    baseline_wmape: float
+    model_mape: float
+    baseline_mape: float
+    interval_coverage: float
+    baseline: str
+
+
+class RepeatPurchases(_Model):
+    run_id: int
+    as_of: date
+    customers: int
+    expected_repeat_purchases: float
+    note: str
+
+
+class ForecastMetricsResult(ToolResult):
+    metric: str
+    horizon: int
+    unit: str
+    start: date
+    end: date
+    total: float
+    lower: float
+    upper: float
+    interval: float
+    total_means: str
+    bucket: str
+    history: list[HistoryPoint]
+    forecast: list[ForecastPoint]
+    model: str
+    method: str
+    fallback_reason: str | None = None
+    backtest: BacktestSummary | None = None
+    backtest_note: str | None = None
+    repeat_purchases: RepeatPurchases | None = None
+
+
+# --- loading the history ----------------------------------------------------------------------------
+
+def _fetch(ctx: ToolContext, name: str, params: dict | None = None) -> list[dict]:
+    with ctx.db.cursor() as cur:
+        cur.execute(query(name), params or {})
+        return [dict(row) for row in cur.fetchall()]
+
+
+def _daily_history(ctx: ToolContext, last_day: date) -> pd.DataFrame:
+    rows = _fetch(ctx, "forecast.daily")
+    frame = pd.DataFrame(rows, columns=["day", "revenue", "orders"]).astype({"revenue": float, "orders": float})
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("day")))
+    days = pd.date_range(frame.index.min(), pd.Timestamp(last_day), freq="D")
+    return frame.reindex(days, fill_value=0.0)
+
+
+def _weekly_active(ctx: ToolContext, last_day: date, first_day: pd.Timestamp) -> pd.Series:
+    rows = _fetch(ctx, "forecast.weekly_active", {"last_day": last_day})
+    n_weeks = ((pd.Timestamp(last_day) - first_day).days + 1) // 7  # complete blocks only
+    counts = np.zeros(n_weeks)
+    for row in rows:  # at most one row per week: a short loop over weeks, not customers
+        back = int(row["weeks_back"])
+        if back < n_weeks:
+            counts[n_weeks - 1 - back] = row["customers"]
+    ends = [pd.Timestamp(last_day) - pd.Timedelta(days=7 * back) for back in range(n_weeks - 1, -1, -1)]
+    return pd.Series(counts, index=pd.DatetimeIndex(ends))
+
+
+def _series_for(ctx: ToolContext, metric: str, daily: pd.DataFrame, last_day: date) -> pd.Series:
+    if metric in SUMMED:
+        return daily[metric]
+    if metric == "active_customers":
+        return _weekly_active(ctx, last_day, daily.index[0])
+    revenue, orders = weekly_totals(daily["revenue"]), weekly_totals(daily["orders"])
+    # Weeks without orders have no average: 0 marks them as closures the model leaves out.
+    return (revenue / orders.where(orders > 0)).fillna(0.0)
+
+
+# --- buckets ----------------------------------------------------------------------------------------
+
+def _step(unit: str, k: int) -> pd.DateOffset | pd.Timedelta:
+    if unit == "days":
+        return pd.Timedelta(days=k)
+    if unit == "weeks":
+        return pd.Timedelta(days=7 * k)
+    return pd.DateOffset(months=k)
+
+
+def _forward_buckets(first: pd.Timestamp, end: pd.Timestamp, unit: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """[start, stop) buckets of `unit` from `first` until `end` (the last one clipped to `end`)."""
+    buckets, k = [], 0
+    while first + _step(unit, k) < end:
+        buckets.append((first + _step(unit, k), min(first + _step(unit, k + 1), end)))
+        k += 1
+    return buckets
+
+
+def _backward_buckets(stop: pd.Timestamp, unit: str, count: int, earliest: pd.Timestamp):
+    """Up to `count` complete buckets ending at `stop` (exclusive), oldest first, none before `earliest`."""
+    buckets = []
+    for k in range(1, count + 1):
+        start = stop - _step(unit, k)
+        if start < earliest:
+            break
+        buckets.append((start, stop - _step(unit, k - 1)))
+    return buckets[::-1]
+
+
+def _label(start: pd.Timestamp, stop: pd.Timestamp, unit: str) -> str:
+    if unit == "days":
+        return start.strftime("%Y-%m-%d")
+    return f"{start.strftime('%b %d')}" if unit == "weeks" else start.strftime("%b %Y")
+
+
+def _bucket_unit(unit: str, horizon_days: int, metric: str) -> str:
+    """The requested unit, coarsened until the forecast fits a chart; weekly metrics never go below weeks."""
+    chosen = "weeks" if unit == "days" and metric not in SUMMED else unit
+    approx_days = {"days": 1, "weeks": 7, "months": 30.44}
+    while chosen != "months" and math.ceil(horizon_days / approx_days[chosen]) > MAX_FORECAST_POINTS:
+        chosen = "weeks" if chosen == "days" else "months"
+    return chosen
+
+
+def _aggregate(days_matrix: np.ndarray, first: pd.Timestamp, buckets, summed: bool) -> np.ndarray:
+    """Per bucket sum (or mean) over the day columns of a (…, days) matrix starting on `first`."""
+    starts = [(start - first).days for start, _ in buckets]
+    stops = [(stop - first).days for _, stop in buckets]
+    sums = np.add.reduceat(days_matrix, starts, axis=-1)
+    if summed:
+        return sums
+    return sums / (np.array(stops) - np.array(starts))
+
+
+# --- the model --------------------------------------------------------------------------------------
+
+def _day_paths(model: SeasonalTrendForecaster, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """(point, paths) per future day: daily amounts for daily models, each day carrying its week's value
+    for weekly ones."""
+    if model.frequency_ == "D":
+        return model.point(horizon_days), model.simulate(horizon_days)
+    weeks = math.ceil(horizon_days / 7)
+    point = np.repeat(model.point(weeks), 7)[:horizon_days]
+    paths = np.repeat(model.simulate(weeks), 7, axis=1)[:, :horizon_days]
+    return point, paths
+
+
+def _backtest(series: pd.Series, model: SeasonalTrendForecaster) -> tuple[BacktestSummary | None, str | None]:
+    n_weeks = model.n_weeks_
+    holdout = min(BACKTEST_WEEKS, n_weeks - model.min_history_weeks)
+    if holdout < MIN_BACKTEST_WEEKS:
+        return None, (f"No backtest: {n_weeks} weeks of history leave too little to hold out "
+                      f"(needs {model.min_history_weeks + MIN_BACKTEST_WEEKS}).")
+    report = SeasonalTrendForecaster(**model.get_params()).backtest(series, holdout_weeks=holdout)
+    summary = BacktestSummary(
+        holdout_weeks=holdout, model_wmape=round(report.model_wmape, 4),
+        baseline_wmape=round(report.baseline_wmape, 4), model_mape=round(report.model_mape, 4),
+        baseline_mape=round(report.baseline_mape, 4), interval_coverage=round(report.coverage, 4),
+        baseline=report.baseline)
+    return summary, None
+
+
+@register("forecast_metrics", DESCRIPTION)
+def forecast_metrics(ctx: ToolContext, params: ForecastMetricsInput) -> ForecastMetricsResult:
+    version = _fetch(ctx, "products.data_version")[0]
+    if version["latest_order_at"] is None:
+        raise ToolError("There are no orders yet to forecast from: import some with `python app.py ingest FILE`.")
+    run = current_run(ctx)
+    if ctx.cache is None:
+        return _compute(ctx, params, version, run)
+    key = (f"forecast_metrics:{version['last_order_id']}:{version['latest_order_at']}:"
+           f"{run.run_id if run else None}:{params.model_dump_json()}")
+    return ctx.cache.get_or_compute(key, None, lambda: _compute(ctx, params, version, run),
+                                    model=ForecastMetricsResult)
+
+
+def _compute(ctx: ToolContext, params: ForecastMetricsInput, version: dict, run) -> ForecastMetricsResult:
+    from datetime import timezone
+
+    last_day = version["latest_order_at"].astimezone(timezone.utc).date()
+    daily = _daily_history(ctx, last_day)
+    if len(daily) < 7:
+        raise ToolError(f"Not enough order history to forecast: {len(daily)} day(s) of orders, at least 7 needed.")
+    metric = params.metric
+    series = _series_for(ctx, metric, daily, last_day)
+    model = SeasonalTrendForecaster(interval=INTERVAL).fit(series)
+
+    first = pd.Timestamp(last_day) + pd.Timedelta(days=1)
+    end = first + _step(params.unit, params.horizon)
+    horizon_days = (end - first).days
+    point, paths = _day_paths(model, horizon_days)
+    summed = metric in SUMMED
+
+    # The whole horizon: sums for revenue/orders, the average for order value, and for active
+    # customers the weekly level scaled to distinct buyers over the window (repeat buyers count once).
+    if summed:
+        total, total_paths = point.sum(), paths.sum(axis=1)
+        total_means = f"total {metric} over the horizon"
+    elif metric == "average_order_value":
+        total, total_paths = point.mean(), paths.mean(axis=1)
+        total_means = "average order value over the horizon"
+    else:
+        dedupe = _distinct_ratio(ctx, series, last_day, horizon_days)
+        weeks = horizon_days / 7
+        total, total_paths = point.mean() * weeks * dedupe, paths.mean(axis=1) * weeks * dedupe
+        total_means = ("distinct customers buying over the horizon (weekly actives × weeks × "
+                       f"{dedupe:.2f}, the share of weekly buyers who are distinct over such a window)")
+    tail = (1 - INTERVAL) / 2
+    lower, upper = np.quantile(total_paths, [tail, 1 - tail])
+
+    bucket = _bucket_unit(params.unit, horizon_days, metric)
+    ahead = _forward_buckets(first, end, bucket)
+    values = _aggregate(point, first, ahead, summed)
+    low_b, high_b = np.quantile(_aggregate(paths, first, ahead, summed), [tail, 1 - tail], axis=0)
+    forecast = [ForecastPoint(label=_label(s, e, bucket), start=s.date(), end=(e - pd.Timedelta(days=1)).date(),
+                              value=round(float(v), 2), lower=round(float(min(lo, v)), 2),
+                              upper=round(float(max(hi, v)), 2))
+                for (s, e), v, lo, hi in zip(ahead, values, low_b, high_b)]
+    history = _history_points(series, model, first, bucket, len(forecast), summed)
+
+    backtest, backtest_note = _backtest(series, model)
+    repeat = _repeat_purchases(ctx, run, horizon_days)
+    result = ForecastMetricsResult(
+        tool="forecast_metrics", summary="", metric=metric, horizon=params.horizon, unit=params.unit,
+        start=first.date(), end=(end - pd.Timedelta(days=1)).date(), total=round(float(total), 2),
+        lower=round(float(min(lower, total)), 2), upper=round(float(max(upper, total)), 2), interval=INTERVAL,
+        total_means=total_means, bucket=bucket, history=history, forecast=forecast, model=model.describe(),
+        method=model.method_, fallback_reason=model.fallback_reason_, backtest=backtest,
+        backtest_note=backtest_note, repeat_purchases=repeat,
+    )
+    result.summary = _summary(result)
+    return result
+
+
+def _history_points(series: pd.Series, model: SeasonalTrendForecaster, first: pd.Timestamp, bucket: str,
+                    n_forecast: int, summed: bool) -> list[HistoryPoint]:
+    """Complete past buckets of the same unit as the forecast, as many as fit the chart."""
+    if model.frequency_ == "D":
+        days = series.astype(float)
+    else:  # each day carries its week's value, so buckets average the weekly level
+        days = pd.Series(np.repeat(series.to_numpy(float), 7),
+                         index=pd.date_range(series.index[0] - pd.Timedelta(days=6), series.index[-1], freq="D"))
+    wanted = max(CHART_POINTS - n_forecast, MIN_HISTORY_POINTS)
+    buckets = _backward_buckets(first, bucket, wanted, days.index[0])
+    if not buckets:
+        return []
+    start = buckets[0][0]
+    values = _aggregate(days.loc[start:].to_numpy(), start, buckets, summed)
+    return [HistoryPoint(label=_label(s, e, bucket), start=s.date(), end=(e - pd.Timedelta(days=1)).date(),
+                         value=round(float(v), 2)) for (s, e), v in zip(buckets, values)]
+
+
+def _distinct_ratio(ctx: ToolContext, weekly_active: pd.Series, last_day: date, horizon_days: int) -> float:
+    """Distinct buyers in the latest window as long as the horizon ÷ the sum of its weekly buyer counts."""
+    weeks = max(1, min(math.ceil(horizon_days / 7), len(weekly_active)))
+    weekly_sum = float(weekly_active.iloc[-weeks:].sum())
+    if weekly_sum <= 0:
+        return 1.0
+    distinct = _fetch(ctx, "forecast.distinct_customers", {"last_day": last_day, "days": 7 * weeks})[0]["customers"]
+    return min(1.0, distinct / weekly_sum)
+
+
+def _repeat_purchases(ctx: ToolContext, run, horizon_days: int) -> RepeatPurchases | None:
+    if run is None:
+        return None
+    row = _fetch(ctx, "forecast.expected_repeat_purchases", {"run_id": run.run_id})[0]
+    if not row["customers"]:
+        return None
+    expected = float(row["expected_purchases_90d"]) * horizon_days / 90
+    return RepeatPurchases(
+        run_id=run.run_id, as_of=run.as_of.date(), customers=int(row["customers"]),
+        expected_repeat_purchases=round(expected, 1),
+        note=("Sum of each known customer's expected purchases in 90 days (BG/NBD, discovery run as of "
+              f"{run.as_of.date().isoformat()}), scaled linearly to {horizon_days} days; new customers are "
+              "not included."))
+
+
+def _fmt(metric: str, value: float) -> str:
+    if metric in ("orders", "active_customers"):
+        return f"{value:,.0f}"
+    return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _summary(r: ForecastMetricsResult) -> str:
+    what = {"revenue": "Revenue", "orders": "Orders", "active_customers": "Distinct buying customers",
+            "average_order_value": "Average order value"}[r.metric]
+    text = (f"{what} over the next {r.horizon} {r.unit} ({r.start.isoformat()} to {r.end.isoformat()}): about "
+            f"{_fmt(r.metric, r.total)} (80% interval {_fmt(r.metric, r.lower)}–{_fmt(r.metric, r.upper)}). ")
+    text += r.model
+    if r.backtest is not None:
+        b = r.backtest
+        text += (f" Backtest on the last {b.holdout_weeks} weeks: weighted error {b.model_wmape:.0%} vs "
+                 f"{b.baseline_wmape:.0%} for the {b.baseline}.")
+    elif r.backtest_note:
+        text += " " + r.backtest_note
+    if r.repeat_purchases is not None and r.metric in ("orders", "active_customers", "revenue"):
+        text += (f" Existing customers are expected to make about {r.repeat_purchases.expected_repeat_purchases:,.0f} "
+                 "repeat purchases in that time (BG/NBD).")
+    return text
