@@ -50,6 +50,9 @@ like love hate know think said says tell told show shown find found come came we
 long last first good well time times ever never always often soon later today yesterday tomorrow
 bring sell sells sold buys year years month months week weeks days please thanks thank hello
 instead whole part parts half number numbers amount total totals left right down around
+black white green blue blast fast past ages while since after before first second third night
+friday monday tuesday wednesday thursday saturday sunday spring summer autumn winter fall
+football weather joke story world money people person thing things stuff great little small
 """.split()
 
 
@@ -57,10 +60,12 @@ class TypoCorrector:
     """Corrects misspelt words to known ones by symmetric deletion (one delete on each side covers
     a substitution, insertion, deletion or transposition), so lookups stay O(word length)."""
 
-    def __init__(self, words: Iterable[str]) -> None:
-        self.known = {w for w in words if w}
+    def __init__(self, targets: Iterable[str], known: Iterable[str] = ()) -> None:
+        targets = {w for w in targets if w}
+        # Known words are left alone but never corrected *into* ('black' must not become 'back').
+        self.known = targets | {w for w in known if w}
         self.deletes: dict[str, set[str]] = {}
-        for word in self.known:
+        for word in targets:
             if len(word) >= 4 and word.isalpha():
                 for variant in self._variants(word):
                     self.deletes.setdefault(variant, set()).add(word)
@@ -71,7 +76,8 @@ class TypoCorrector:
         return {word} | {word[:i] + word[i + 1:] for i in range(len(word))}
 
     def correct(self, token: str) -> str:
-        if token in self.known or len(token) < 4 or not token.isalpha():
+        # Four-letter words are too easily 'corrected' into another word ('ages' -> 'axes').
+        if token in self.known or len(token) < 5 or not token.isalpha():
             return token
         hit = self._memo.get(token)
         if hit is not None:
@@ -162,6 +168,8 @@ P_FOLLOWUP_START = _rx(r"^(and|also|what about|how about|same|now|ok(?:ay)?|then
 P_REFERENTIAL = _rx(r"\b(them|those|these|they|that list|the same|same (?:for|but|thing|again|as before)|instead|as well|of them|among them)\b")
 P_MORE = _rx(r"^(?:show |give me |load |see )?(?:some |the )?(?:more|next(?: page| \d+| ones)?|another (?:\d+|page|batch)|keep going|continue)\b")
 
+P_WHAT_BUY = _rx(r"\bwhat (?:do|does|did|are|is) (?:the |our )?[\w' -]{2,40}? (?:buy|buying|purchase|purchasing|order|ordering|get|getting)\b")
+
 PRODUCT_SORTS = (
     ("repeat_rate", r"\b(repeat|reorder\w*|bought again|buy again|come back for|loyal)\b"),
     ("customers", r"\b(most customers|most buyers|most people|how many (?:customers|people|buyers)|widest reach|popular with|reach)\b"),
@@ -198,8 +206,7 @@ class OfflineRouter:
 
     def __init__(self, vocabulary: slots.Vocabulary | None = None) -> None:
         self.vocabulary = vocabulary or slots.Vocabulary()
-        words = set(DOMAIN_WORDS) | set(COMMON_WORDS) | self.vocabulary.words()
-        self.corrector = TypoCorrector(words)
+        self.corrector = TypoCorrector(set(DOMAIN_WORDS) | self.vocabulary.words(), COMMON_WORDS)
 
     # -- parsing ---------------------------------------------------------------------------------------
 
@@ -241,6 +248,8 @@ class OfflineRouter:
         pending = _pending_options(history)
 
         parsed = self.parse(question)
+        if safety.is_off_topic(question) and not P_DOMAIN.search(parsed.text):
+            return RouteDecision(refusal=safety.REFUSE_OFF_TOPIC)
         if pending:
             picked = _pick_option(parsed.text, pending)
             if picked is not None:
@@ -317,6 +326,8 @@ class OfflineRouter:
             behaviour = "declining"
         elif P_MOVES.search(t) and not P_COMPARE.search(t):
             behaviour = "segment_moves"
+        if behaviour and (p.segments or p.archetype) and (P_DETAIL.search(t) or P_DESCRIBE.search(t)):
+            behaviour = None  # 'deep dive on discount driven' names a segment, not a behaviour
         if behaviour and not P_RECS.search(t):
             return _decision("analyze_behavior", slots.as_dict(
                 focus=behaviour, days_ago=p.days_ago, segment=seg, limit=p.limit))
@@ -332,9 +343,12 @@ class OfflineRouter:
                 horizon, unit = p.horizon or (90, "days")
                 return _decision("forecast_metrics", {"metric": p.metric or "revenue", "horizon": horizon, "unit": unit})
 
-        if P_PRODUCTS.search(t) or p.bought_with or (p.categories and not P_SEGMENTS.search(t)):
+        if P_PRODUCTS.search(t) or p.bought_with or (p.categories and not P_SEGMENTS.search(t)) or P_WHAT_BUY.search(t):
             return self._products(p, seg)
 
+        ranking = P_CHURN.search(t) or P_VALUE.search(t) or P_RECENCY.search(t) or P_FREQUENCY.search(t) or P_PREDICTED.search(t)
+        if ranking and customer_list and not P_SEGMENTS.search(t) and not P_ARCHETYPE.search(t) and not P_DESCRIBE.search(t):
+            return self._customers(p, seg)
         if P_SEGMENTS.search(t) or p.segments or P_ARCHETYPE.search(t) or p.archetype:
             decision = self._segments(p)
             if decision is not None:
@@ -372,7 +386,7 @@ class OfflineRouter:
             return _decision("analyze_segments", {"mode": "compare", "segment": p.segments[0], "other_segment": p.segments[1]})
         if P_CHANGES.search(t) and P_SEGMENTS.search(t) and not p.segments:
             return _decision("analyze_segments", slots.as_dict(mode="changes", days_ago=p.days_ago))
-        customer_list = bool(re.search(r"\b(customers|who|people|shoppers|buyers|list|members)\b", t))
+        customer_list = bool(re.search(r"\b(customers|who|which|people|shoppers|buyers|list|members|ones)\b", t))
         if (p.archetype or p.segments) and (P_CHURN.search(t) or P_VALUE.search(t) or p.risk_level or p.value_tier) \
                 and customer_list:
             return self._customers(p, p.segments[0] if p.segments else None)
@@ -410,6 +424,8 @@ class OfflineRouter:
                 ("longest since last order", "analyze_customers", {"sort_by": "recency"}),
                 ("by number of orders", "analyze_customers", {"sort_by": "frequency"}),
             ], extra=extra)
+        if seg and seg.split(":")[0] == {"frequency": "frequency", "value": "value"}.get(sort_by):
+            seg = None  # 'most frequent buyers' ranks by frequency; it does not filter a segment
         return _decision("analyze_customers", slots.as_dict(
             sort_by=sort_by, segment=seg if not p.archetype else None, archetype=p.archetype,
             value_tier=p.value_tier, risk_level=p.risk_level, min_value=p.money, limit=p.limit))
@@ -544,6 +560,11 @@ def _carry_over(fresh: RouteDecision, previous: dict[str, Any]) -> RouteDecision
     """'and which of them bought batting?': a new tool, narrowed to the group the thread was about."""
     assert fresh.tool is not None
     fields = TOOL_INPUTS[fresh.tool].model_fields
+    if fresh.tool == previous["tool"]:
+        # 'now just the whales': the same list, narrowed.
+        args = {k: v for k, v in previous["arguments"].items() if k != "offset"}
+        args.update(fresh.arguments)
+        return _decision(fresh.tool, args)
     args = dict(fresh.arguments)
     for key in ("segment", "archetype"):
         if key in fields and key not in args and previous["arguments"].get(key):

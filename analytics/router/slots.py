@@ -262,6 +262,9 @@ def horizon(text: str) -> tuple[int, str] | None:
     m = re.search(r"\b(?:next|coming|upcoming|following|rest of the)\s+(half year|holiday season|week|month|quarter|year|half|fortnight|season)\b", text)
     if m:
         return _NEXT_ONE[m.group(1)]
+    m = re.search(r"\b(?:in|within)\s+" + _NUM + r"\s*(days?|weeks?|months?)\b", text)
+    if m:
+        return int(to_number(m.group(1))), _UNIT[m.group(2)]
     if re.search(r"\btomorrow\b", text):
         return 1, "days"
     if re.search(r"\bthis (coming )?christmas\b|\bholidays\b", text):
