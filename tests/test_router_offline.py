@@ -134,3 +134,18 @@ def test_clarification_offers_options_with_calls():
     assert decision.clarification and len(decision.clarification.options) == 5
     assert decision.option_calls[1] == {"tool": "target_campaign",
                                         "arguments": {"campaign": "win_back", "segment": "frequency:frequent"}}
+
+
+def test_offline_router_on_held_out_questions(capsys):
+    """Questions written after tuning; reported, with a lower bar than the tuned set."""
+    from tests.router_questions import HELDOUT
+
+    router = OfflineRouter(VOCAB)
+    results = [(case, *check(router, case)) for case in HELDOUT]
+    correct = sum(ok for _, ok, _, _ in results)
+    with capsys.disabled():
+        print(f"\noffline router, held-out set: {correct}/{len(HELDOUT)} = {correct / len(HELDOUT):.1%}")
+        for case, ok, got, arguments in results:
+            if not ok:
+                print(f"  {case.question!r}: expected {case.tool} {case.args}, got {got} {arguments}")
+    assert correct / len(HELDOUT) >= 0.80

@@ -132,20 +132,20 @@ P_VALUE = _rx(r"\b(most valuable|best customers|top customers|top spenders|bigge
               r"by value|worth the most|most money|biggest)\b")
 P_PREDICTED = _rx(r"\b(predicted (?:value|clv|ltv|spend)|future value|will (?:spend|buy|be worth|order) (?:the )?most|(?:next|coming) (?:12 months|year)'?s? (?:value|spend)|"
                   r"expected (?:value|spend|clv)|potential|most promising|will be (?:the )?most valuable)\b")
-P_RECENCY = _rx(r"\b(haven'?t (?:ordered|bought|purchased|shopped|been back|come back)|not (?:ordered|bought|purchased|shopped)|longest (?:since|without)|"
+P_RECENCY = _rx(r"\b(not been back|ha(?:s|ve)n'?t been back|ha(?:s|ve)n'?t (?:ordered|bought|purchased|shopped|been back|come back)|not (?:ordered|bought|purchased|shopped)|longest (?:since|without)|"
                 r"inactive|dormant|gone quiet|went quiet|since (?:their )?last order|recency|oldest last order|stopped (?:buying|ordering|shopping)|"
                 r"longest time|ages|a while|a long time|most overdue|overdue)\b")
 P_FREQUENCY = _rx(r"\b(most orders|most frequent|order(?:ed)? (?:the )?most|most often|frequent (?:buyers|shoppers|customers)|highest frequency|"
                   r"buy the most often|shop the most|regulars|by frequency|by (?:number of )?orders|order count)\b")
 P_CAMPAIGN = _rx(r"\b(campaigns?|target(?:ing|ed)?|email blast|blast|newsletter|promo(?:tion)?s?|outreach|mailing|mailer|"
                  r"send (?:a |an )?(?:offer|coupon|discount|email|voucher|code)|who should (?:we|i) (?:email|contact|send|target|reach|call|mail|text)|"
-                 r"who to (?:email|contact|target)|audience|list for|win[- ]?back|winback|reactivat\w*|re-?engage\w*|emails? to)\b")
+                 r"who to (?:email|contact|target)|audience|list for|(?:retention|upsell|win[- ]?back|winback|seasonal|vip|reactivation) (?:list|targets?|selection|mailing)|win[- ]?back|winback|reactivat\w*|re-?engage\w*|emails? to)\b")
 P_MOVES = _rx(r"\b(moved|move[sd]?|switch(?:ed|ing)?|changed (?:segment|segments|group|groups)|segment (?:moves|changes|switch\w*|migration)|"
               r"migrat\w*|shift(?:ed|s)?|behaviou?r(?:al)? (?:change|changes|shift)|behaviou?r changed|changed (?:behaviou?r|their)|"
               r"(?:changing|changed) (?:how|the way))\b")
 P_DECLINING = _rx(r"\b(declin\w*|drop(?:ping|ped)? off|slow(?:ing|ed)? down|slowing|falling engagement|less engaged|engagement (?:drop|fall|is falling)|"
                   r"buying less|ordering less|cooling off|fading|waning|falling off)\b")
-P_ONE_TIME = _rx(r"\b(one[- ]time|one[- ]off|only (?:bought|ordered|purchased|shopped|buy) once|single[- ](?:order|purchase)|"
+P_ONE_TIME = _rx(r"\b(one[- ]time|one[- ]off|only (?:ever )?(?:bought|ordered|purchased|shopped|buy) once|single[- ](?:order|purchase)|"
                  r"never (?:came back|returned|reordered|ordered again|bought again|come back)|just one order|1 order|first order only|"
                  r"didn'?t come back|once and never)\b")
 P_DISCOUNT_DEP = _rx(r"\b(discount[- ]?(?:dependen\w*|depend\w*|addict\w*|hunters?|junkies?|driven|seekers?|reliant|reliance|shoppers?|buyers?)|"
