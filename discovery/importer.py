@@ -93,7 +93,7 @@ class ImportSummary(BaseModel):
 @dataclass
 class PreparedLines:
     """Validated, classified lines ready to stage, plus what was rejected and why."""
-    lines: pd.DataFrame                 # loaded rows (not ignored), typed, with line_no and kind
+    lines: pd.DataFrame                 # loaded rows (not ignored): typed, line_no, kind, order/product positions
     rejected: pd.DataFrame              # index = row number, column `reason`
     summary: ImportSummary
     orders: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -220,7 +220,7 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
     problems.add(empty_date, "ordered_at", "empty; every line needs its order date")
     problems.add(ordered_at.isna() & ~empty_date, "ordered_at",
                  "not a date" + (f" (the column reads {date_order})" if summary.date_order else ""),
-                 _as_text(frame["ordered_at"]))
+                 frame["ordered_at"])
     problems.add(sku.eq(""), "sku", "empty; every line needs a product code")
 
     quantity, empty_qty = _as_number(frame["quantity"])
@@ -277,94 +277,124 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
         reasons = pd.concat([reasons, "another line of this order was rejected (row "
                              + order_id[sibling].map(first_bad).astype(str) + ")"]).sort_index()
     rejected = pd.DataFrame({"reason": reasons})
-    ok = ~frame.index.isin(reasons.index)
-
     lines = pd.DataFrame({
-        "order_key": order_id[ok], "ordered_at": ordered_at[ok], "customer_key": customer[ok],
-        "email": text["email"][ok], "name": text["name"][ok], "phone": text["phone"][ok],
-        "country": text["country"][ok], "sku": sku[ok], "title": text["product_title"][ok],
-        "category": text["category"][ok], "discount_code": text["discount_code"][ok],
-        "quantity": quantity[ok].astype("int64"), "unit_price": price[ok].round(2),
-        "discount": discount[ok].round(2), "explicit_kind": kind[ok],
+        "order_key": order_id, "ordered_at": ordered_at, "customer_key": customer,
+        "email": text["email"], "name": text["name"], "phone": text["phone"],
+        "country": text["country"], "sku": sku, "title": text["product_title"],
+        "category": text["category"], "discount_code": text["discount_code"],
+        "quantity": quantity.fillna(0).astype("int64"),
+        # Money as whole cents from here on, so order totals are exact sums.
+        "price_cents": (price.fillna(0) * 100).round().astype("int64"),
+        "discount_cents": (discount * 100).round().astype("int64"), "explicit_kind": kind,
     })
+    if len(reasons):  # selecting rows copies every column: only when something was rejected
+        lines = lines[~frame.index.isin(reasons.index)]
     # A line's kind: the file's own word (kind column, UCI invoice prefix), else its sign.
     lines["kind"] = lines["explicit_kind"].where(
         lines["explicit_kind"].ne(""), np.where(lines["quantity"] < 0, "return", "sale"))
     ignored = lines["quantity"].eq(0)
     if mapped.zero_price_ignored:
-        ignored |= lines["unit_price"].eq(0) & lines["kind"].ne("adjustment")
+        ignored |= lines["price_cents"].eq(0) & lines["kind"].ne("adjustment")
 
     summary.rows_rejected = len(rejected)
     summary.rows_without_customer = int(lines["customer_key"].eq("").sum())
     summary.cancellation_rows = int(lines["kind"].eq("return").sum())
     summary.orders_in_file = int(lines["order_key"].nunique())
     summary.ignored_rows = int(ignored.sum())
-    lines = lines[~ignored.to_numpy()]
+    if ignored.any():
+        lines = lines[~ignored.to_numpy()]
     counts = lines["kind"].value_counts()
     summary.sale_rows = int(counts.get("sale", 0))
     summary.return_rows = int(counts.get("return", 0))
     summary.adjustment_rows = int(counts.get("adjustment", 0))
     summary.rows_loaded = len(lines)
-    lines["line_no"] = lines.groupby("order_key", sort=False).cumcount() + 1
+    # Integer codes once, in order of first appearance; every grouping below uses them.
+    order_pos, order_keys = pd.factorize(lines["order_key"], sort=False)
+    lines["order_pos"] = order_pos
+    lines["line_no"] = lines.groupby("order_pos", sort=False).cumcount() + 1
 
     prepared = PreparedLines(lines=lines, rejected=rejected, summary=summary)
-    _build_entities(prepared)
+    _build_entities(prepared, pd.Index(order_keys))
     return prepared
 
 
-def _first_nonempty(values: pd.Series, by: pd.Series) -> pd.Series:
-    return values.replace("", np.nan).groupby(by, sort=False).first()
+def _first_nonempty(values: pd.Series, codes: np.ndarray, size: int, last: bool = False) -> np.ndarray:
+    """Per group code 0..size-1: the first (or last) non-empty value, NaN where there is none."""
+    grouped = values.replace("", np.nan).groupby(codes, sort=True)
+    picked = grouped.last() if last else grouped.first()
+    return picked.reindex(range(size)).to_numpy(dtype=object)
 
 
-def _build_entities(prepared: PreparedLines) -> None:
+def _build_entities(prepared: PreparedLines, order_keys: pd.Index) -> None:
     """Orders, customers and products as one row each, from the loaded lines."""
     lines, summary = prepared.lines, prepared.summary
-    key = lines["order_key"]
-    by_order = lines.groupby(key, sort=False)
-    explicit = _first_nonempty(lines["explicit_kind"], key)
-    all_negative = by_order["quantity"].max() < 0
+    pos = lines["order_pos"].to_numpy()
+    n_orders = len(order_keys)
+    by_order = lines.groupby(pos, sort=True)
+    first_at, last_at = by_order["ordered_at"].min(), by_order["ordered_at"].max()
+    explicit = _first_nonempty(lines["explicit_kind"], pos, n_orders)
+    all_negative = by_order["quantity"].max().to_numpy() < 0
+    inferred = np.where(all_negative, "return", "sale")
+    value_cents = (lines["quantity"] * lines["price_cents"]).groupby(pos, sort=True).sum().to_numpy()
+    discount_cents = lines["discount_cents"].groupby(pos, sort=True).sum().to_numpy()
     orders = pd.DataFrame({
-        "ordered_at": by_order["ordered_at"].min(),
-        "customer_key": _first_nonempty(lines["customer_key"], key),
-        "kind": explicit.fillna(pd.Series(np.where(all_negative, "return", "sale"), index=all_negative.index)),
-        "discount_code": _first_nonempty(lines["discount_code"], key),
-        "country": _first_nonempty(lines["country"], key),
+        "order_key": order_keys,
+        "order_pos": np.arange(n_orders),
+        "ordered_at": first_at.to_numpy(),
+        "customer_key": _first_nonempty(lines["customer_key"], pos, n_orders),
+        "kind": np.where(pd.isna(explicit), inferred, explicit),
+        "discount_code": _first_nonempty(lines["discount_code"], pos, n_orders),
+        "country": _first_nonempty(lines["country"], pos, n_orders),
+        "subtotal": value_cents / 100,
+        "discount_total": discount_cents / 100,
+        "total": (value_cents - discount_cents) / 100,
     })
-    spread = by_order["ordered_at"].nunique()
-    if (spread > 1).any():
-        summary.notes.append(f"{int((spread > 1).sum()):,} order(s) had lines at different times; "
-                             "each order takes its earliest time")
-    orders.index.name = "order_key"
+    orders["ordered_at"] = pd.to_datetime(orders["ordered_at"], utc=True)
+    spread = int((first_at != last_at).sum())
+    if spread:
+        summary.notes.append(f"{spread:,} order(s) had lines at different times; each order takes its earliest time")
     prepared.orders = orders
-    summary.orders = len(orders)
-    if len(orders):
+    summary.orders = n_orders
+    if n_orders:
         summary.first_order_at = orders["ordered_at"].min().isoformat()
         summary.last_order_at = orders["ordered_at"].max().isoformat()
 
-    # Customers: contact details from their latest line that has them; first seen at their first order.
-    named = lines[lines["customer_key"].ne("")].sort_values("ordered_at", kind="stable")
-    ckey = named["customer_key"]
-    customers = pd.DataFrame({
-        column: named[column].replace("", np.nan).groupby(ckey, sort=False).last()
-        for column in ("email", "phone", "name", "country")
-    })
-    customers["first_seen_at"] = named.groupby(ckey, sort=False)["ordered_at"].min()
-    customers.index.name = "customer_key"
+    # Customers: first seen at their first order; contact details from their last line in the file
+    # that has them (exports run oldest to newest).
+    named = lines["customer_key"].ne("").to_numpy()
+    cust_codes, cust_keys = pd.factorize(lines["customer_key"].where(named), sort=False)
+    c_rows = cust_codes >= 0
+    n_customers = len(cust_keys)
+    customers = pd.DataFrame({"customer_key": pd.Index(cust_keys).astype("str")})
+    for column in ("email", "phone", "name", "country"):
+        customers[column] = _first_nonempty(lines[column][c_rows], cust_codes[c_rows], n_customers, last=True)
+    customers["first_seen_at"] = pd.to_datetime(
+        lines["ordered_at"][c_rows].groupby(cust_codes[c_rows], sort=True).min().reindex(range(n_customers)).to_numpy(),
+        utc=True)
     prepared.customers = customers
-    summary.customers = len(customers)
+    summary.customers = n_customers
 
-    # Products: the title most lines use (UCI re-describes codes), the latest positive sale price.
-    titled = lines[lines["title"].ne("")]
-    title_counts = titled.groupby(["sku", "title"], sort=False).size()
-    best_title = title_counts.sort_values(ascending=False, kind="stable").reset_index().drop_duplicates("sku")
-    priced = lines[(lines["unit_price"] > 0) & lines["kind"].eq("sale")].sort_values("ordered_at", kind="stable")
-    skus = pd.Index(lines["sku"].unique(), name="sku")
-    products = pd.DataFrame(index=skus)
-    products["title"] = best_title.set_index("sku")["title"].reindex(skus)
-    products["category"] = _first_nonempty(lines["category"], lines["sku"]).reindex(skus)
-    products["unit_price"] = priced.groupby("sku", sort=False)["unit_price"].last().reindex(skus)
+    # Products: the title most lines use (UCI re-describes codes); the last positive sale price.
+    sku_codes, skus = pd.factorize(lines["sku"], sort=False)
+    lines["product_pos"] = sku_codes
+    n_products = len(skus)
+    title_codes, titles = pd.factorize(lines["title"].where(lines["title"].ne("")), sort=False)
+    pairs = pd.DataFrame({"sku": sku_codes, "title": title_codes})[title_codes >= 0]
+    best = pairs.value_counts(sort=True).reset_index().drop_duplicates("sku").set_index("sku")["title"]
+    title_for = np.full(n_products, -1)
+    title_for[best.index.to_numpy()] = best.to_numpy()
+    priced = ((lines["price_cents"] > 0) & lines["kind"].eq("sale")).to_numpy()
+    price = lines["price_cents"][priced].groupby(sku_codes[priced], sort=True).last().reindex(range(n_products))
+    products = pd.DataFrame({
+        "sku": pd.Index(skus).astype("str"),
+        "product_pos": np.arange(n_products),
+        "title": np.where(title_for >= 0, np.asarray(titles, dtype=object)[np.maximum(title_for, 0)], None)
+        if len(titles) else None,
+        "category": _first_nonempty(lines["category"], sku_codes, n_products),
+        "unit_price": price.to_numpy() / 100,
+    })
     prepared.products = products
-    summary.products = len(products)
+    summary.products = n_products
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -401,43 +431,67 @@ def _try(conn, cur, statement: str) -> bool:
 
 
 def load_prepared(db, prepared: PreparedLines, progress: Progress = no_progress) -> ImportSummary:
-    """Stage the prepared rows with COPY and merge them, in one transaction."""
+    """Stage customers, products and orders with COPY, merge them, then COPY the new orders' lines
+    straight into order_lines (ids resolved with NumPy): one transaction."""
     summary = prepared.summary
     total = 100
-    lines = prepared.lines[["order_key", "line_no", "sku", "quantity", "unit_price", "discount", "kind"]]
-    orders = prepared.orders.reset_index()[["order_key", "ordered_at", "customer_key", "kind",
-                                             "discount_code", "country"]]
-    customers = prepared.customers.reset_index()[["customer_key", "email", "phone", "name", "country",
-                                                  "first_seen_at"]]
-    products = prepared.products.reset_index()[["sku", "title", "category", "unit_price"]]
+    orders = prepared.orders[["order_key", "order_pos", "ordered_at", "customer_key", "kind", "discount_code",
+                              "country", "subtotal", "discount_total", "total"]]
+    customers = prepared.customers[["customer_key", "email", "phone", "name", "country", "first_seen_at"]]
+    products = prepared.products[["sku", "product_pos", "title", "category", "unit_price"]]
     with db.connection() as conn, conn.cursor() as cur:
         cur.execute(query("import.lock"))
         cur.execute(query("import.bulk_settings"))
+        fast = _try(conn, cur, query("import.skip_fk_triggers"))
         cur.execute(query("import.create_staging"))
         _copy(cur, query("import.copy_customers"), _csv_bytes(customers), progress, 40, 2, total)
         _copy(cur, query("import.copy_products"), _csv_bytes(products), progress, 42, 2, total)
-        _copy(cur, query("import.copy_orders"), _csv_bytes(orders), progress, 44, 4, total)
-        _copy(cur, query("import.copy_lines"), _csv_bytes(lines), progress, 48, 17, total)
+        _copy(cur, query("import.copy_orders"), _csv_bytes(orders), progress, 44, 6, total)
         cur.execute(query("import.analyze_staging"))
-        progress(66, total, "customers")
+        progress(50, total, "customers")
         new_customers, updated = cur.execute(query("import.upsert_customers")).fetchone()
-        progress(70, total, "products")
+        progress(52, total, "products")
         (new_products,) = cur.execute(query("import.upsert_products")).fetchone()
-        progress(72, total, "orders")
-        cur.execute(query("import.insert_orders"))
-        (new_orders,) = cur.execute(query("import.new_order_count")).fetchone()
-        progress(78, total, "order lines")
-        fast = _try(conn, cur, query("import.skip_fk_triggers"))
-        cur.execute(query("import.insert_lines"))
+        progress(54, total, "orders")
+        new_orders = np.array(cur.execute(query("import.insert_orders")).fetchall(), dtype=np.int64).reshape(-1, 2)
+        progress(62, total, "order lines")
+        product_ids = np.array(cur.execute(query("import.product_ids")).fetchall(), dtype=np.int64).reshape(-1, 2)
+        lines = _new_lines(prepared.lines, len(orders), new_orders, len(products), product_ids)
+        if len(lines):
+            _copy(cur, query("import.copy_order_lines"), _csv_bytes(lines), progress, 64, 34, total)
         if fast:
             cur.execute(query("import.restore_fk_triggers"))
         progress(98, total, "committing")
     summary.new_customers = int(new_customers)
     summary.updated_customers = int(updated)
     summary.new_products = int(new_products)
-    summary.new_orders = int(new_orders)
+    summary.new_orders = len(new_orders)
     summary.existing_orders = summary.orders - summary.new_orders
     return summary
+
+
+def _new_lines(lines: pd.DataFrame, n_orders: int, new_orders: np.ndarray, n_products: int,
+               product_ids: np.ndarray) -> pd.DataFrame:
+    """The lines of the orders inserted just now, with their database ids, ready for COPY.
+
+    `new_orders` and `product_ids` are (database id, position) pairs for the staged rows."""
+    order_id_at = np.full(n_orders, -1, dtype=np.int64)
+    order_id_at[new_orders[:, 1]] = new_orders[:, 0]
+    product_id_at = np.full(n_products, -1, dtype=np.int64)
+    product_id_at[product_ids[:, 1]] = product_ids[:, 0]
+    order_id = order_id_at[lines["order_pos"].to_numpy()]
+    keep = order_id >= 0
+    if not keep.any():
+        return lines.iloc[:0]
+    return pd.DataFrame({
+        "order_id": order_id[keep],
+        "line_no": lines["line_no"].to_numpy()[keep],
+        "product_id": product_id_at[lines["product_pos"].to_numpy()[keep]],
+        "quantity": lines["quantity"].to_numpy()[keep],
+        "unit_price": lines["price_cents"].to_numpy()[keep] / 100,
+        "discount": lines["discount_cents"].to_numpy()[keep] / 100,
+        "kind": lines["kind"].to_numpy()[keep],
+    })
 
 
 # --- entry points --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
--- Order import (discovery/importer.py): the file is COPYed into temporary staging tables, then
--- merged into the store with set-based statements, all in one transaction.
+-- Order import (discovery/importer.py): customers, products and orders are COPYed into temporary
+-- staging tables and merged with set-based statements; the new orders' lines are then COPYed into
+-- order_lines. All of it in one transaction.
 
 -- name: lock
 -- One import at a time: two concurrent imports of overlapping files would race on the same orders.
@@ -10,10 +11,11 @@ SELECT pg_advisory_xact_lock(727002);
 SET LOCAL work_mem = '256MB';
 
 -- name: skip_fk_triggers
--- The order_lines insert takes order_id from the orders it just inserted and product_id from a join
--- on products, so each row's keys exist by construction; PostgreSQL's per-row foreign-key checks
--- would otherwise be most of the import time. Needs superuser (the importer carries on with the
--- checks when it is not); SET LOCAL ends with the transaction.
+-- Every foreign key this transaction writes exists by construction: orders take customer ids from
+-- a join on customers, and the order_lines COPY carries the order ids just returned by the orders
+-- insert and product ids just read. PostgreSQL's per-row foreign-key checks would otherwise be
+-- most of the import time. Needs superuser (the importer
+-- carries on with the checks when it is not); SET LOCAL ends with the transaction.
 SET LOCAL session_replication_role = replica;
 
 -- name: restore_fk_triggers
@@ -30,47 +32,39 @@ CREATE TEMP TABLE import_customers (
 ) ON COMMIT DROP;
 CREATE TEMP TABLE import_products (
     sku         text PRIMARY KEY,
+    product_pos integer NOT NULL,   -- the importer's row position, to map ids back without text keys
     title       text,
     category    text,
     unit_price  numeric(12, 2)
 ) ON COMMIT DROP;
 CREATE TEMP TABLE import_orders (
-    order_key      text PRIMARY KEY,
-    ordered_at     timestamptz NOT NULL,
-    customer_key   text,
-    kind           text NOT NULL,
-    discount_code  text,
-    country        text
-) ON COMMIT DROP;
-CREATE TEMP TABLE import_lines (
-    order_key   text NOT NULL,
-    line_no     integer NOT NULL,
-    sku         text NOT NULL,
-    quantity    integer NOT NULL,
-    unit_price  numeric(12, 2) NOT NULL,
-    discount    numeric(12, 2) NOT NULL,
-    kind        text NOT NULL
-) ON COMMIT DROP;
-CREATE TEMP TABLE import_new_orders (
-    order_id   bigint PRIMARY KEY,
-    order_key  text NOT NULL
+    order_key       text PRIMARY KEY,
+    order_pos       integer NOT NULL,
+    ordered_at      timestamptz NOT NULL,
+    customer_key    text,
+    kind            text NOT NULL,
+    discount_code   text,
+    country         text,
+    subtotal        numeric(14, 2) NOT NULL,
+    discount_total  numeric(14, 2) NOT NULL,
+    total           numeric(14, 2) NOT NULL
 ) ON COMMIT DROP;
 
 -- name: copy_customers
-COPY import_customers (customer_key, email, phone, name, country, first_seen_at) FROM STDIN (FORMAT csv, HEADER true);
+COPY import_customers (customer_key, email, phone, name, country, first_seen_at)
+FROM STDIN (FORMAT csv, HEADER true);
 
 -- name: copy_products
-COPY import_products (sku, title, category, unit_price) FROM STDIN (FORMAT csv, HEADER true);
+COPY import_products (sku, product_pos, title, category, unit_price) FROM STDIN (FORMAT csv, HEADER true);
 
 -- name: copy_orders
-COPY import_orders (order_key, ordered_at, customer_key, kind, discount_code, country) FROM STDIN (FORMAT csv, HEADER true);
-
--- name: copy_lines
-COPY import_lines (order_key, line_no, sku, quantity, unit_price, discount, kind) FROM STDIN (FORMAT csv, HEADER true);
+COPY import_orders (order_key, order_pos, ordered_at, customer_key, kind, discount_code, country,
+                    subtotal, discount_total, total)
+FROM STDIN (FORMAT csv, HEADER true);
 
 -- name: analyze_staging
 -- Temporary tables have no statistics until analysed; without them the planner guesses nested loops.
-ANALYZE import_customers; ANALYZE import_products; ANALYZE import_orders; ANALYZE import_lines;
+ANALYZE import_customers; ANALYZE import_products; ANALYZE import_orders;
 
 -- name: upsert_customers
 -- New customers are inserted; known ones keep the earliest first_seen_at and take this file's
@@ -114,36 +108,27 @@ SELECT count(*) FILTER (WHERE inserted) AS new_products FROM upserted;
 -- name: insert_orders
 -- Only orders the store does not have yet: an order already imported is history and is left as it
 -- is, which is what makes re-importing a file (or an overlapping newer export) add only what is new.
-WITH totals AS (
-    SELECT order_key,
-           sum(quantity * unit_price) AS subtotal,
-           sum(discount)              AS discount_total
-    FROM import_lines
-    GROUP BY order_key
-), inserted AS (
+-- Returns (order_id, order_pos) of the new orders; the importer COPYs their lines into order_lines.
+WITH inserted AS (
     INSERT INTO orders (store_order_id, customer_id, ordered_at, kind, discount_code, country,
                         subtotal, discount_total, total)
     SELECT o.order_key, c.customer_id, o.ordered_at, o.kind, o.discount_code, o.country,
-           t.subtotal, t.discount_total, t.subtotal - t.discount_total
+           o.subtotal, o.discount_total, o.total
     FROM import_orders o
-    JOIN totals t USING (order_key)
     LEFT JOIN customers c ON c.store_customer_id = o.customer_key
     WHERE NOT EXISTS (SELECT 1 FROM orders existing WHERE existing.store_order_id = o.order_key)
     ON CONFLICT (store_order_id) DO NOTHING
     RETURNING order_id, store_order_id
 )
-INSERT INTO import_new_orders (order_id, order_key)
-SELECT order_id, store_order_id FROM inserted;
+SELECT i.order_id, o.order_pos
+FROM inserted i JOIN import_orders o ON o.order_key = i.store_order_id;
 
--- name: insert_lines
-INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price, discount, kind)
-SELECT n.order_id, l.line_no, p.product_id, l.quantity, l.unit_price, l.discount, l.kind
-FROM import_lines l
-JOIN import_new_orders n ON n.order_key = l.order_key
-JOIN products p ON p.sku = l.sku;
+-- name: product_ids
+SELECT p.product_id, i.product_pos FROM products p JOIN import_products i USING (sku);
 
--- name: new_order_count
-SELECT count(*) AS new_orders FROM import_new_orders;
+-- name: copy_order_lines
+COPY order_lines (order_id, line_no, product_id, quantity, unit_price, discount, kind)
+FROM STDIN (FORMAT csv, HEADER true);
 
 -- name: store_counts
 SELECT (SELECT count(*) FROM customers)   AS customers,
