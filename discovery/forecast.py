@@ -13,7 +13,8 @@ with a daily series split back into days by the store's weekday profile. Why thi
   last weeks actually are and drift back to the fitted curve.
 * Weekly seasonality is a stable share of each weekday in the week (shops closed on Saturdays get a
   zero share, which a log-regression on days could not represent); it needs 4 complete weeks.
-* Yearly seasonality is three Fourier pairs (periods of 12, 6 and 4 months). Holt-Winters would need
+* Yearly seasonality is three Fourier pairs (periods of 12, 6 and 4 months), six once two years of
+  history show each season twice (sharper shapes such as a November-December spike). Holt-Winters would need
   two full seasons (104 weeks) before it says anything about the year; Fourier terms can use a
   history of at least three quarters of a year, as long as the parts of the year not seen yet are
   bridged smoothly: a light ridge penalty keeps the harmonics from swinging across those months.
@@ -110,7 +111,7 @@ class SeasonalTrendForecaster:
 
     def __init__(self, structure: str = "auto", interval: float = 0.8, min_history_weeks: int = 12,
                  yearly_min_weeks: int = 39,
-                 free_trend_min_weeks: int = 104, yearly_harmonics: int = 3, trend_shrinkage: float = 10.0,
+                 free_trend_min_weeks: int = 104, yearly_harmonics: int = 3, yearly_harmonics_two_years: int = 6, trend_shrinkage: float = 10.0,
                  season_shrinkage: float = 1.0, closure_share: float = 0.1, fallback_weeks: int = 4,
                  n_paths: int = 2000, random_state: int = 0) -> None:
         self.structure = structure
@@ -119,6 +120,7 @@ class SeasonalTrendForecaster:
         self.yearly_min_weeks = yearly_min_weeks
         self.free_trend_min_weeks = free_trend_min_weeks
         self.yearly_harmonics = yearly_harmonics
+        self.yearly_harmonics_two_years = yearly_harmonics_two_years
         self.trend_shrinkage = trend_shrinkage
         self.season_shrinkage = season_shrinkage
         self.closure_share = closure_share
@@ -128,8 +130,8 @@ class SeasonalTrendForecaster:
 
     def get_params(self) -> dict:
         return {name: getattr(self, name) for name in (
-            "structure", "interval", "min_history_weeks", "yearly_min_weeks", "free_trend_min_weeks", "yearly_harmonics",
-            "trend_shrinkage", "season_shrinkage", "closure_share", "fallback_weeks", "n_paths", "random_state")}
+            "structure", "interval", "min_history_weeks", "yearly_min_weeks", "free_trend_min_weeks",
+            "yearly_harmonics", "yearly_harmonics_two_years", "trend_shrinkage", "season_shrinkage", "closure_share", "fallback_weeks", "n_paths", "random_state")}
 
     # --- fitting ------------------------------------------------------------------------------------
 
@@ -210,7 +212,7 @@ class SeasonalTrendForecaster:
         columns = [np.ones(len(ends)), t]
         if self.yearly_:
             day_of_year = (ends - 3 * DAY).day_of_year.to_numpy(float)  # the week's middle day
-            for k in range(1, self.yearly_harmonics + 1):
+            for k in range(1, self.harmonics_ + 1):
                 angle = 2 * np.pi * k * day_of_year / 365.25
                 columns += [np.sin(angle), np.cos(angle)]
         return np.column_stack(columns)
@@ -222,6 +224,8 @@ class SeasonalTrendForecaster:
         self.origin_ = pd.Timestamp(weekly.index[0])
         self.yearly_ = n_open >= self.yearly_min_weeks and self.structure == "auto"
         free_trend = n_open >= self.free_trend_min_weeks
+        # Two years show each season twice: enough to afford sharper shapes (a holiday spike).
+        self.harmonics_ = self.yearly_harmonics_two_years if free_trend else self.yearly_harmonics
         components = ["trend" if free_trend else "trend (shrunk)"]
         if self.frequency_ == "D" and not np.allclose(self.weekday_shares_, 1 / 7):
             components.append("weekly")
