@@ -554,9 +554,10 @@ def write_store(spec: StoreSpec, out: Path, progress: ProgressFn | None = None) 
         raise FileNotFoundError(f"cannot write {out}: folder {out.parent} does not exist")
     store = _simulate(spec, progress or _noop)
     table = _orders_table(store, money_as_text=True)
-    # mtime=0 and no file name in the gzip header: the same seed gives the same bytes.
+    # mtime=0 and no file name in the gzip header: the same seed gives the same bytes. Level 1:
+    # half the time of level 3 for a file only ~7 % bigger (the CSV is very repetitive).
     with open(out, "wb") as raw:
-        sink = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0, filename="") \
+        sink = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0, filename="") \
             if out.name.endswith(".gz") else raw
         try:
             sink.write((",".join(CANONICAL_COLUMNS) + "\n").encode())
