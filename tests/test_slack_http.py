@@ -6,54 +6,10 @@ import json
 import time
 import uuid
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
-from analytics.tools.registry import ToolContext
-from app import build_web_app
-from bot.app import build_slack_app
 from bot.views import blocks as bk
-from tests.fake_slack import FakeSlack
-from tests.test_slack_support import (BOT_TOKEN, SIGNING_SECRET, FakeTools, ScriptedRouter, ServedApp, action_body,
-                                      command_body, event_body, signed_headers)
-
-
-class Harness:
-    def __init__(self, settings, db, *, router=None, **overrides):
-        self.fake = FakeSlack().start()
-        self.settings = settings.model_copy(update={
-            "slack_bot_token": SecretStr(BOT_TOKEN), "slack_signing_secret": SecretStr(SIGNING_SECRET),
-            "slack_api_url": self.fake.api_url, "slack_app_token": None, **overrides})
-        self.db = db
-        self.router = router or ScriptedRouter()
-        self.tools = FakeTools()
-        ctx = ToolContext(db=db, settings=self.settings)
-        self.slack_app = build_slack_app(self.settings, db, ctx=ctx, router_factory=lambda: self.router,
-                                         run_tool=self.tools)
-        self.served = ServedApp(build_web_app(self.settings, db, ctx=ctx, slack_app=self.slack_app,
-                                              background=False)).__enter__()
-        self.http = httpx.Client(base_url=self.served.url, timeout=10)
-
-    def close(self):
-        self.http.close()
-        self.served.__exit__(None, None, None)
-        self.fake.stop()
-
-    def post(self, body: str, *, content_type="application/json", headers=None, **sign):
-        all_headers = signed_headers(body, content_type=content_type, **sign)
-        all_headers.update(headers or {})
-        return self.http.post("/slack/events", content=body, headers=all_headers)
-
-    def event(self, event: dict, event_id: str | None = None, **kw):
-        return self.post(event_body(event, event_id or f"Ev{uuid.uuid4().hex[:10]}"), **kw)
-
-    def command(self, command: str, text: str, **kw):
-        body = command_body(command, text, response_url=self.fake.response_url(), **kw)
-        return self.post(body, content_type="application/x-www-form-urlencoded")
-
-    def action(self, action: dict, **kw):
-        return self.post(action_body(action, **kw), content_type="application/x-www-form-urlencoded")
+from tests.test_slack_support import Harness, ScriptedRouter, action_body, event_body
 
 
 @pytest.fixture

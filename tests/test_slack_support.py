@@ -6,15 +6,20 @@ import json
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import uvicorn
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from slack_sdk.signature import SignatureVerifier
 
-from analytics.tools.registry import ToolError, ToolResult
+from analytics.tools.registry import ToolContext, ToolError, ToolResult
+from app import build_web_app
+from bot.app import build_slack_app
+from tests.fake_slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -183,6 +188,49 @@ def action_body(action: dict[str, Any], *, channel: str | None = "C0GENERAL", me
         payload["channel"] = {"id": channel}
         payload["message"] = {"ts": message_ts, "text": "an answer", "type": "message"}
     return urlencode({"payload": json.dumps(payload)})
+
+
+class Harness:
+    """The real web app with the real Bolt app on loopback, against a fresh fake Slack."""
+
+    def __init__(self, settings, db, *, router=None, real_analytics=False, ctx=None, **overrides):
+        self.fake = FakeSlack().start()
+        self.settings = settings.model_copy(update={
+            "slack_bot_token": SecretStr(BOT_TOKEN), "slack_signing_secret": SecretStr(SIGNING_SECRET),
+            "slack_api_url": self.fake.api_url, "slack_app_token": None, **overrides})
+        self.db = db
+        self.router = router or ScriptedRouter()
+        self.tools = FakeTools()
+        if real_analytics:  # the real router and tools on whatever store `db` holds
+            ctx = ctx or ToolContext(db=db, settings=self.settings)
+            self.slack_app = build_slack_app(self.settings, db, ctx=ctx)
+        else:
+            ctx = ToolContext(db=db, settings=self.settings)
+            self.slack_app = build_slack_app(self.settings, db, ctx=ctx, router_factory=lambda: self.router,
+                                             run_tool=self.tools)
+        self.served = ServedApp(build_web_app(self.settings, db, ctx=ctx, slack_app=self.slack_app,
+                                              background=False)).__enter__()
+        self.http = httpx.Client(base_url=self.served.url, timeout=10)
+
+    def close(self):
+        self.http.close()
+        self.served.__exit__(None, None, None)
+        self.fake.stop()
+
+    def post(self, body: str, *, content_type="application/json", headers=None, **sign):
+        all_headers = signed_headers(body, content_type=content_type, **sign)
+        all_headers.update(headers or {})
+        return self.http.post("/slack/events", content=body, headers=all_headers)
+
+    def event(self, event: dict, event_id: str | None = None, **kw):
+        return self.post(event_body(event, event_id or f"Ev{uuid.uuid4().hex[:10]}"), **kw)
+
+    def command(self, command: str, text: str, **kw):
+        body = command_body(command, text, response_url=self.fake.response_url(), **kw)
+        return self.post(body, content_type="application/x-www-form-urlencoded")
+
+    def action(self, action: dict, **kw):
+        return self.post(action_body(action, **kw), content_type="application/x-www-form-urlencoded")
 
 
 # --- the real web app on loopback ---------------------------------------------------------------

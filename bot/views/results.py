@@ -65,8 +65,8 @@ def render_result(result: Any, *, with_header: bool = True, with_summary: bool =
     pairs: list[tuple[str, str]] = []
     lists: list[tuple[str, Any]] = []
     for key, value in data.items():
-        if key in _SKIP or is_personal_field(key):
-            continue
+        if key in _SKIP or key.endswith("_path") or is_personal_field(key):
+            continue  # file paths are for the export button, not for the channel
         if _is_scalar(value):
             if isinstance(value, str) and len(value) > 300:
                 lists.append((key, value))
