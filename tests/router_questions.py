@@ -255,6 +255,8 @@ CASES: list[Case] = [
       prev("segment_info", name="Bargain Hunters")),
     C("and the critical ones?", "analyze_customers", {"sort_by": "churn_risk", "risk_level": "critical"},
       prev("analyze_customers", sort_by="churn_risk", limit=10)),
+    C("same for the frequent segment", "analyze_customers", {"sort_by": "value", "segment": "frequency:frequent"},
+      prev("analyze_customers", sort_by="value", limit=5)),
     # --- clarifications -----------------------------------------------------------------------------
     C("customers", "clarification"),
     C("campaign", "clarification"),

@@ -1,0 +1,97 @@
+"""`route`, `ask` and `chat` end to end on the small analytics fixture store with the real tools and
+the offline router: JSON shapes, stdin batch routing, rendered tables, thread memory in chat, the
+store's own segment/archetype names, and no personal data in anything printed."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from bot.console import ask_cli, route_cli, run_chat
+from tests.analytics_fixture import analytics_db, loaded, pii_strings  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def store_settings(loaded, settings):
+    db, fixture = loaded
+    return settings.model_copy(update={"database_url": db.url, "anthropic_api_key": None}), fixture
+
+
+def run(fn, *args, **kwargs) -> tuple[int, str]:
+    out = io.StringIO()
+    code = fn(*args, stdout=out, **kwargs)
+    return code, out.getvalue()
+
+
+def test_route_prints_the_tool_call(store_settings):
+    settings, _ = store_settings
+    code, out = run(route_cli, settings, "top 3 customers by value")
+    assert code == 0
+    assert json.loads(out) == {"tool": "analyze_customers", "arguments": {"sort_by": "value", "limit": 3}}
+
+
+def test_route_reads_questions_from_stdin(store_settings):
+    settings, _ = store_settings
+    questions = "who's about to churn?\n\ntell me about the loyal big spenders\nwhat's the weather\ncustomers\n"
+    code, out = run(route_cli, settings, "-", stdin=io.StringIO(questions))
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(lines) == 4
+    assert lines[0] == {"tool": "analyze_customers", "arguments": {"sort_by": "churn_risk"}}
+    # the archetype name comes from the store's current discovery run
+    assert lines[1] == {"tool": "segment_info", "arguments": {"name": "Loyal big spenders"}}
+    assert "refusal" in lines[2]
+    assert lines[3]["clarification"] and len(lines[3]["options"]) == 5
+
+
+def test_ask_json_runs_the_tool_and_keeps_pii_out(store_settings):
+    settings, fixture = store_settings
+    code, out = run(ask_cli, settings, "top 3 customers by value", as_json=True)
+    data = json.loads(out)
+    assert code == 0
+    assert data["tool"] == "analyze_customers" and data["source"] == "offline"
+    assert "offline router" in data["answer"]
+    rows = next(v for v in data["result"].values() if isinstance(v, list) and v and isinstance(v[0], dict))
+    assert len(rows) == 3
+    assert rows[0]["public_id"] == fixture.public_ids["S001"]  # the 12,000 kit buyer
+    for secret in pii_strings():
+        assert secret.lower() not in out.lower(), secret
+
+
+def test_ask_renders_text_with_a_table(store_settings):
+    settings, fixture = store_settings
+    customer = fixture.public_ids["S003"]
+    code, out = run(ask_cli, settings, f"look up {customer.lower()}")
+    assert code == 0 and customer in out and "offline router" in out
+    code, out = run(ask_cli, settings, "top 3 customers by value")
+    assert "public_id" in out and fixture.public_ids["S001"] in out and "---" in out
+    for secret in pii_strings():
+        assert secret.lower() not in out.lower(), secret
+
+
+def test_ask_reports_a_bad_value_by_name(store_settings):
+    settings, _ = store_settings
+    code, out = run(ask_cli, settings, "look up C-00000000", as_json=True)
+    data = json.loads(out)
+    assert code == 1 and data["error"] and "C-00000000" in data["error"]
+
+
+def test_chat_keeps_the_thread(store_settings):
+    settings, _ = store_settings
+    script = "help\ntop 5 customers by value\nsame for the frequent segment\nquit\n"
+    code, out = run(run_chat, settings, stdin=io.StringIO(script))
+    assert code == 0 and out.count("bot> ") == 2 and "Follow-ups work" in out
+    from sql import Database
+
+    db = Database(settings.database_url, migrate=False)
+    try:
+        with db.cursor() as cur:
+            turns = cur.execute(
+                "SELECT tool_calls FROM router_turns WHERE thread_key LIKE 'console:%%' ORDER BY turn_id DESC LIMIT 2"
+            ).fetchall()
+    finally:
+        db.close()
+    latest, earlier = turns[0]["tool_calls"][0], turns[1]["tool_calls"][0]
+    assert earlier["arguments"] == {"sort_by": "value", "limit": 5}
+    assert latest["tool"] == "analyze_customers"
+    assert latest["arguments"] == {"sort_by": "value", "limit": 5, "segment": "frequency:frequent"}
