@@ -116,10 +116,11 @@ def answer_blocks(answer: Any) -> list[bk.Block]:
         if buttons:
             out.append(bk.actions(buttons))
     source = getattr(answer, "source", None)
-    line = f"Answered by the {SOURCE_LABELS.get(source, source or 'bot')}"
+    line = "" if "offline router" in text else f"Answered by the {SOURCE_LABELS.get(source, source or 'bot')}"
     if tools_used:
-        line += " · " + ", ".join(dict.fromkeys(tools_used))
-    out.append(bk.context(line))
+        line += (" · " if line else "Tools: ") + ", ".join(dict.fromkeys(tools_used))
+    if line:
+        out.append(bk.context(line))
     out.append(feedback_block(tools_used[0] if tools_used else None, source))
     return out
 

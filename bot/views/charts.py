@@ -90,7 +90,6 @@ def forecast_chart(result: Any) -> dict[str, Any] | None:
         "title": f"{metric.capitalize()} forecast"[:50],
         "chart": {"type": "line", "series": series,
                   "axis_config": {"categories": categories, "x_label": "Period", "y_label": metric[:20]}},
-        "_source_fields": found["fields"],
     }
 
 

@@ -9,8 +9,9 @@ from typing import Any
 # Field names that could carry personal data; results for chat should not have them, but a
 # renderer that drops them anyway means one tool's mistake cannot leak into a channel.
 _PII_MARKERS = ("email", "phone", "address", "first_name", "last_name", "full_name", "customer_name",
-                "store_customer_id", "street", "zip", "postcode", "postal")
-_PERCENT_MARKERS = ("probability", "rate", "share", "percent", "ratio", "membership")
+                "store_customer_id", "street", "zip", "postcode", "postal", "pii")
+_PERCENT_MARKERS = ("probability", "rate", "share", "ratio", "membership", "churn", "coverage")
+_NAME_KEYS = ("name", "title", "segment", "label", "public_id", "sku")
 _MONEY_MARKERS = ("revenue", "value", "clv", "spend", "amount", "aov", "order_value", "at_stake", "at_risk")
 
 
@@ -45,12 +46,19 @@ def format_value(value: Any, key: str = "") -> str:
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, dict) and key and any(k in value for k in _NAME_KEYS) and _in_list(key):
+        # a record inside a list cell: its name says enough; the details have their own answers
+        return str(next(value[k] for k in _NAME_KEYS if k in value))
     if isinstance(value, dict):
         parts = [f"{k}: {format_value(v, str(k))}" for k, v in value.items() if not is_personal_field(str(k))]
         return "; ".join(parts)
     if isinstance(value, (list, tuple, set)):
-        return ", ".join(format_value(v, key) for v in value)
+        return ", ".join(format_value(v, key + "[]") for v in value)
     return str(value)
+
+
+def _in_list(key: str) -> bool:
+    return key.endswith("[]")
 
 
 def plain(value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.views import blocks as bk
-from bot.views.charts import forecast_chart
+from bot.views.charts import forecast_chart, forecast_series
 from bot.views.format import format_value, humanize, is_personal_field, plain
 
 TOOL_TITLES = {
@@ -51,50 +51,114 @@ def result_title(result: Any) -> str:
     return TOOL_TITLES.get(tool, humanize(tool) or "Answer")
 
 
-def render_result(result: Any, *, with_header: bool = True, with_summary: bool = True) -> list[bk.Block]:
-    """Blocks for any ToolResult: the summary, scalar figures, each list as a table, charts."""
-    data = plain(result)
-    out: list[bk.Block] = []
-    if with_header:
-        out.append(bk.header(result_title(result)))
-    if with_summary and data.get("summary"):
-        out.extend(bk.sections(data["summary"]))
-    chart = forecast_chart(data)
-    if chart is not None:
-        out.append(chart)
+# Bookkeeping fields that mean nothing to a reader in a channel.
+_NOISE = {"offset", "has_more", "run_id", "kind", "withheld", "method", "interval", "total_means",
+          "has_profile", "history", "tenure_days", "probability_alive"}
+_RISK_EMOJI = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "🔴"}
+
+
+def _drop_empty_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keep = [k for k in dict.fromkeys(k for r in rows for k in r)
+            if k not in _NOISE and any(r.get(k) not in (None, "", [], {}) for r in rows)]
+    return [{k: r.get(k) for k in keep} for r in rows]
+
+
+def _render_mapping(data: dict[str, Any], out: list[bk.Block], skip: set[str]) -> None:
+    """Scalars and flat dicts as fields, lists of records as tables, lists of words as bullets,
+    nested records (a customer inside a result) rendered the same way, one level down."""
     pairs: list[tuple[str, str]] = []
-    lists: list[tuple[str, Any]] = []
+    later: list[tuple[str, Any]] = []
     for key, value in data.items():
-        if key in _SKIP or key.endswith("_path") or is_personal_field(key):
+        if key in skip or key in _NOISE or key.endswith("_path") or is_personal_field(key):
             continue  # file paths are for the export button, not for the channel
+        if value is None or value == [] or value == {}:
+            continue
         if _is_scalar(value):
             if isinstance(value, str) and len(value) > 300:
-                lists.append((key, value))
+                later.append((key, value))
             else:
                 pairs.append((humanize(key), format_value(value, key)))
-        elif isinstance(value, dict) and all(_is_scalar(v) for v in value.values()) and key not in ("filters",):
-            # A nested block of figures (e.g. totals for the whole matching set) reads best as fields.
-            pairs.extend((humanize(k), format_value(v, k)) for k, v in value.items() if not is_personal_field(k))
-        elif isinstance(value, dict):
-            if value:
-                pairs.append((humanize(key), format_value(value, key)))
+        elif isinstance(value, dict) and all(_is_scalar(v) for v in value.values()) and key != "filters":
+            if all(isinstance(k, str) and k.replace(".", "").isdigit() for k in value):
+                # keyed by numbers (e.g. discount % -> customers): one readable field
+                pairs.append((humanize(key), ", ".join(f"{k}: {format_value(v)}" for k, v in value.items())))
+            else:
+                pairs.extend((humanize(k), format_value(v, k)) for k, v in value.items()
+                             if v is not None and k not in _NOISE and not is_personal_field(k))
+        elif isinstance(value, dict) and key == "filters":
+            pairs.append((humanize(key), format_value(value, key)))
         else:
-            lists.append((key, value))
+            later.append((key, value))
     if pairs:
         out.extend(bk.fields_section(pairs[:MAX_FIELD_PAIRS]))
-    for key, value in lists:
-        if chart is not None and key in chart.get("_source_fields", ()):
-            continue
+    for key, value in later:
         if _is_row_list(value):
             out.append(bk.context(f"*{humanize(key)}* ({len(value):,})"))
-            out.extend(table_of(value))
-        elif isinstance(value, list) and value:
+            out.extend(table_of(_drop_empty_columns(value)))
+        elif isinstance(value, dict):
+            out.append(bk.context(f"*{humanize(key)}*"))
+            _render_mapping(value, out, set())
+        elif isinstance(value, list):
             bullet = "\n".join(f"• {format_value(v, key)}" for v in value)
             out.extend(bk.sections(f"*{humanize(key)}*\n{bullet}"))
         elif isinstance(value, str):
             out.extend(bk.sections(f"*{humanize(key)}*\n{value}"))
-    for block in out:
-        block.pop("_source_fields", None)
+
+
+def customer_card(data: dict[str, Any]) -> list[bk.Block]:
+    """lookup_customer: the risk card /churn-check shows."""
+    c = data["customer"]
+    risk = c.get("risk_level")
+    out: list[bk.Block] = [bk.header(f"Customer {c['public_id']}")]
+    out.extend(bk.fields_section([
+        ("Churn risk", f"{_RISK_EMOJI.get(risk, '')} {format_value(c.get('churn_probability'), 'churn_probability')} ({risk or 'not scored'})".strip()),
+        ("Value tier", format_value(c.get("value_tier"))),
+        ("Lifetime value", format_value(c.get("lifetime_value"), "lifetime_value")),
+        ("Orders", format_value(c.get("orders"))),
+        ("Average order", format_value(c.get("average_order_value"), "average_order_value")),
+        ("Last order", f"{format_value(c.get('days_since_last_order'))} days ago"),
+        ("Predicted value (12 months)", format_value(c.get("predicted_value_12m"), "predicted_value_12m")),
+        ("Expected orders (90 days)", format_value(c.get("expected_purchases_90d"))),
+        ("Archetype", format_value(c.get("archetype_name"))),
+        ("Suggested offer", (c.get("compensation") or {}).get("label") or "–"),
+    ]))
+    segments = c.get("dominant_segments") or []
+    if segments:
+        out.append(bk.context("Segments: " + ", ".join(
+            f"{s['axis']}: {s['segment']}" + (f" ({format_value(s.get('membership'), 'membership')})" if s.get("membership") is not None else "")
+            for s in segments)))
+    notes = list(c.get("churn_reasons") or []) + [r["detail"] for r in c.get("open_risks") or []]
+    if notes:
+        out.extend(bk.sections("*Why*\n" + "\n".join(f"• {n}" for n in dict.fromkeys(notes))))
+    if c.get("recent_orders"):
+        out.append(bk.context("*Recent orders*"))
+        out.extend(table_of(c["recent_orders"]))
+    return out
+
+
+SPECIFIC = {"lookup_customer": customer_card}
+
+
+def render_result(result: Any, *, with_header: bool = True, with_summary: bool = True) -> list[bk.Block]:
+    """Blocks for any ToolResult: the summary, scalar figures, each list as a table, charts."""
+    data = plain(result)
+    out: list[bk.Block] = []
+    specific = SPECIFIC.get(data.get("tool", ""))
+    if specific is not None and with_header:
+        out.extend(specific(data)[:1])
+    elif with_header:
+        out.append(bk.header(result_title(result)))
+    if with_summary and data.get("summary"):
+        out.extend(bk.sections(data["summary"]))
+    if specific is not None:
+        out.extend(specific(data)[1:])
+        return out
+    chart = forecast_chart(data)
+    skip = set(_SKIP)
+    if chart is not None:
+        skip |= set(forecast_series(data)["fields"])  # those points are in the chart, not a table
+        out.append(chart)
+    _render_mapping(data, out, skip)
     return out
 
 
