@@ -95,3 +95,33 @@ def test_chat_keeps_the_thread(store_settings):
     assert earlier["arguments"] == {"sort_by": "value", "limit": 5}
     assert latest["tool"] == "analyze_customers"
     assert latest["arguments"] == {"sort_by": "value", "limit": 5, "segment": "frequency:frequent"}
+
+
+def test_claude_path_with_real_tools_sends_no_pii_to_the_model(store_settings):
+    from pydantic import SecretStr
+
+    from analytics.router import Router
+    from analytics.tools.registry import ToolContext
+    from tests import fake_anthropic as fa
+
+    settings, fixture = store_settings
+    with fa.FakeAnthropic(script=[
+        fa.tool_use(("analyze_customers", {"sort_by": "value", "limit": 3}),
+                    ("lookup_customer", {"customer": fixture.public_ids["S001"]})),
+        fa.end_turn("Your top customer is " + fixture.public_ids["S001"] + "."),
+    ]) as fake:
+        claude_settings = settings.model_copy(update={"anthropic_api_key": SecretStr("sk-test"), "anthropic_base_url": fake.url,
+                                                      "anthropic_max_retries": 0})
+        from sql import Database
+
+        store = Database(settings.database_url, migrate=False)
+        try:
+            answer = Router(ToolContext(db=store, settings=claude_settings), claude_settings).answer("who matters most?")
+        finally:
+            store.close()
+    assert answer.source == "claude" and [c.tool for c in answer.tool_calls] == ["analyze_customers", "lookup_customer"]
+    assert all(c.result is not None for c in answer.tool_calls), [c.error for c in answer.tool_calls]
+    sent = json.dumps(fake.requests[1].body["messages"][-1])
+    assert fixture.public_ids["S001"] in sent
+    for secret in pii_strings():
+        assert secret.lower() not in sent.lower(), secret
