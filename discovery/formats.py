@@ -268,12 +268,19 @@ def map_shopify(raw: RawTable) -> Mapped:
     n = len(frame)
     columns = list(_SHOPIFY)
     out = pd.DataFrame({c: _text(frame, found.get(c), n) for c in columns}, index=frame.index)
+    # Contact fields have several spellings (Phone, Billing Phone, Shipping Phone): take the first
+    # one that is filled in on each row.
+    keys = _lookup(frame)
+    for column in ("name", "phone", "country", "category"):
+        for alt in _SHOPIFY[column]:
+            if alt in keys and keys[alt] != found.get(column):
+                current = out[column].astype("str")
+                out[column] = current.where(current != "", _text(frame, keys[alt], n).astype("str"))
     order = out["order_id"].astype("str")
     # Forward-fill order-level fields within each order: the first non-empty value of the order.
     for column in _SHOPIFY_ORDER_LEVEL:
         values = out[column].astype("str").replace("", np.nan)
         out[column] = values.groupby(order, sort=False).transform("first").fillna("").astype("str")
-    # A missing phone/name column falls back to the next Shopify spelling, e.g. Billing Phone.
     out["customer_id"] = out["email"].astype("str").str.lower()
     # No SKU (custom items, gift cards): key the product by its title so it still groups.
     sku = out["sku"].astype("str")
