@@ -2,12 +2,20 @@
 -- matching set (not just the page).
 
 -- name: page
-WITH matching AS (
-    SELECT p.customer_id, c.public_id, p.value_tier, p.orders, p.revenue, p.avg_order_value,
+-- One numeric sort key per ranking lets PostgreSQL keep only the top rows (top-N heap sort)
+-- instead of sorting everyone; public ids are joined for the page only.
+WITH matching AS MATERIALIZED (
+    SELECT p.customer_id, p.value_tier, p.orders, p.revenue, p.avg_order_value,
            p.recency_days, p.churn_probability, p.risk_level, p.predicted_clv_12m,
-           p.expected_purchases_90d, p.archetype_id
+           p.expected_purchases_90d, p.archetype_id,
+           CASE %(sort_by)s
+               WHEN 'churn_risk' THEN p.churn_probability
+               WHEN 'value' THEN p.revenue::double precision
+               WHEN 'predicted_value' THEN p.predicted_clv_12m::double precision
+               WHEN 'recency' THEN p.recency_days::double precision
+               WHEN 'frequency' THEN p.orders::double precision
+           END AS sort_key
     FROM customer_profiles p
-    JOIN customers c ON c.customer_id = p.customer_id
     WHERE p.run_id = %(run_id)s
       AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
       AND (%(archetype_id)s::text IS NULL OR p.archetype_id = %(archetype_id)s::text)
@@ -24,19 +32,15 @@ WITH matching AS (
            avg(churn_probability)                                                AS average_churn_probability
     FROM matching
 ), page AS (
-    SELECT *, row_number() OVER (ORDER BY
-        CASE WHEN %(sort_by)s = 'churn_risk' THEN churn_probability END DESC NULLS LAST,
-        CASE WHEN %(sort_by)s = 'value' THEN revenue END DESC NULLS LAST,
-        CASE WHEN %(sort_by)s = 'predicted_value' THEN predicted_clv_12m END DESC NULLS LAST,
-        CASE WHEN %(sort_by)s = 'recency' THEN recency_days END DESC NULLS LAST,
-        CASE WHEN %(sort_by)s = 'frequency' THEN orders END DESC NULLS LAST,
-        revenue DESC, public_id) AS rn
-    FROM matching
-    ORDER BY rn
-    LIMIT %(limit)s OFFSET %(offset)s
+    SELECT m.*, c.public_id
+    FROM (SELECT * FROM matching
+          ORDER BY sort_key DESC NULLS LAST, revenue DESC, customer_id
+          LIMIT %(limit)s OFFSET %(offset)s) m
+    JOIN customers c ON c.customer_id = m.customer_id
 )
 SELECT to_jsonb(t) AS totals,
-       coalesce((SELECT jsonb_agg(to_jsonb(pg) || jsonb_build_object('archetype_name', a.name) ORDER BY pg.rn)
+       coalesce((SELECT jsonb_agg(to_jsonb(pg) || jsonb_build_object('archetype_name', a.name)
+                                  ORDER BY pg.sort_key DESC NULLS LAST, pg.revenue DESC, pg.customer_id)
                  FROM page pg
                  LEFT JOIN archetypes a ON a.run_id = %(run_id)s AND a.archetype_id = pg.archetype_id),
                 '[]'::jsonb) AS rows

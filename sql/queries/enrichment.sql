@@ -28,17 +28,20 @@ WHERE customer_id = %(customer_id)s
   AND (%(as_of)s::timestamptz IS NULL OR ordered_at <= %(as_of)s::timestamptz);
 
 -- name: recent_orders
--- The last few orders with item counts and categories; never addresses or codes.
-SELECT o.ordered_at, o.kind, o.total, o.discount_total,
-       coalesce(sum(abs(l.quantity)), 0)::int                          AS items,
-       coalesce(array_agg(DISTINCT pr.category ORDER BY pr.category)
-                FILTER (WHERE pr.category IS NOT NULL), '{}')           AS categories
+-- The last few orders with item counts and categories; never addresses or codes. The lines are
+-- read per order (LATERAL) so the order_lines primary key is used, whatever the statistics say.
+SELECT o.ordered_at, o.kind, o.total, o.discount_total, li.items, li.categories
 FROM (SELECT order_id, ordered_at, kind, total, discount_total
       FROM orders
       WHERE customer_id = %(customer_id)s
       ORDER BY ordered_at DESC, order_id DESC
       LIMIT %(limit)s) o
-LEFT JOIN order_lines l ON l.order_id = o.order_id
-LEFT JOIN products pr ON pr.product_id = l.product_id
-GROUP BY o.order_id, o.ordered_at, o.kind, o.total, o.discount_total
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(abs(l.quantity)), 0)::int                         AS items,
+           coalesce(array_agg(DISTINCT pr.category ORDER BY pr.category)
+                    FILTER (WHERE pr.category IS NOT NULL), '{}')          AS categories
+    FROM order_lines l
+    LEFT JOIN products pr ON pr.product_id = l.product_id
+    WHERE l.order_id = o.order_id
+) li
 ORDER BY o.ordered_at DESC, o.order_id DESC;
