@@ -4,6 +4,7 @@ SLACK_APP_TOKEN is set) by `socket_mode_handler`."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from slack_bolt import App
@@ -17,6 +18,7 @@ from bot.metrics import METRICS
 
 log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://slack.com/api/"
+LISTENER_THREADS = 64
 
 
 class SlackNotConfigured(Exception):
@@ -54,6 +56,9 @@ def build_slack_app(settings, db, *, ctx: Any = None, router_factory: Callable[[
         token_verification_enabled=False,
         process_before_response=False,
         ignoring_self_events_enabled=True,
+        # Acks and the slow work after them share Bolt's executor; its default (cores + 4 threads)
+        # would queue acks behind answers under a burst, and Slack wants every ack within 3 s.
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
     )
     app.use(_count_requests)
     app.use(dedupe_middleware(db))
