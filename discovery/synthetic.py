@@ -110,18 +110,18 @@ class TypeProfile:
 
 
 PLANTED_TYPES: dict[str, TypeProfile] = {
-    "frequent_hobbyist": TypeProfile(0.13, 24.0, 6.0, (1.5, 100.0), 4.3, 0.0, 0.08, (1.3, 1.3), 0.10, 0.025, 60.0),
-    "seasonal_gift_buyer": TypeProfile(0.12, 2.2, 8.0, (2.0, 18.0), 1.0, 0.0, 0.10, (1.3, 1.3), 0.05, 0.025, 3.0,
+    "frequent_hobbyist": TypeProfile(0.13, 30.0, 6.0, (1.5, 100.0), 3.0, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 60.0),
+    "seasonal_gift_buyer": TypeProfile(0.12, 3.5, 8.0, (2.0, 30.0), 1.0, 0.0, 0.10, (1.3, 1.3), 0.05, 0.015, 3.0,
                                        holiday_only=True),
-    "discount_hunter": TypeProfile(0.13, 9.0, 5.0, (2.0, 40.0), 3.0, 0.0, 0.92, (0.9, 4.0), 0.10, 0.025, 6.0),
-    "premium_loyalist": TypeProfile(0.10, 7.0, 6.0, (2.0, 60.0), 2.5, 3.0, 0.04, (6.0, 1.2), 0.80, 0.025, 0.0),
-    "weekend_crafter": TypeProfile(0.13, 8.0, 5.0, (2.0, 40.0), 3.6, 0.0, 0.08, (1.3, 1.3), 0.10, 0.025, 6.0,
+    "discount_hunter": TypeProfile(0.13, 9.0, 5.0, (2.0, 60.0), 3.0, 0.0, 0.92, (0.9, 4.0), 0.10, 0.015, 6.0),
+    "premium_loyalist": TypeProfile(0.10, 7.0, 6.0, (2.0, 60.0), 2.5, 5.0, 0.04, (6.0, 1.2), 0.80, 0.015, 0.0),
+    "weekend_crafter": TypeProfile(0.13, 8.0, 5.0, (2.0, 60.0), 3.6, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
                                    weekend_boost=10.0, evening=True),
-    "lapsing": TypeProfile(0.12, 15.0, 6.0, (6.0, 12.0), 3.3, 0.0, 0.08, (1.3, 1.3), 0.10, 0.025, 6.0,
+    "lapsing": TypeProfile(0.12, 15.0, 6.0, (6.0, 12.0), 3.3, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
                            acquired_until=0.25),
-    "one_time_buyer": TypeProfile(0.14, 0.0, 1.0, (1.0, 1.0), 1.8, 0.0, 0.08, (1.3, 1.3), 0.0, 0.025, 6.0,
+    "one_time_buyer": TypeProfile(0.14, 0.0, 1.0, (1.0, 1.0), 1.8, 0.0, 0.08, (1.3, 1.3), 0.0, 0.015, 6.0,
                                   one_time=True),
-    "serial_returner": TypeProfile(0.13, 8.0, 5.0, (2.0, 40.0), 4.1, 0.0, 0.08, (1.3, 1.3), 0.10, 0.45, 6.0),
+    "serial_returner": TypeProfile(0.13, 8.0, 5.0, (2.0, 60.0), 4.1, 0.0, 0.08, (1.3, 1.3), 0.10, 0.60, 6.0),
 }
 TYPE_NAMES = tuple(PLANTED_TYPES)
 # Guests get the store's average behaviour; they are the extra profile after the planted ones.
@@ -134,7 +134,7 @@ _PREMIUM_CATEGORIES = np.array([CATEGORY_INDEX[k] for k in (
 _SEASONAL_MIX = {"gift_cards": 0.32, "kits": 0.22, "precuts": 0.22, "patterns": 0.10,
                  "tools": 0.06, "notions": 0.04, "quilting_cotton": 0.04}
 
-_MONTH_WEIGHT = np.array([0.9, 0.9, 1.15, 1.2, 1.05, 0.85, 0.8, 0.85, 1.0, 1.05, 1.45, 1.4])
+_MONTH_WEIGHT = np.array([0.9, 0.9, 1.15, 1.2, 1.05, 0.85, 0.8, 0.85, 1.0, 1.05, 1.3, 1.3])
 _WEEKDAY_WEIGHT = np.array([1.0, 0.97, 0.97, 1.0, 0.95, 1.2, 1.15])  # Monday first
 _HOURS_DAY = np.array([1, .5, .3, .2, .2, .3, .8, 1.5, 2.5, 3.5, 4, 4.2, 4.5, 4.2, 4, 3.8, 3.5, 3.5,
                        3.8, 4.2, 4.3, 3.5, 2.5, 1.5])
@@ -210,7 +210,7 @@ def _days(spec: StoreSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 def _day_weights(month: np.ndarray, weekday: np.ndarray, day_of_month: np.ndarray) -> np.ndarray:
     """Per profile, each day's shopping intensity, normalised to mean 1 (so rates are per day)."""
     black_friday_week = ((month == 11) & (day_of_month >= 22)) | ((month == 12) & (day_of_month <= 2))
-    store = _MONTH_WEIGHT[month - 1] * _WEEKDAY_WEIGHT[weekday] * np.where(black_friday_week, 1.8, 1.0)
+    store = _MONTH_WEIGHT[month - 1] * _WEEKDAY_WEIGHT[weekday] * np.where(black_friday_week, 1.5, 1.0)
     weights = np.empty((len(_PROFILES), len(month)))
     for row, profile in enumerate(_PROFILES):  # one row per profile (nine), not per customer
         w = store * np.where(weekday >= 5, profile.weekend_boost, 1.0)
