@@ -14,7 +14,7 @@ from collections import Counter
 from starlette.routing import Route
 
 from gorgias.client import GorgiasClient, GorgiasConfigError
-from gorgias.inbox import Inbox
+from gorgias.inbox import Inbox, IntakeWriter
 from gorgias.webhook import make_webhook_endpoint
 from gorgias.worker import InboxWorker
 
@@ -30,6 +30,7 @@ class GorgiasService:
             ctx = build_context(settings, db)
         self.ctx = ctx
         self.inbox = Inbox(db)
+        self.writer = IntakeWriter(self.inbox)
         self._client = client
         self.worker: InboxWorker | None = None
         self._lock = threading.Lock()
@@ -42,7 +43,7 @@ class GorgiasService:
         return self.settings.gorgias_webhook_secret is not None
 
     def routes(self) -> list[Route]:
-        endpoint = make_webhook_endpoint(self.settings, self.inbox, self.wake, self._observe_intake)
+        endpoint = make_webhook_endpoint(self.settings, self.writer, self.wake, self._observe_intake)
         return [Route("/gorgias/webhook", endpoint, methods=["POST"], name="gorgias_webhook")]
 
     def start(self) -> None:
@@ -62,6 +63,7 @@ class GorgiasService:
         log.info("Gorgias inbox worker started (%d thread(s))", self.settings.gorgias_worker_threads)
 
     def stop(self) -> None:
+        self.writer.close()
         if self.worker is not None:
             self.worker.stop()
             self.worker = None

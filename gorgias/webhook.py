@@ -5,17 +5,17 @@ nothing, and the worker is woken to drain it. Unauthenticated or invalid bodies 
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import time
 from typing import Callable
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gorgias.inbox import Inbox
+from gorgias.inbox import IntakeWriter
 from gorgias.payload import PayloadError, parse_event
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def make_webhook_endpoint(settings, inbox: Inbox, on_stored: Callable[[], None],
+def make_webhook_endpoint(settings, writer: IntakeWriter, on_stored: Callable[[], None],
                           observe: Callable[[str, float], None] | None = None):
     """The Starlette endpoint. `on_stored` wakes the worker; `observe(outcome, seconds)` feeds metrics."""
     limit = settings.gorgias_max_body_bytes
@@ -86,7 +86,12 @@ def make_webhook_endpoint(settings, inbox: Inbox, on_stored: Callable[[], None],
         except PayloadError as exc:
             log.info("gorgias webhook rejected: %s", exc)
             return answer("invalid", exc.status, started, error=str(exc))
-        event_id, inserted = await run_in_threadpool(inbox.enqueue, event)
+        try:
+            event_id, inserted = await asyncio.wrap_future(writer.submit(event))
+        except Exception as exc:
+            log.error("gorgias webhook: storing ticket %s message %s failed: %s",
+                      event.ticket_id, event.message_id, exc)
+            return answer("unavailable", 503, started, error="could not store the event; deliver it again later")
         if inserted:
             on_stored()
         else:

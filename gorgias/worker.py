@@ -21,7 +21,7 @@ from gorgias.urgency import assess_urgency
 
 log = logging.getLogger(__name__)
 
-CLAIM_BATCH = 5
+CLAIM_BATCH = 10
 IDLE_POLL_SECONDS = 0.5
 
 

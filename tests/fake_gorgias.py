@@ -32,6 +32,7 @@ class FakeGorgias:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True   # headers and body go out as two writes: avoid the 40 ms ACK stall
 
             def log_message(self, *args):  # keep pytest output clean
                 pass

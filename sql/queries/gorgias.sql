@@ -113,3 +113,9 @@ WHERE p.customer_id = %(customer_id)s;
 
 -- name: latest_order
 SELECT max(ordered_at) AS latest FROM orders;
+
+-- name: relaxed_commit
+-- For the worker's bookkeeping only: losing a 'done' in a crash is safe (the event is re-claimed
+-- and finds its own note on the ticket), so it need not wait for the WAL flush. Intake and claims
+-- stay fully durable.
+SET LOCAL synchronous_commit TO OFF;

@@ -1,0 +1,195 @@
+"""Gorgias intake and intake-to-note latency: `python bench/bench_gorgias.py [--events 500]`.
+
+Starts the standalone Gorgias server (`python -m gorgias.standalone`, a separate process, as in
+production) on a throw-away PostgreSQL database holding a generated store, points it at the loopback
+fake Gorgias REST API, fires webhooks, and prints:
+  - intake latency: webhook POST → 200, measured by the sender (goal p95 ≤ 20 ms);
+  - intake-to-note latency: 200 received → note arrives at the fake Gorgias (goal p95 ≤ 500 ms),
+    template drafts (no model), so it measures everything except Claude;
+  - lost and duplicated notes (goal: zero).
+Two loads: a burst (all events at once, `--concurrency` senders) and a paced stream (`--rate`/s).
+The fake has no rate limit, so the server's limiter is raised for the run: against real Gorgias,
+40 requests / 20 s per API key caps notes at 2 per second whatever the server does.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+
+from sql.database import Database  # noqa: E402
+from tests.fake_gorgias import FakeGorgias, ticket_payload  # noqa: E402
+
+ADMIN_URL = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SECRET = "bench-secret"
+
+STORE_SQL = """
+INSERT INTO products (sku, title, category, unit_price)
+SELECT 'SKU' || g, 'Product ' || g, (ARRAY['fabric','notions','patterns','kits'])[1 + g % 4], 5 + g % 40
+FROM generate_series(1, 200) g;
+INSERT INTO customers (store_customer_id, email, phone, name, country)
+SELECT 'S' || g, 'customer' || g || '@example.com', '+1 555 ' || lpad(g::text, 7, '0'), 'Customer ' || g, 'US'
+FROM generate_series(1, {customers}) g;
+INSERT INTO orders (store_order_id, customer_id, ordered_at, kind, subtotal, total)
+SELECT 'O' || c.customer_id || '-' || k, c.customer_id,
+       timestamptz '2024-06-30' - make_interval(days => ((c.customer_id * 7 + k * 37) % 700)::int),
+       'sale', 40 + (c.customer_id + k) % 200, 40 + (c.customer_id + k) % 200
+FROM customers c CROSS JOIN generate_series(1, 5) k
+WHERE k <= 1 + c.customer_id % 5;
+INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price)
+SELECT o.order_id, 1, 1 + o.order_id % 200, 1 + o.order_id % 3, o.total / (1 + o.order_id % 3) FROM orders o;
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(db_url: str, fake: FakeGorgias, threads: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "GORGIAS_", "REDIS_"))}
+    env.update({"DATABASE_URL": db_url, "GORGIAS_WEBHOOK_SECRET": SECRET, "GORGIAS_BASE_URL": fake.url,
+                "GORGIAS_USERNAME": "agent@store.test", "GORGIAS_API_KEY": "test-api-key",
+                "GORGIAS_WORKER_THREADS": str(threads), "DB_POOL_MAX_SIZE": str(threads + 6), "GORGIAS_RATE_LIMIT_REQUESTS": "100000",
+                "PSEUDONYM_SECRET": "bench", "LOG_LEVEL": "WARNING"})
+    proc = subprocess.Popen([sys.executable, "-m", "gorgias.standalone", "--port", str(port)], cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/health", timeout=0.5).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the standalone server did not start")
+
+
+def run_load(url: str, fake: FakeGorgias, first_ticket: int, events: int, customers: int,
+             concurrency: int, rate: float | None) -> dict:
+    rng = random.Random(first_ticket)
+    acked: dict[int, float] = {}
+    intake: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    client = httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(max_connections=concurrency))
+
+    def send(n: int) -> None:
+        ticket = first_ticket + n
+        known = rng.random() < 0.9
+        email = f"customer{rng.randint(1, customers)}@example.com" if known else f"guest{n}@elsewhere.test"
+        payload = ticket_payload(ticket, ticket * 10, sender_email=email,
+                                 body=rng.choice(["Where is my order?", "My fabric arrived damaged.",
+                                                  "Can I change my address?", "Do you restock linen?"]))
+        started = time.monotonic()
+        response = client.post("/gorgias/webhook", json=payload, headers={"X-Webhook-Token": SECRET})
+        done = time.monotonic()
+        with lock:
+            if response.status_code != 200:
+                failures.append(f"{ticket}: {response.status_code}")
+            intake.append(done - started)
+            acked[ticket] = done
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for n in range(events):
+            if rate:
+                delay = started + n / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            pool.submit(send, n)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        got = {t for t in tickets_with_notes(fake) if first_ticket <= t < first_ticket + events}
+        if len(got) >= events:
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)   # anything posted twice would arrive now
+    client.close()
+    with fake.lock:
+        arrivals: dict[int, list[float]] = {}
+        for r in fake.requests:
+            if r["method"] == "POST" and r["path"].endswith("/messages"):
+                ticket = int(r["path"].split("/")[3])
+                if first_ticket <= ticket < first_ticket + events:
+                    arrivals.setdefault(ticket, []).append(r["at"])
+    to_note = [arrivals[t][0] - acked[t] for t in acked if t in arrivals]
+    return {"intake": intake, "to_note": to_note, "lost": events - len(arrivals),
+            "duplicated": sum(len(v) - 1 for v in arrivals.values()), "failures": failures,
+            "wall": time.monotonic() - started}
+
+
+def tickets_with_notes(fake: FakeGorgias) -> set[int]:
+    with fake.lock:
+        return {t for t, msgs in fake.messages.items() if msgs}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=500)
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=16, help="parallel webhook senders")
+    parser.add_argument("--rate", type=float, default=50.0, help="events per second for the paced run")
+    parser.add_argument("--worker-threads", type=int, default=4)
+    args = parser.parse_args()
+
+    name = f"cib_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    db_url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    proc = None
+    try:
+        db = Database(db_url)
+        with db.connection() as conn:
+            conn.execute(STORE_SQL.format(customers=int(args.customers)))
+        db.close()
+        with FakeGorgias() as fake:
+            proc, url = start_server(db_url, fake, args.worker_threads)
+            results = [("burst", run_load(url, fake, 100_000, args.events, args.customers, args.concurrency, None)),
+                       (f"paced {args.rate:g}/s", run_load(url, fake, 200_000, args.events, args.customers,
+                                                            args.concurrency, args.rate))]
+        print(f"\nGorgias intake benchmark: {args.events} webhooks per run, {args.customers} customers, "
+              f"{args.worker_threads} worker thread(s), {args.concurrency} senders, template drafts (no model)")
+        print(f"{'run':<14}{'intake p50':>12}{'p95':>9}{'p99':>9}{'to-note p50':>13}{'p95':>9}{'p99':>9}"
+              f"{'lost':>6}{'dup':>5}{'non-200':>9}{'wall s':>8}")
+        for label, r in results:
+            ms = lambda v, q: f"{percentile(v, q) * 1000:.1f}"  # noqa: E731
+            print(f"{label:<14}{ms(r['intake'], 50):>12}{ms(r['intake'], 95):>9}{ms(r['intake'], 99):>9}"
+                  f"{ms(r['to_note'], 50):>13}{ms(r['to_note'], 95):>9}{ms(r['to_note'], 99):>9}"
+                  f"{r['lost']:>6}{r['duplicated']:>5}{len(r['failures']):>9}{r['wall']:>8.1f}")
+        print("latencies in ms; goals: intake p95 ≤ 20, intake-to-note p95 ≤ 500, zero lost and duplicated")
+        return 0
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
