@@ -8,6 +8,7 @@ Templated values often arrive as strings ("123", "true", ""), so models are leni
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -145,7 +146,9 @@ class Ticket(_Lenient):
         if value is None:
             return []
         if isinstance(value, str):
-            value = value.split(",")
+            # A template that rendered the tag objects themselves gives "[{'name': 'vip'}, ...]".
+            names = re.findall(r"""['"]name['"]\s*:\s*['"]([^'"]+)['"]""", value)
+            value = names or value.split(",")
         return [str(t.get("name", "") if isinstance(t, dict) else t).strip().lower()
                 for t in value if (t.get("name") if isinstance(t, dict) else t)]
 
@@ -194,7 +197,6 @@ def parse_event(body: bytes) -> TicketEvent:
 
 
 def _strip_html(html: str) -> str:
-    import re
     from html import unescape
 
     text = re.sub(r"(?is)<(script|style).*?</\1>", " ", html)
