@@ -60,8 +60,7 @@ class SegmentDetail(BaseModel):
     predicted_value_12m: float | None = None
     customers_at_risk: int | None = None
     value_at_risk: float | None = None
-    strong_share: float | None = None
-    average_membership: float | None = None
+    strong_share: float | None = Field(None, description="Share of members who belong strongly to the segment")
     risk_levels: dict[str, int] = Field(default_factory=dict)
     value_tiers: dict[str, int] = Field(default_factory=dict)
     top_archetypes: list[ArchetypeShare] = Field(default_factory=list)
@@ -147,7 +146,6 @@ def detail(ctx: ToolContext, run_id: int, axis: str, name: str, total: int) -> S
         average_days_since_last_order=num(r["average_days_since_last_order"]),
         predicted_value_12m=round(float(r["predicted_value_12m"]), 2), customers_at_risk=r["customers_at_risk"],
         value_at_risk=round(float(r["value_at_risk"]), 2), strong_share=num(r["strong_share"]),
-        average_membership=r["average_membership"],
         risk_levels={k: v for k, v in r["risk_levels"].items()},
         value_tiers={k: v for k, v in r["value_tiers"].items()}, top_archetypes=archetypes))
 

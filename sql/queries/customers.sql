@@ -5,12 +5,13 @@
 -- One numeric sort key per ranking lets PostgreSQL keep only the top rows (top-N heap sort)
 -- instead of sorting everyone; public ids are joined for the page only.
 WITH matching AS MATERIALIZED (
-    SELECT p.customer_id, p.value_tier, p.orders, p.revenue, p.avg_order_value,
-           p.recency_days, p.churn_probability, p.risk_level, p.predicted_clv_12m,
+    -- money as float8 here: summing 27k numerics costs several times more, and cents survive.
+    SELECT p.customer_id, p.value_tier, p.orders, p.revenue::float8 AS revenue, p.avg_order_value,
+           p.recency_days, p.churn_probability, p.risk_level, p.predicted_clv_12m::float8 AS predicted_clv_12m,
            p.expected_purchases_90d, p.archetype_id,
            CASE %(sort_by)s
                WHEN 'churn_risk' THEN p.churn_probability
-               WHEN 'value' THEN p.revenue::double precision
+               WHEN 'value' THEN p.revenue::float8
                WHEN 'predicted_value' THEN p.predicted_clv_12m::double precision
                WHEN 'recency' THEN p.recency_days::double precision
                WHEN 'frequency' THEN p.orders::double precision

@@ -26,38 +26,41 @@ SELECT count(*) AS customers FROM customer_profiles WHERE run_id = %(run_id)s;
 
 -- name: detail
 WITH members AS (
-    SELECT p.*
+    -- Only columns of customer_profiles_summary_idx: an index-only scan.
+    SELECT p.revenue::float8 AS revenue, p.orders, p.avg_order_value::float8 AS avg_order_value,
+           p.churn_probability, p.recency_days, p.predicted_clv_12m::float8 AS predicted_clv_12m,
+           p.segment_strengths ->> %(axis)s::text AS strength, p.risk_level, p.value_tier
     FROM customer_profiles p
     WHERE p.run_id = %(run_id)s AND p.dominant_segments ->> %(axis)s::text = %(name)s::text
+), figures AS (
+    SELECT count(*)                                                             AS members,
+           coalesce(sum(revenue), 0)                                            AS lifetime_value,
+           avg(revenue)                                                         AS average_value,
+           avg(orders)                                                          AS average_orders,
+           avg(avg_order_value)                                                 AS average_order_value,
+           avg(churn_probability)                                               AS average_churn,
+           avg(recency_days)                                                    AS average_days_since_last_order,
+           coalesce(sum(predicted_clv_12m), 0)                                  AS predicted_value_12m,
+           avg((strength = 'strong')::int)                                      AS strong_share,
+           count(*) FILTER (WHERE risk_level IN ('high', 'critical'))           AS customers_at_risk,
+           coalesce(sum(revenue) FILTER (WHERE risk_level IN ('high', 'critical')), 0) AS value_at_risk,
+           jsonb_build_object(
+               'low', count(*) FILTER (WHERE risk_level = 'low'),
+               'medium', count(*) FILTER (WHERE risk_level = 'medium'),
+               'high', count(*) FILTER (WHERE risk_level = 'high'),
+               'critical', count(*) FILTER (WHERE risk_level = 'critical'))     AS risk_levels,
+           jsonb_build_object(
+               'whale', count(*) FILTER (WHERE value_tier = 'whale'),
+               'vip', count(*) FILTER (WHERE value_tier = 'vip'),
+               'high', count(*) FILTER (WHERE value_tier = 'high'),
+               'regular', count(*) FILTER (WHERE value_tier = 'regular'),
+               'new', count(*) FILTER (WHERE value_tier = 'new'))               AS value_tiers
+    FROM members
 )
-SELECT s.interpretation, s.centroid,
-       count(m.customer_id)                                                    AS members,
-       coalesce(sum(m.revenue), 0)                                             AS lifetime_value,
-       avg(m.revenue)                                                          AS average_value,
-       avg(m.orders)                                                           AS average_orders,
-       avg(m.avg_order_value)                                                  AS average_order_value,
-       avg(m.churn_probability)                                                AS average_churn,
-       avg(m.recency_days)                                                     AS average_days_since_last_order,
-       coalesce(sum(m.predicted_clv_12m), 0)                                   AS predicted_value_12m,
-       avg((m.segment_strengths ->> %(axis)s::text = 'strong')::int)           AS strong_share,
-       avg((m.memberships -> %(axis)s::text ->> %(name)s::text)::float)        AS average_membership,
-       count(*) FILTER (WHERE m.risk_level IN ('high', 'critical'))            AS customers_at_risk,
-       coalesce(sum(m.revenue) FILTER (WHERE m.risk_level IN ('high', 'critical')), 0) AS value_at_risk,
-       jsonb_build_object(
-           'low', count(*) FILTER (WHERE m.risk_level = 'low'),
-           'medium', count(*) FILTER (WHERE m.risk_level = 'medium'),
-           'high', count(*) FILTER (WHERE m.risk_level = 'high'),
-           'critical', count(*) FILTER (WHERE m.risk_level = 'critical'))      AS risk_levels,
-       jsonb_build_object(
-           'whale', count(*) FILTER (WHERE m.value_tier = 'whale'),
-           'vip', count(*) FILTER (WHERE m.value_tier = 'vip'),
-           'high', count(*) FILTER (WHERE m.value_tier = 'high'),
-           'regular', count(*) FILTER (WHERE m.value_tier = 'regular'),
-           'new', count(*) FILTER (WHERE m.value_tier = 'new'))                AS value_tiers
+SELECT s.interpretation, s.centroid, f.*
 FROM segments s
-LEFT JOIN members m ON true
-WHERE s.run_id = %(run_id)s AND s.axis = %(axis)s::text AND s.name = %(name)s::text
-GROUP BY s.interpretation, s.centroid;
+CROSS JOIN figures f
+WHERE s.run_id = %(run_id)s AND s.axis = %(axis)s::text AND s.name = %(name)s::text;
 
 -- name: detail_archetypes
 SELECT p.archetype_id, a.name, count(*) AS members
