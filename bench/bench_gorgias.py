@@ -67,13 +67,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(db_url: str, fake: FakeGorgias, threads: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def server_env(db_url: str, fake: FakeGorgias, threads: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "GORGIAS_", "REDIS_"))}
     env.update({"DATABASE_URL": db_url, "GORGIAS_WEBHOOK_SECRET": SECRET, "GORGIAS_BASE_URL": fake.url,
                 "GORGIAS_USERNAME": "agent@store.test", "GORGIAS_API_KEY": "test-api-key",
                 "GORGIAS_WORKER_THREADS": str(threads), "DB_POOL_MAX_SIZE": str(threads + 6), "GORGIAS_RATE_LIMIT_REQUESTS": "100000",
                 "PSEUDONYM_SECRET": "bench", "LOG_LEVEL": "WARNING"})
+    return env
+
+
+def start_worker_process(db_url: str, fake: FakeGorgias, threads: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "gorgias.standalone", "--worker-only"], cwd=ROOT,
+                            env=server_env(db_url, fake, threads))
+
+
+def start_server(db_url: str, fake: FakeGorgias, threads: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = server_env(db_url, fake, threads)
     proc = subprocess.Popen([sys.executable, "-m", "gorgias.standalone", "--port", str(port)], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -152,24 +162,30 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="parallel webhook senders")
     parser.add_argument("--rate", type=float, default=50.0, help="events per second for the paced run")
     parser.add_argument("--worker-threads", type=int, default=4)
+    parser.add_argument("--split", action="store_true",
+                        help="web process stores only (GORGIAS_WORKER_THREADS=0); a second process drains")
     args = parser.parse_args()
 
     name = f"cib_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     db_url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    proc = None
+    procs: list[subprocess.Popen] = []
     try:
         db = Database(db_url)
         with db.connection() as conn:
             conn.execute(STORE_SQL.format(customers=int(args.customers)))
         db.close()
         with FakeGorgias() as fake:
-            proc, url = start_server(db_url, fake, args.worker_threads)
+            proc, url = start_server(db_url, fake, 0 if args.split else args.worker_threads)
+            procs.append(proc)
+            if args.split:
+                procs.append(start_worker_process(db_url, fake, args.worker_threads))
             results = [("burst", run_load(url, fake, 100_000, args.events, args.customers, args.concurrency, None)),
                        (f"paced {args.rate:g}/s", run_load(url, fake, 200_000, args.events, args.customers,
                                                             args.concurrency, args.rate))]
-        print(f"\nGorgias intake benchmark: {args.events} webhooks per run, {args.customers} customers, "
+        layout = "web + separate worker process" if args.split else "one process"
+        print(f"\nGorgias intake benchmark: {args.events} webhooks per run, {args.customers} customers, {layout}, "
               f"{args.worker_threads} worker thread(s), {args.concurrency} senders, template drafts (no model)")
         print(f"{'run':<14}{'intake p50':>12}{'p95':>9}{'p99':>9}{'to-note p50':>13}{'p95':>9}{'p99':>9}"
               f"{'lost':>6}{'dup':>5}{'non-200':>9}{'wall s':>8}")
@@ -181,7 +197,7 @@ def main() -> int:
         print("latencies in ms; goals: intake p95 ≤ 20, intake-to-note p95 ≤ 500, zero lost and duplicated")
         return 0
     finally:
-        if proc is not None:
+        for proc in procs:
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(15)

@@ -97,6 +97,7 @@ class Inbox:
                 results.append((row["event_id"], row["inserted"]))
                 if not cur.nextset():
                     break
+            cur.execute(query("gorgias.notify"))
         return results
 
     def claim(self, limit: int, lease_seconds: float) -> list[ClaimedEvent]:

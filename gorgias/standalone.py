@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
+import threading
 
 import uvicorn
 from starlette.applications import Starlette
@@ -39,16 +41,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gorgias.standalone")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="default: PORT")
+    parser.add_argument("--worker-only", action="store_true",
+                        help="no HTTP: only drain the inbox (pair with GORGIAS_WORKER_THREADS=0 on the web process)")
     args = parser.parse_args(argv)
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db = connect_database(settings)
     try:
         service = GorgiasService(settings, db)
+        if args.worker_only:
+            return _work_until_signalled(service)
         uvicorn.run(build_app(service), host=args.host, port=args.port or settings.port,
                     log_level="warning", access_log=False)
     finally:
         db.close()
+    return 0
+
+
+def _work_until_signalled(service: GorgiasService) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    service.start()
+    try:
+        while not stop.is_set():
+            # Intake in the web process wakes this worker through LISTEN/NOTIFY.
+            stop.wait(0.5)
+    finally:
+        service.stop()
     return 0
 
 

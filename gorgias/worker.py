@@ -8,6 +8,8 @@ import re
 import threading
 import time
 
+import psycopg
+
 from gorgias.client import GorgiasAPIError, GorgiasClient
 from gorgias.draft import draft_reply
 from gorgias.facts import customer_facts
@@ -18,6 +20,7 @@ from gorgias.recommend import recommend
 from gorgias.resolve import resolve_customer
 from gorgias.sources import detect_style
 from gorgias.urgency import assess_urgency
+from sql import query
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,9 @@ class InboxWorker:
             thread = threading.Thread(target=self._loop, name=f"gorgias-worker-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        listener = threading.Thread(target=self._listen, name="gorgias-listen", daemon=True)
+        listener.start()
+        self._threads.append(listener)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -74,6 +80,19 @@ class InboxWorker:
             if not handled:
                 self._wake.wait(IDLE_POLL_SECONDS)
                 self._wake.clear()
+
+    def _listen(self) -> None:
+        """Wake on NOTIFY from intake in any process sharing the inbox (the idle poll is the fallback)."""
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.db.url, autocommit=True) as conn:
+                    conn.execute(query("gorgias.listen"))
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except psycopg.Error as exc:
+                log.warning("gorgias worker: LISTEN connection lost (%s); polling until it is back", exc)
+                self._stop.wait(5)
 
     # --- one pass ---------------------------------------------------------------------------------
     def run_once(self, limit: int = CLAIM_BATCH) -> int:

@@ -7,6 +7,13 @@ VALUES (%(ticket_id)s, %(message_id)s, %(payload)s)
 ON CONFLICT (ticket_id, message_id) DO UPDATE SET deliveries = gorgias_inbox.deliveries + 1
 RETURNING event_id, (xmax = 0) AS inserted;
 
+-- name: notify
+-- Wakes workers in other processes (they LISTEN on this channel); delivered at commit.
+SELECT pg_notify('gorgias_inbox', '');
+
+-- name: listen
+LISTEN gorgias_inbox;
+
 -- name: claim
 -- Due pending rows, plus rows whose worker's lease ran out (it crashed or hung). SKIP LOCKED lets
 -- several workers, in one process or many, drain one inbox without taking the same row.
