@@ -274,6 +274,25 @@ def test_generated_frame_imports_cleanly(fresh_db):
         assert cur.fetchone()["n"] == 0
 
 
+def test_written_file_imports_like_the_frame(fresh_db, tmp_path):
+    from discovery.importer import import_file
+
+    spec = StoreSpec(customers=150, seed=4)
+    out = tmp_path / "shop.csv.gz"
+    write_store(spec, out)
+    orders, _truth = generate_store(spec)
+    summary = import_file(fresh_db, out)
+    assert summary.format == "canonical"
+    assert summary.rows_rejected == 0 and summary.rows_loaded == len(orders)
+    assert summary.orders == orders["order_id"].nunique()
+    assert summary.rows_without_customer == orders["customer_id"].isna().sum()
+    with fresh_db.cursor() as cur:
+        cur.execute("SELECT sum(total) AS net FROM orders")
+        net = float(cur.fetchone()["net"])
+    expected = float((orders["quantity"] * orders["unit_price"] - orders["line_discount"]).sum())
+    assert net == pytest.approx(expected, abs=0.01)
+
+
 def test_generate_cli_writes_both_files(tmp_path):
     out = tmp_path / "cli.csv.gz"
     result = subprocess.run([sys.executable, "app.py", "generate", "--customers", "120", "--seed", "9",
