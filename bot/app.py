@@ -11,7 +11,6 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.dedupe import dedupe_middleware
 from bot.deps import BotDeps
 from bot.listeners import register_listeners
 from bot.metrics import METRICS
@@ -61,7 +60,6 @@ def build_slack_app(settings, db, *, ctx: Any = None, router_factory: Callable[[
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
     )
     app.use(_count_requests)
-    app.use(dedupe_middleware(db))
     register_listeners(app, deps)
     app.error(_log_error)
     app.bot_deps = deps  # type: ignore[attr-defined]  # for the web app's readiness and the console

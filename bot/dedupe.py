@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 import random
 
-from slack_bolt import BoltResponse
-
 from bot.metrics import METRICS
 from sql import query
 
@@ -25,17 +23,16 @@ def forget_old_events(db) -> int:
         return conn.execute(query("slack.forget_old_events")).rowcount
 
 
-def dedupe_middleware(db):
-    """A Bolt global middleware: events already handled are acknowledged (200) and skipped."""
-
-    def dedupe(body, next, logger):  # noqa: A002 - Bolt passes `next` by this name
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not mark_event_seen(db, event_id):
-            METRICS.inc("cib_slack_duplicate_events_total")
-            log.info("skipping event %s: already handled", event_id)
-            return BoltResponse(status=200, body="")
-        if event_id and random.random() < 0.01:  # keep the table small without a scheduler job
-            forget_old_events(db)
-        return next()
-
-    return dedupe
+def first_delivery(db, body: dict) -> bool:
+    """True unless this event id was handled before. Called at the start of the work after the
+    ack, so the database round trip is never on the 3-second ack path."""
+    event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+    if not event_id:
+        return True
+    if not mark_event_seen(db, event_id):
+        METRICS.inc("cib_slack_duplicate_events_total")
+        log.info("skipping event %s: already handled", event_id)
+        return False
+    if random.random() < 0.01:  # keep the table small without a scheduler job
+        forget_old_events(db)
+    return True

@@ -144,6 +144,8 @@ def render_result(result: Any, *, with_header: bool = True, with_summary: bool =
     data = plain(result)
     out: list[bk.Block] = []
     specific = SPECIFIC.get(data.get("tool", ""))
+    if specific is customer_card and not isinstance(data.get("customer"), dict):
+        specific = None
     if specific is not None and with_header:
         out.extend(specific(data)[:1])
     elif with_header:

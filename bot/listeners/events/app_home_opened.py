@@ -1,6 +1,7 @@
 """The App Home tab: a dashboard published with views.publish each time a person opens it."""
 from __future__ import annotations
 
+from bot.dedupe import first_delivery
 import logging
 
 from bot.access import is_allowed, not_enabled_message
@@ -15,7 +16,9 @@ def register(app, deps) -> None:
     def ack_event(ack):
         ack()
 
-    def publish(event, client):
+    def publish(body, event, client):
+        if not first_delivery(deps.db, body):
+            return
         if event.get("tab", "home") != "home":
             return
         user = event["user"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.dedupe import first_delivery
 from bot.views.help import SUGGESTED_QUESTIONS
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,9 @@ def suggested_prompts() -> list[dict[str, str]]:
 
 def register(app, deps) -> None:
     @app.event("assistant_thread_started")
-    def thread_started(event, client):
+    def thread_started(body, event, client):
+        if not first_delivery(deps.db, body):
+            return
         thread = event.get("assistant_thread", {})
         channel, thread_ts = thread.get("channel_id"), thread.get("thread_ts")
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=GREETING)

@@ -2,6 +2,7 @@
 bot messages and other subtypes are acknowledged and ignored, as are other channels' messages."""
 from __future__ import annotations
 
+from bot.dedupe import first_delivery
 from bot.answering import answer_in_thread
 
 
@@ -14,7 +15,9 @@ def register(app, deps) -> None:
     def ack_event(ack):
         ack()
 
-    def answer(event, client):
+    def answer(body, event, client):
+        if not first_delivery(deps.db, body):
+            return
         answer_in_thread(deps, client, channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
                          user=event.get("user"), question=event.get("text", ""), listener="message_im",
                          assistant_thread=bool(event.get("thread_ts")))
