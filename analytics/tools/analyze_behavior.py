@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from analytics.enrichment import DISCOUNT_DEPENDENT_SHARE
 from analytics.privacy import SMALL_GROUP_LABEL, is_small_group, min_group_size
 from analytics.runs import RunInfo, previous_run, require_current_run, run_days_ago
-from analytics.tools.common import cached, money, num, pct, segment_filter
+from analytics.tools.common import read_cursor, cached, money, num, pct, segment_filter
 from analytics.tools.inputs import AnalyzeBehaviorInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from sql import query
@@ -147,7 +147,7 @@ def analyze_behavior(ctx: ToolContext, params: AnalyzeBehaviorInput) -> AnalyzeB
             segment=f"{axis}:{segment}" if axis else None)
         since = f" since the run of {old.as_of:%Y-%m-%d}" if old else ""
         within = f" in {axis}:{segment}" if axis else ""
-        with ctx.db.cursor() as cur:
+        with read_cursor(ctx) as cur:
             if old is not None:
                 cur.execute(query("behavior.compared"), sql_params)
                 result.customers_compared = cur.fetchone()["customers"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from analytics.runs import require_current_run
-from analytics.tools.common import archetype_filter, cached, money, num, pct, segment_filter
+from analytics.tools.common import read_cursor, archetype_filter, cached, money, num, pct, segment_filter
 from analytics.tools.inputs import AnalyzeCustomersInput
 from analytics.tools.registry import ToolContext, ToolResult, register
 from sql import query
@@ -60,7 +60,7 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
     archetype_id = archetype_filter(ctx, params.archetype, run.run_id)
 
     def compute() -> AnalyzeCustomersResult:
-        with ctx.db.cursor() as cur:
+        with read_cursor(ctx) as cur:
             cur.execute(query("customers.page"), {
                 "run_id": run.run_id, "axis": axis, "segment": segment, "archetype_id": archetype_id,
                 "value_tier": params.value_tier, "risk_level": params.risk_level, "min_value": params.min_value,

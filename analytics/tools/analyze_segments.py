@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from analytics.privacy import SMALL_GROUP_LABEL, fold_small_groups, is_small_group, min_group_size
 from analytics.resolve import resolve_segment
 from analytics.runs import RunInfo, previous_run, require_current_run, run_days_ago
-from analytics.tools.common import cached, money, num, pct
+from analytics.tools.common import read_cursor, cached, money, num, pct
 from analytics.tools.inputs import AnalyzeSegmentsInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from sql import query
@@ -91,13 +91,13 @@ class AnalyzeSegmentsResult(ToolResult):
 
 
 def _total_customers(ctx: ToolContext, run_id: int) -> int:
-    with ctx.db.cursor() as cur:
+    with read_cursor(ctx) as cur:
         cur.execute(query("segments.run_customers"), {"run_id": run_id})
         return cur.fetchone()["customers"]
 
 
 def overview(ctx: ToolContext, run: RunInfo, axis: str | None, total: int) -> list[AxisOverview]:
-    with ctx.db.cursor() as cur:
+    with read_cursor(ctx) as cur:
         cur.execute(query("segments.overview"), {"run_id": run.run_id, "axis": axis})
         rows = cur.fetchall()
     axes: dict[str, dict] = {}
@@ -126,7 +126,7 @@ def overview(ctx: ToolContext, run: RunInfo, axis: str | None, total: int) -> li
 
 
 def detail(ctx: ToolContext, run_id: int, axis: str, name: str, total: int) -> SegmentDetail:
-    with ctx.db.cursor() as cur:
+    with read_cursor(ctx) as cur:
         cur.execute(query("segments.detail"), {"run_id": run_id, "axis": axis, "name": name})
         r = cur.fetchone()
         if r is None:
@@ -168,7 +168,7 @@ def changes(ctx: ToolContext, run: RunInfo, axis: str | None, days_ago: int) -> 
                             "Discovery runs on its schedule; ask again after the next run.")
         note = (f"No run is {days_ago} days older than the current one; comparing with the run of "
                 f"{old.as_of:%Y-%m-%d} instead.")
-    with ctx.db.cursor() as cur:
+    with read_cursor(ctx) as cur:
         cur.execute(query("segments.changes"), {"run_id": run.run_id, "old_run_id": old.run_id, "axis": axis})
         rows = [dict(r) for r in cur.fetchall()]
     # A segment small in both runs is folded: its size history would describe a handful of people.

@@ -11,7 +11,7 @@ from analytics.enrichment import CompensationTier, CustomerContext, compensation
 from analytics.privacy import is_small_group, min_group_size
 from analytics.resolve import resolve_customer
 from analytics.runs import RunInfo, require_current_run
-from analytics.tools.common import archetype_filter, cached, money, num, pct, segment_filter
+from analytics.tools.common import read_cursor, archetype_filter, cached, money, num, pct, segment_filter
 from analytics.tools.inputs import GetRecommendationsInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from analytics.tools.segment_info import TypicalProduct, typical_products
@@ -86,7 +86,7 @@ def suggested_products(ctx: ToolContext, run: RunInfo, c: CustomerContext, custo
     if not c.archetype_id:
         return []
     popular = typical_products(ctx, run, archetype_ids=[c.archetype_id]).get(c.archetype_id, [])
-    with ctx.db.cursor() as cur:
+    with read_cursor(ctx) as cur:
         cur.execute(query("recommendations.customer_bought"), {"customer_id": customer_id})
         owned = {r["sku"] for r in cur.fetchall()}
     return [TypicalProduct(sku=p["sku"], title=p["title"], category=p["category"], buyers=p["buyers"],
@@ -160,7 +160,7 @@ def get_recommendations(ctx: ToolContext, params: GetRecommendationsInput) -> Ge
         filters = {"axis": axis, "segment": segment, "archetype_id": archetype_id,
                    "segment_text": f"{axis}:{segment}" if axis else None}
         sql_params = {"run_id": run.run_id, "axis": axis, "segment": segment, "archetype_id": archetype_id}
-        with ctx.db.cursor() as cur:
+        with read_cursor(ctx) as cur:
             cur.execute(query("recommendations.group_stats"), sql_params)
             stats = cur.fetchone()
             cur.execute(query("recommendations.discount_tiers"),

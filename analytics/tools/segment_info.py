@@ -10,13 +10,17 @@ from analytics.privacy import is_small_group, min_group_size
 from analytics.resolve import resolve_archetype, resolve_segment
 from analytics.runs import RunInfo, require_current_run
 from analytics.tools.analyze_segments import SegmentDetail, _total_customers, detail
-from analytics.tools.common import cached, money, num, pct
+from analytics.tools.common import read_cursor, cached, money, num, pct
 from analytics.tools.inputs import SegmentInfoInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from sql import query
 
 LARGEST = 5
 PRODUCTS_PER_CARD = 5
+# Typical products are read from a fixed sample of members per group: enough for buyer shares
+# within a few points, and a card costs the same whatever the group's size.
+SAMPLE_ONE_GROUP = 500
+SAMPLE_PER_GROUP_IN_LIST = 120
 
 
 class TypicalProduct(BaseModel):
@@ -24,8 +28,9 @@ class TypicalProduct(BaseModel):
     title: str | None
     category: str | None
     buyers: int
-    buyer_share: float | None = Field(None, description="Share of the group's members who bought it")
-    revenue: float
+    buyer_share: float | None = Field(None, description="Share of the (sampled) members who bought it")
+    revenue: float = Field(description="Revenue from the sampled members")
+    sampled_members: int | None = Field(None, description="Members read; less than the group when sampled")
 
 
 class ArchetypeCard(BaseModel):
@@ -56,10 +61,13 @@ class SegmentInfoResult(ToolResult):
 
 def typical_products(ctx: ToolContext, run: RunInfo, *, archetype_ids: list[str] | None = None,
                      axis: str | None = None, segment: str | None = None) -> dict[str, list[dict]]:
-    with ctx.db.cursor() as cur:
+    """group -> rows (sku, title, category, buyers, revenue, sampled) of its most bought products."""
+    sample = SAMPLE_PER_GROUP_IN_LIST if archetype_ids and len(archetype_ids) > 1 else SAMPLE_ONE_GROUP
+    with read_cursor(ctx) as cur:
         cur.execute(query("segments.typical_products"), {
             "run_id": run.run_id, "as_of": run.as_of, "archetype_ids": archetype_ids or [], "axis": axis,
-            "segment": segment, "min_buyers": min_group_size(ctx), "per_group": PRODUCTS_PER_CARD})
+            "segment": segment, "min_buyers": min_group_size(ctx), "per_group": PRODUCTS_PER_CARD,
+            "sample_size": sample})
         found: dict[str, list[dict]] = {}
         for r in cur.fetchall():
             found.setdefault(r["grp"], []).append(dict(r))
@@ -67,7 +75,7 @@ def typical_products(ctx: ToolContext, run: RunInfo, *, archetype_ids: list[str]
 
 
 def archetype_cards(ctx: ToolContext, run: RunInfo, archetype_id: str | None) -> list[ArchetypeCard]:
-    with ctx.db.cursor() as cur:
+    with read_cursor(ctx) as cur:
         cur.execute(query("segments.archetype_cards"),
                     {"run_id": run.run_id, "archetype_id": archetype_id, "limit": 1 if archetype_id else LARGEST})
         rows = cur.fetchall()
@@ -85,8 +93,8 @@ def archetype_cards(ctx: ToolContext, run: RunInfo, archetype_id: str | None) ->
                 average_order_value=num(r["average_order_value"]), average_churn=r["average_churn"],
                 customers_at_risk=r["customers_at_risk"], predicted_value_12m=num(r["predicted_value_12m"]),
                 typical_products=[TypicalProduct(sku=p["sku"], title=p["title"], category=p["category"],
-                                                 buyers=p["buyers"], buyer_share=p["buyers"] / r["members"],
-                                                 revenue=float(p["revenue"]))
+                                                 buyers=p["buyers"], buyer_share=p["buyers"] / p["sampled"],
+                                                 revenue=float(p["revenue"]), sampled_members=p["sampled"])
                                   for p in products.get(r["archetype_id"], [])]))
         cards.append(card)
     return cards
@@ -140,7 +148,8 @@ def segment_info(ctx: ToolContext, params: SegmentInfoInput) -> SegmentInfoResul
         d = detail(ctx, run.run_id, axis, name, _total_customers(ctx, run.run_id))
         products = [] if d.withheld else [
             TypicalProduct(sku=p["sku"], title=p["title"], category=p["category"], buyers=p["buyers"],
-                           buyer_share=p["buyers"] / d.members if d.members else None, revenue=float(p["revenue"]))
+                           buyer_share=p["buyers"] / p["sampled"], revenue=float(p["revenue"]),
+                           sampled_members=p["sampled"])
             for p in typical_products(ctx, run, axis=axis, segment=name).get(f"{axis}:{name}", [])]
         summary = (f"{axis}:{name} — {d.interpretation or 'no description'}: {d.members:,} customers ({pct(d.share)})"
                    + ("; too few to break down further." if d.withheld else

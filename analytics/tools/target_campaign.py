@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from analytics.enrichment import compensation_tier
 from analytics.runs import RunInfo, require_current_run
-from analytics.tools.common import archetype_filter, money, num, pct, segment_filter
+from analytics.tools.common import read_cursor, archetype_filter, money, num, pct, segment_filter
 from analytics.tools.inputs import TargetCampaignInput
 from analytics.tools.registry import ToolContext, ToolResult, register
 from sql import query
@@ -82,7 +82,7 @@ def select_customers(ctx: ToolContext, run: RunInfo, campaign: str, *, axis: str
                      limit: int = 100) -> list[dict]:
     """The ranked selection for a campaign (with store ids and emails: for exports only). Every row
     carries `eligible_count` and `eligible_value`: totals over everyone who qualifies, before the limit."""
-    with ctx.db.cursor() as cur:
+    with read_cursor(ctx) as cur:
         cur.execute(query("campaigns.select"), {
             "run_id": run.run_id, "as_of": run.as_of, "campaign": campaign, "axis": axis, "segment": segment,
             "archetype_id": archetype_id, "min_value": min_value, "limit": limit})

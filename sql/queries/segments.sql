@@ -102,28 +102,44 @@ LIMIT %(limit)s;
 
 -- name: typical_products
 -- The products most members of each group bought (sales up to the run's as_of). A group is an
--- archetype (%(archetype_ids)s) or one segment (%(axis)s/%(segment)s); products bought by fewer
--- than %(min_buyers)s members are left out, as they would point at individuals.
+-- archetype (archetype_ids) or one segment (axis/segment). Large groups are read through a fixed
+-- pseudo-random sample of sample_size members per group (a multiplicative hash of the id: the
+-- same members every time), so a card costs the same for 300 or 30,000 members; buyer shares are
+-- sample estimates. Products bought by fewer than min_buyers sampled members are left out, as
+-- they would point at individuals.
 WITH members AS (
-    SELECT p.customer_id,
-           CASE WHEN %(axis)s::text IS NULL THEN p.archetype_id ELSE %(axis)s::text || ':' || %(segment)s::text END AS grp
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s
-      AND ((%(axis)s::text IS NULL AND p.archetype_id = ANY(%(archetype_ids)s::text[]))
-           OR (%(axis)s::text IS NOT NULL AND p.dominant_segments ->> %(axis)s::text = %(segment)s::text))
+    SELECT customer_id, grp, count(*) OVER (PARTITION BY grp) AS sampled
+    FROM (
+        SELECT p.customer_id, g.grp,
+               row_number() OVER (PARTITION BY g.grp ORDER BY mod(p.customer_id * 2654435761, 4294967291)) AS rn
+        FROM customer_profiles p
+        CROSS JOIN LATERAL (SELECT CASE WHEN %(axis)s::text IS NULL THEN p.archetype_id
+                                        ELSE %(axis)s::text || ':' || %(segment)s::text END AS grp) g
+        WHERE p.run_id = %(run_id)s
+          AND ((%(axis)s::text IS NULL AND p.archetype_id = ANY(%(archetype_ids)s::text[]))
+               OR (%(axis)s::text IS NOT NULL AND p.dominant_segments ->> %(axis)s::text = %(segment)s::text))
+    ) ranked
+    WHERE rn <= %(sample_size)s
 ), bought AS (
-    SELECT m.grp, l.product_id, count(DISTINCT m.customer_id) AS buyers,
-           sum(l.quantity * l.unit_price - l.discount) AS revenue
+    -- Per member through the indexes (orders by customer, lines by order); OFFSET 0 keeps the
+    -- planner from flattening this into hash joins over every order line in the store.
+    SELECT m.grp, x.product_id, count(DISTINCT m.customer_id) AS buyers, sum(x.amount) AS revenue
     FROM members m
-    JOIN orders o ON o.customer_id = m.customer_id AND o.kind = 'sale' AND o.ordered_at <= %(as_of)s
-    JOIN order_lines l ON l.order_id = o.order_id AND l.kind = 'sale'
-    GROUP BY m.grp, l.product_id
+    CROSS JOIN LATERAL (
+        SELECT l.product_id, l.quantity * l.unit_price - l.discount AS amount
+        FROM orders o
+        JOIN order_lines l ON l.order_id = o.order_id AND l.kind = 'sale'
+        WHERE o.customer_id = m.customer_id AND o.kind = 'sale' AND o.ordered_at <= %(as_of)s
+        OFFSET 0
+    ) x
+    GROUP BY m.grp, x.product_id
 ), ranked AS (
     SELECT b.*, row_number() OVER (PARTITION BY b.grp ORDER BY b.buyers DESC, b.revenue DESC, b.product_id) AS rn
     FROM bought b
     WHERE b.buyers >= %(min_buyers)s
 )
-SELECT r.grp, pr.sku, pr.title, pr.category, r.buyers, r.revenue
+SELECT r.grp, pr.sku, pr.title, pr.category, r.buyers, r.revenue,
+       (SELECT max(m.sampled) FROM members m WHERE m.grp = r.grp) AS sampled
 FROM ranked r
 JOIN products pr ON pr.product_id = r.product_id
 WHERE r.rn <= %(per_group)s
