@@ -8,11 +8,10 @@
 --   vip:       whale/vip tier not yet lost, most valuable first
 --   seasonal:  bought in the coming two calendar months in an earlier year, not lost
 WITH base AS (
-    SELECT p.customer_id, c.public_id, c.store_customer_id, c.email, c.name, p.value_tier, p.orders, p.revenue,
-           p.avg_order_value, p.recency_days, p.churn_probability, p.risk_level, p.predicted_clv_12m,
-           p.expected_purchases_90d
+    -- Columns of customer_profiles_summary_idx only; names and emails are joined for the selection.
+    SELECT p.customer_id, p.value_tier, p.orders, p.revenue, p.avg_order_value, p.recency_days,
+           p.churn_probability, p.risk_level, p.predicted_clv_12m, p.expected_purchases_90d
     FROM customer_profiles p
-    JOIN customers c ON c.customer_id = p.customer_id
     WHERE p.run_id = %(run_id)s
       AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
       AND (%(archetype_id)s::text IS NULL OR p.archetype_id = %(archetype_id)s::text)
@@ -21,13 +20,16 @@ WITH base AS (
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY avg_order_value) AS median_aov
     FROM customer_profiles
     WHERE run_id = %(run_id)s AND avg_order_value IS NOT NULL
+), windows AS (
+    -- The coming two calendar months, in each of the ten previous years (range scans on ordered_at).
+    SELECT date_trunc('month', %(as_of)s::timestamptz) + interval '1 month' - make_interval(years => y) AS starts,
+           date_trunc('month', %(as_of)s::timestamptz) + interval '3 months' - make_interval(years => y) AS ends
+    FROM generate_series(1, 10) AS y
+    WHERE %(campaign)s = 'seasonal'
 ), seasonal AS (
     SELECT DISTINCT o.customer_id
-    FROM orders o
-    WHERE %(campaign)s = 'seasonal'
-      AND o.kind = 'sale'
-      AND o.ordered_at <= %(as_of)s::timestamptz - interval '300 days'
-      AND mod(extract(month FROM o.ordered_at)::int - extract(month FROM %(as_of)s::timestamptz)::int + 12, 12) IN (1, 2)
+    FROM windows w
+    JOIN orders o ON o.ordered_at >= w.starts AND o.ordered_at < w.ends AND o.kind = 'sale'
 ), eligible AS (
     SELECT b.*, s.median_aov
     FROM base b CROSS JOIN store s
@@ -46,10 +48,10 @@ WITH base AS (
            row_number() OVER (ORDER BY
                CASE WHEN %(campaign)s = 'retention' THEN e.churn_probability * e.revenue END DESC NULLS LAST,
                CASE WHEN %(campaign)s = 'upsell' THEN e.expected_purchases_90d END DESC NULLS LAST,
-               e.revenue DESC, e.public_id) AS rn
+               e.revenue DESC, e.customer_id) AS rn
     FROM eligible e
 )
-SELECT *,
+SELECT r.*, c.public_id, c.store_customer_id, c.email, c.name,
        concat_ws(', ',
            CASE WHEN churn_probability IS NOT NULL THEN 'churn ' || round(churn_probability * 100) || '%%' END,
            orders || ' order(s)',
@@ -58,6 +60,7 @@ SELECT *,
            CASE WHEN %(campaign)s = 'upsell'
                 THEN 'average order ' || to_char(avg_order_value, 'FM999,990.00') || ' vs store median '
                      || to_char(median_aov, 'FM999,990.00') END) AS reason
-FROM ranked
-WHERE rn <= %(limit)s
-ORDER BY rn;
+FROM ranked r
+JOIN customers c ON c.customer_id = r.customer_id
+WHERE r.rn <= %(limit)s
+ORDER BY r.rn;
