@@ -127,7 +127,9 @@ class Inbox:
     def requeue_parked(self) -> list[int]:
         with self.db.cursor() as cur:
             cur.execute(query("gorgias.requeue_parked"))
-            return [r["event_id"] for r in cur.fetchall()]
+            ids = [r["event_id"] for r in cur.fetchall()]
+            cur.execute(query("gorgias.notify"))  # a running server's workers pick them up at once
+            return ids
 
     def status_counts(self) -> list[dict]:
         with self.db.cursor() as cur:

@@ -296,9 +296,17 @@ def test_5xx_until_parked_then_cli_retry_posts_it(env, capsys):
     assert gorgias_cli(env.settings, Namespace(action="status")) == 0
     assert f"event {row['event_id']} ticket {ticket_id}" in capsys.readouterr().out
     assert gorgias_cli(env.settings, Namespace(action="retry")) == 0
-    assert "requeued 1 parked event(s)" in capsys.readouterr().out
-    env.service.wake()
+    assert "requeued" in capsys.readouterr().out     # NOTIFY wakes the running worker
     assert "matched by email" in note_for(env, ticket_id)["body_text"]
+
+
+def test_a_4xx_from_gorgias_parks_at_once(env):
+    ticket_id, message_id = new_ids()
+    env.fake.script.append((404, {}))
+    post(env, ticket_payload(ticket_id, message_id, sender_email="lucia.ferreira@example.com"))
+    row = wait_finished(env, ticket_id)
+    assert row["status"] == "parked" and row["attempts"] == 1 and "404" in row["last_error"]
+    assert env.fake.notes(ticket_id) == []
 
 
 # --- Claude drafts, through a loopback Messages API -------------------------------------------
