@@ -104,8 +104,10 @@ class PreparedLines:
 # --- column parsing ----------------------------------------------------------------------------------
 
 def _as_text(series: pd.Series) -> pd.Series:
-    """Any column as stripped text, missing as ''."""
-    if isinstance(series.dtype, pd.StringDtype) or series.dtype == object:
+    """Any column as stripped text, missing as ''. (Text columns come stripped from discovery.formats.)"""
+    if isinstance(series.dtype, pd.StringDtype):
+        return series.fillna("")
+    if series.dtype == object:
         out = series.fillna("").astype("str")
     else:  # typed (Parquet, a frame from code): integers print without '.0', missing becomes ''
         if series.dtype.kind == "f" and series.dropna().mod(1).eq(0).all():
@@ -116,6 +118,8 @@ def _as_text(series: pd.Series) -> pd.Series:
 
 def _clean_id(text: pd.Series) -> pd.Series:
     # Excel and pandas turn numeric ids into floats: 17850.0 is customer 17850.
+    if not text.str.endswith(".0").any():
+        return text
     return text.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
 
 
@@ -340,7 +344,7 @@ def _build_entities(prepared: PreparedLines, order_keys: pd.Index) -> None:
     orders = pd.DataFrame({
         "order_key": order_keys,
         "order_pos": np.arange(n_orders),
-        "ordered_at": first_at.to_numpy(),
+        "ordered_at": first_at.reset_index(drop=True),
         "customer_key": _first_nonempty(lines["customer_key"], pos, n_orders),
         "kind": np.where(pd.isna(explicit), inferred, explicit),
         "discount_code": _first_nonempty(lines["discount_code"], pos, n_orders),
@@ -349,7 +353,6 @@ def _build_entities(prepared: PreparedLines, order_keys: pd.Index) -> None:
         "discount_total": discount_cents / 100,
         "total": (value_cents - discount_cents) / 100,
     })
-    orders["ordered_at"] = pd.to_datetime(orders["ordered_at"], utc=True)
     spread = int((first_at != last_at).sum())
     if spread:
         summary.notes.append(f"{spread:,} order(s) had lines at different times; each order takes its earliest time")
@@ -368,9 +371,8 @@ def _build_entities(prepared: PreparedLines, order_keys: pd.Index) -> None:
     customers = pd.DataFrame({"customer_key": pd.Index(cust_keys).astype("str")})
     for column in ("email", "phone", "name", "country"):
         customers[column] = _first_nonempty(lines[column][c_rows], cust_codes[c_rows], n_customers, last=True)
-    customers["first_seen_at"] = pd.to_datetime(
-        lines["ordered_at"][c_rows].groupby(cust_codes[c_rows], sort=True).min().reindex(range(n_customers)).to_numpy(),
-        utc=True)
+    customers["first_seen_at"] = (lines["ordered_at"][c_rows].groupby(cust_codes[c_rows], sort=True).min()
+                                  .reindex(range(n_customers)).reset_index(drop=True))
     prepared.customers = customers
     summary.customers = n_customers
 

@@ -116,8 +116,8 @@ WITH inserted AS (
            o.subtotal, o.discount_total, o.total
     FROM import_orders o
     LEFT JOIN customers c ON c.store_customer_id = o.customer_key
+    -- No ON CONFLICT needed (it costs a speculative insert per row): imports hold the lock above.
     WHERE NOT EXISTS (SELECT 1 FROM orders existing WHERE existing.store_order_id = o.order_key)
-    ON CONFLICT (store_order_id) DO NOTHING
     RETURNING order_id, store_order_id
 )
 SELECT i.order_id, o.order_pos
