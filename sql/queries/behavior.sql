@@ -92,29 +92,30 @@ ORDER BY p.recency_days, p.revenue DESC, c.public_id
 LIMIT %(limit)s;
 
 -- name: discount_usage
--- Per customer share of orders with a discount, now and as of the earlier run (%(old_as_of)s, may be
--- NULL); dependent = 2+ orders and at least %(share)s of them discounted.
+-- Per customer share of orders with a discount, now and as of the earlier run (old_as_of, may be
+-- NULL); dependent = 2+ orders and at least `share` of them discounted. One pass over the sales
+-- grouped by customer id; public ids are joined for the listed customers only.
 WITH members AS (
-    SELECT p.customer_id, c.public_id, p.revenue
+    SELECT p.customer_id, p.revenue
     FROM customer_profiles p
-    JOIN customers c ON c.customer_id = p.customer_id
     WHERE p.run_id = %(run_id)s
       AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
 ), usage AS (
-    SELECT m.public_id, m.revenue,
+    SELECT o.customer_id,
            count(*)                                                             AS orders,
            count(*) FILTER (WHERE o.discount_total > 0)                        AS discounted,
            sum(o.discount_total)                                                AS discount_given,
            count(*) FILTER (WHERE o.ordered_at <= %(old_as_of)s::timestamptz)   AS orders_before,
            count(*) FILTER (WHERE o.ordered_at <= %(old_as_of)s::timestamptz AND o.discount_total > 0) AS discounted_before
-    FROM members m
-    JOIN orders o ON o.customer_id = m.customer_id AND o.kind = 'sale' AND o.ordered_at <= %(as_of)s::timestamptz
-    GROUP BY m.public_id, m.revenue
+    FROM orders o
+    WHERE o.kind = 'sale' AND o.ordered_at <= %(as_of)s::timestamptz AND o.customer_id IS NOT NULL
+    GROUP BY o.customer_id
 ), flagged AS (
-    SELECT *,
-           orders >= 2 AND discounted >= %(share)s * orders                         AS dependent,
-           orders_before >= 2 AND discounted_before >= %(share)s * orders_before    AS dependent_before
-    FROM usage
+    SELECT m.customer_id, m.revenue, u.orders, u.discounted, u.discount_given,
+           u.orders >= 2 AND u.discounted >= %(share)s * u.orders                           AS dependent,
+           u.orders_before >= 2 AND u.discounted_before >= %(share)s * u.orders_before      AS dependent_before
+    FROM members m
+    JOIN usage u ON u.customer_id = m.customer_id
 )
 SELECT (SELECT count(*) FROM members)                                       AS customers,
        count(*) FILTER (WHERE dependent)                                    AS dependent,
@@ -123,8 +124,9 @@ SELECT (SELECT count(*) FROM members)                                       AS c
        coalesce(sum(discount_given) FILTER (WHERE dependent), 0)            AS dependent_discount_given,
        coalesce(sum(discounted), 0)                                          AS discounted_orders,
        coalesce(sum(orders), 0)                                              AS orders,
-       coalesce((SELECT jsonb_agg(x ORDER BY x.revenue DESC, x.public_id)
-                 FROM (SELECT public_id, orders, discounted, discount_given, revenue
-                       FROM flagged WHERE dependent
-                       ORDER BY revenue DESC, public_id LIMIT %(limit)s) x), '[]') AS top
+       coalesce((SELECT jsonb_agg(jsonb_build_object('public_id', c.public_id, 'orders', x.orders,
+                                                     'discounted', x.discounted, 'discount_given', x.discount_given,
+                                                     'revenue', x.revenue) ORDER BY x.revenue DESC, c.public_id)
+                 FROM (SELECT * FROM flagged WHERE dependent ORDER BY revenue DESC, customer_id LIMIT %(limit)s) x
+                 JOIN customers c ON c.customer_id = x.customer_id), '[]') AS top
 FROM flagged;
