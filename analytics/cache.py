@@ -61,6 +61,8 @@ class _MemoryStore:
 class Cache:
     """get / set / get_or_compute / invalidate_all, plus warm hooks run after invalidation."""
 
+    GENERATION_CHECK_SECONDS = 1.0
+
     def __init__(self, redis_url: str | None = None, *, prefix: str = "cib:", default_ttl: int = 900,
                  retry_seconds: float = 5.0, socket_timeout: float = 0.25) -> None:
         self.prefix = prefix
@@ -71,6 +73,8 @@ class Cache:
         self._down_until = 0.0
         self._outage_logged = False
         self._warm_hooks: list[Callable[[], None]] = []
+        self._generation: int | None = None
+        self._generation_checked_at = 0.0
         if redis_url:
             import redis
 
@@ -117,15 +121,22 @@ class Cache:
             self._outage_logged = False
             log.warning("Redis cache is reachable again")
             try:
-                self._redis.incr(self._generation_key())
+                self._generation = int(self._redis.incr(self._generation_key()))
+                self._generation_checked_at = time.monotonic()
             except Exception:  # noqa: BLE001 - a second failure is handled on the next call
-                pass
+                self._generation = None
             return _MISSING
         return result
 
     def _full_key(self, r, key: str) -> str:
-        generation = r.get(self._generation_key())
-        return f"{self.prefix}g{int(generation or 0)}:{key}"
+        # The generation is re-read at most every GENERATION_CHECK_SECONDS: one Redis round trip
+        # saved per answer; another process's invalidation is seen within that interval (this
+        # process's own invalidate_all() is seen at once).
+        now = time.monotonic()
+        if self._generation is None or now >= self._generation_checked_at + self.GENERATION_CHECK_SECONDS:
+            self._generation = int(r.get(self._generation_key()) or 0)
+            self._generation_checked_at = now
+        return f"{self.prefix}g{self._generation}:{key}"
 
     # --- public API -------------------------------------------------------------------------------
 
@@ -162,7 +173,11 @@ class Cache:
         if self._memory is not None:
             self._memory.clear()
             return
-        self._redis_call(lambda r: r.incr(self._generation_key()))
+        generation = self._redis_call(lambda r: r.incr(self._generation_key()))
+        if generation is not _MISSING:
+            self._generation, self._generation_checked_at = int(generation), time.monotonic()
+        else:
+            self._generation = None   # unknown: re-read when Redis answers again
 
     def add_warm_hook(self, hook: Callable[[], None]) -> None:
         """Register a function that precomputes common answers; run by `warm()`."""

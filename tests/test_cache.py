@@ -38,8 +38,12 @@ def test_redis_cache_roundtrip_and_generation(redis_prefix):
     assert cache.get("plain") == {"a": [1, 2]}
     client = redis.Redis.from_url(REDIS_URL)
     assert client.keys(redis_prefix + "rt:g*:plain")  # stored under the prefix and a generation
+    other_process = Cache(REDIS_URL, prefix=redis_prefix + "rt:")
+    assert other_process.get("plain") == {"a": [1, 2]}
     cache.invalidate_all()
     assert cache.get("plain") is None
+    time.sleep(Cache.GENERATION_CHECK_SECONDS + 0.05)   # another process sees the new generation in time
+    assert other_process.get("plain") is None
     for key in client.scan_iter(redis_prefix + "rt:*"):
         client.delete(key)
 
