@@ -19,7 +19,7 @@ import pandas as pd
 from sql import query
 
 AXIS_FEATURES: dict[str, list[str]] = {
-    "frequency": ["orders", "orders_per_year", "mean_gap_days"],
+    "frequency": ["orders", "repeat_orders_per_year", "mean_gap_days"],
     "value": ["avg_order_value", "revenue", "items_per_order"],
     "exploration": ["categories", "category_entropy", "top_category_share", "products_per_order"],
     "price_sensitivity": ["discounted_order_share", "discount_rate"],
@@ -29,10 +29,10 @@ AXIS_FEATURES: dict[str, list[str]] = {
     "returns": ["return_value_rate", "return_order_share"],
 }
 # Counts, money and durations are heavy-tailed: clustered on log1p, reported in their own units.
-LOG_FEATURES = {"orders", "orders_per_year", "mean_gap_days", "avg_order_value", "revenue",
+LOG_FEATURES = {"orders", "repeat_orders_per_year", "mean_gap_days", "avg_order_value", "revenue",
                 "items_per_order", "categories", "products_per_order", "tenure_days", "recency_days"}
 # Weight (in orders) of the store-wide prior that shrinks share features of short histories.
-PRIOR_ORDERS = 2.0
+PRIOR_ORDERS = 3.0
 # Tenure below this is too short to call a rate a rate.
 MIN_TENURE_DAYS = 30.0
 # Scaled features are clipped here so a handful of extreme customers cannot own a centroid.
@@ -60,7 +60,7 @@ def resolve_as_of(value: str | date | datetime | None, latest: datetime | None) 
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _copy_frame(conn, sql_text: str, params: dict) -> pd.DataFrame:
+def _copy_frame(conn, sql_text: str, params: dict, dtype=None) -> pd.DataFrame:
     """Run a SELECT through COPY … TO STDOUT (CSV) and parse it with pandas: the fast path for bulk reads."""
     buffer = io.BytesIO()
     with conn.cursor() as cur:
@@ -69,7 +69,7 @@ def _copy_frame(conn, sql_text: str, params: dict) -> pd.DataFrame:
             for chunk in copy:
                 buffer.write(chunk)
     buffer.seek(0)
-    return pd.read_csv(buffer)
+    return pd.read_csv(buffer, dtype=dtype, engine="pyarrow" if dtype == "int64" else "c")
 
 
 def load_order_facts(db, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -81,9 +81,53 @@ def load_order_facts(db, as_of: pd.Timestamp) -> pd.DataFrame:
     return frame
 
 
-def load_basket_stats(db, as_of: pd.Timestamp) -> pd.DataFrame:
+def load_sale_lines(db, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.Series]:
+    """Purchased lines (customer_id, order_id, product_id, quantity) and product → category."""
     with db.connection() as conn:
-        return _copy_frame(conn, query("discovery.basket_stats"), {"as_of": as_of.to_pydatetime()}).set_index("customer_id")
+        lines = _copy_frame(conn, query("discovery.sale_lines"), {"as_of": as_of.to_pydatetime()}, dtype="int64")
+        categories = _copy_frame(conn, query("discovery.product_categories"), {},
+                                 dtype={"product_id": "int64", "category": str})
+    return lines, categories.set_index("product_id")["category"].fillna("")
+
+
+def basket_stats(lines: pd.DataFrame, categories: pd.Series) -> pd.DataFrame:
+    """Per customer: items, products, categories, category entropy, top category share, and how
+    much is bought again (lines of a product bought before; products bought more than once).
+    Whole-array: pairs are encoded as one integer key and counted with np.unique / bincount."""
+    customer_codes, customers = pd.factorize(lines["customer_id"], sort=True)
+    product_codes, products = pd.factorize(lines["product_id"], sort=True)
+    n_customers, n_products = len(customers), max(len(products), 1)
+    items = np.bincount(customer_codes, weights=lines["quantity"].to_numpy(), minlength=n_customers)
+
+    pair_keys, times = np.unique(customer_codes.astype(np.int64) * n_products + product_codes, return_counts=True)
+    pair_customer = pair_keys // n_products
+    pair_product = pair_keys % n_products
+    n_pairs = np.bincount(pair_customer, minlength=n_customers)
+    n_lines = np.bincount(pair_customer, weights=times, minlength=n_customers)
+    repeat_lines = np.bincount(pair_customer, weights=times - 1, minlength=n_customers)
+    repeat_products = np.bincount(pair_customer, weights=(times > 1), minlength=n_customers)
+
+    category_codes, _ = pd.factorize(categories.reindex(products).fillna("").to_numpy())
+    n_categories_total = max(int(category_codes.max()) + 1 if len(category_codes) else 1, 1)
+    cat_keys, cat_inverse = np.unique(pair_customer * n_categories_total + category_codes[pair_product],
+                                      return_inverse=True)
+    cat_times = np.bincount(cat_inverse.reshape(-1), weights=times)
+    cat_customer = cat_keys // n_categories_total
+    share = cat_times / n_lines[cat_customer]
+    categories_per_customer = np.bincount(cat_customer, minlength=n_customers)
+    entropy = -np.bincount(cat_customer, weights=share * np.log(share), minlength=n_customers)
+    top_share = np.zeros(n_customers)
+    np.maximum.at(top_share, cat_customer, share)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame({
+            "items": items,
+            "products": n_pairs,
+            "categories": categories_per_customer,
+            "category_entropy": np.maximum(entropy, 0.0),
+            "top_category_share": top_share,
+            "repeat_line_share": np.where(n_lines > 0, repeat_lines / n_lines, 0.0),
+            "repeat_product_share": np.where(n_pairs > 0, repeat_products / n_pairs, 0.0),
+        }, index=pd.Index(np.asarray(customers), name="customer_id"))
 
 
 @dataclass
@@ -110,13 +154,15 @@ class FeatureSet:
 
 
 def robust_scale(values: np.ndarray) -> np.ndarray:
-    """Centre on the median, divide by the IQR (as a normal-equivalent σ); a feature whose IQR is
-    zero (most customers never return anything) falls back to its standard deviation."""
+    """Centre on the median; divide by the IQR (as a normal-equivalent σ) but never by less than
+    the standard deviation, then clip at ±CLIP_Z. The IQR alone collapses on zero-inflated features
+    (most customers never return anything): every non-zero value would then hit the clip and one
+    return in ten orders would look like a serial returner. Heavy tails are tamed by log1p first
+    and by the clip, so the standard deviation is a safe floor."""
     median = np.median(values, axis=0)
     q75, q25 = np.percentile(values, [75, 25], axis=0)
-    scale = (q75 - q25) / 1.349
-    std = values.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, np.where(std > 1e-9, std, 1.0))
+    scale = np.maximum((q75 - q25) / 1.349, values.std(axis=0))
+    scale = np.where(scale > 1e-9, scale, 1.0)
     return np.clip((values - median) / scale, -CLIP_Z, CLIP_Z)
 
 
@@ -151,7 +197,6 @@ def build_features(orders: pd.DataFrame, as_of: pd.Timestamp, basket: pd.DataFra
         "gross": g["subtotal"].sum(),
         "discount": g["discount_total"].sum(),
         "net_sales": g["total"].sum(),
-        "items": g["items"].sum(),
         "discounted_orders": g["discounted"].sum(),
         "weekend_orders": g["weekend"].sum(),
         "evening_orders": g["evening"].sum(),
@@ -184,16 +229,18 @@ def build_features(orders: pd.DataFrame, as_of: pd.Timestamp, basket: pd.DataFra
 
     # frequency
     span_days = (f["last_order_at"] - f["first_order_at"]).dt.total_seconds() / 86400
-    f["orders_per_year"] = f["orders"] / np.maximum(f["tenure_days"], MIN_TENURE_DAYS) * 365.25
+    # Repeat orders (after the first) per year of tenure: a one-order customer has no observed rate,
+    # and counting the first order would make every recent one-time buyer look frequent.
+    f["repeat_orders_per_year"] = (f["orders"] - 1) / np.maximum(f["tenure_days"], MIN_TENURE_DAYS) * 365.25
     repeat_gap = span_days / (f["orders"] - 1)
     typical_gap = repeat_gap[f["orders"] > 1].median() if (f["orders"] > 1).any() else 90.0
     # A single-order customer has waited at least `tenure` without reordering.
     f["mean_gap_days"] = repeat_gap.where(f["orders"] > 1, np.maximum(f["tenure_days"], typical_gap))
-    # value
-    f["items_per_order"] = f["items"] / f["orders"]
     # price sensitivity
     f["discounted_order_share"] = _shrunk_share(f["discounted_orders"], f["orders"])
-    f["discount_rate"] = (f["discount"] / f["gross"].where(f["gross"] > 0)).fillna(0).clip(0, 1)
+    raw_rate = (f["discount"] / f["gross"].where(f["gross"] > 0)).fillna(0).clip(0, 1)
+    store_rate = f["discount"].sum() / max(f["gross"].sum(), 1e-9)
+    f["discount_rate"] = (raw_rate * f["orders"] + PRIOR_ORDERS * store_rate) / (f["orders"] + PRIOR_ORDERS)
     # cadence
     f["weekend_share"] = _shrunk_share(f["weekend_orders"], f["orders"])
     f["evening_share"] = _shrunk_share(f["evening_orders"], f["orders"])
@@ -201,11 +248,14 @@ def build_features(orders: pd.DataFrame, as_of: pd.Timestamp, basket: pd.DataFra
     # maturity
     f["recency_ratio"] = (f["recency_days"] / np.maximum(f["tenure_days"], 1.0)).clip(0, 1)
     # returns
-    f["return_value_rate"] = (f["returned_value"] / f["gross"].where(f["gross"] > 0)).fillna(0).clip(0, 1)
+    raw_return = (f["returned_value"] / f["gross"].where(f["gross"] > 0)).fillna(0).clip(0, 1)
+    store_return = f["returned_value"].sum() / max(f["gross"].sum(), 1e-9)
+    f["return_value_rate"] = (raw_return * f["orders"] + PRIOR_ORDERS * store_return) / (f["orders"] + PRIOR_ORDERS)
     f["return_order_share"] = _shrunk_share(f["return_orders"].clip(upper=f["orders"]), f["orders"])
 
     if basket is not None:
         b = basket.reindex(f.index)
+        f["items_per_order"] = b["items"].fillna(0) / f["orders"]
         f["products"] = b["products"].fillna(0)
         f["categories"] = b["categories"].fillna(1)
         f["category_entropy"] = b["category_entropy"].fillna(0)
@@ -229,5 +279,5 @@ def compute_features(db, as_of: pd.Timestamp) -> tuple[FeatureSet, pd.DataFrame]
     """Read the store up to as_of and build the full feature set; also returns the order facts
     (the churn backtest re-cuts them at earlier dates)."""
     orders = load_order_facts(db, as_of)
-    basket = load_basket_stats(db, as_of)
-    return build_features(orders, as_of, basket), orders
+    lines, categories = load_sale_lines(db, as_of)
+    return build_features(orders, as_of, basket_stats(lines, categories)), orders

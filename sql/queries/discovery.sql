@@ -2,58 +2,31 @@
 -- sql.query("discovery.NAME"). Every read is bounded by the run's as-of date.
 
 -- name: order_facts
--- One row per sale or return order of a known customer up to as_of, with its item count.
-SELECT o.customer_id,
+-- One row per sale or return order of a known customer up to as_of.
+SELECT o.order_id,
+       o.customer_id,
        o.ordered_at,
        o.kind,
        o.subtotal,
        o.discount_total,
        o.total,
-       (coalesce(o.discount_code, '') <> '' OR o.discount_total > 0) AS discounted,
-       coalesce(l.items, 0) AS items
+       (coalesce(o.discount_code, '') <> '' OR o.discount_total > 0) AS discounted
 FROM orders o
-LEFT JOIN (
-    SELECT order_id, sum(abs(quantity)) AS items FROM order_lines GROUP BY order_id
-) l ON l.order_id = o.order_id
 WHERE o.customer_id IS NOT NULL
   AND o.kind IN ('sale', 'return')
   AND o.ordered_at <= %(as_of)s
 
--- name: basket_stats
--- Per customer, from sale lines up to as_of: breadth (products, categories, category entropy,
--- share of the top category) and repurchase (lines and products bought more than once).
-WITH lines AS (
-    SELECT o.customer_id, l.product_id, coalesce(p.category, '') AS category
-    FROM orders o
-    JOIN order_lines l ON l.order_id = o.order_id
-    LEFT JOIN products p ON p.product_id = l.product_id
-    WHERE o.customer_id IS NOT NULL AND o.kind = 'sale' AND l.quantity > 0
-      AND o.ordered_at <= %(as_of)s
-), per_product AS (
-    SELECT customer_id, product_id, min(category) AS category, count(*) AS times
-    FROM lines GROUP BY customer_id, product_id
-), per_category AS (
-    SELECT customer_id, category, sum(times) AS times,
-           sum(sum(times)) OVER (PARTITION BY customer_id) AS customer_lines
-    FROM per_product GROUP BY customer_id, category
-), category_stats AS (
-    SELECT customer_id,
-           count(*) AS categories,
-           max(times)::float8 / max(customer_lines) AS top_category_share,
-           -sum((times::float8 / customer_lines) * ln(times::float8 / customer_lines)) AS category_entropy
-    FROM per_category GROUP BY customer_id
-)
-SELECT pp.customer_id,
-       count(*) AS products,
-       sum(pp.times) AS lines,
-       sum(pp.times - 1)::float8 / sum(pp.times) AS repeat_line_share,
-       avg((pp.times > 1)::int)::float8 AS repeat_product_share,
-       max(cs.categories) AS categories,
-       max(cs.top_category_share) AS top_category_share,
-       max(cs.category_entropy) AS category_entropy
-FROM per_product pp
-JOIN category_stats cs ON cs.customer_id = pp.customer_id
-GROUP BY pp.customer_id
+-- name: sale_lines
+-- The purchased lines of known customers up to as_of: only integer ids and quantities, so the
+-- bulk read stays small; basket breadth and repurchase are aggregated with NumPy from these.
+SELECT o.customer_id, l.order_id, coalesce(l.product_id, 0) AS product_id, l.quantity
+FROM orders o
+JOIN order_lines l ON l.order_id = o.order_id
+WHERE o.customer_id IS NOT NULL AND o.kind = 'sale' AND l.quantity > 0
+  AND o.ordered_at <= %(as_of)s
+
+-- name: product_categories
+SELECT product_id, coalesce(category, '') AS category FROM products
 
 -- name: latest_order_at
 SELECT max(ordered_at) AS latest FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL

@@ -1,0 +1,437 @@
+"""One discovery run, end to end: features → segments per axis → memberships → archetypes →
+churn and value → publish atomically. Also the `python app.py discover` command.
+
+A run is recorded in discovery_runs as 'running' first (its own small transaction). Everything it
+publishes — axes, segments, archetypes and profiles (profiles by COPY) — is written and the run
+flipped to current in ONE transaction, so readers see the old run or the new one, never a mix; a
+crash or kill anywhere leaves the previous run current. Implausible runs (fewer customers than
+DISCOVERY_MIN_CUSTOMERS) are recorded as 'rejected', failures as 'failed', with the reason.
+
+Retention (by started_at, i.e. when the run happened, so a store whose data does not move still
+keeps history): the current run, every published run started in the last 7 days, and the
+published runs started nearest to 7, 14 and 28 days ago are kept; other published runs are
+deleted (their rows go by ON DELETE CASCADE). Unpublished records: the newest 20 are kept, and a
+'running' record older than a day (a killed process) is marked failed.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import resource
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel
+from threadpoolctl import threadpool_limits
+
+from discovery import archetypes as archetype_mod
+from discovery.churn import score_customers
+from discovery.clustering import PHRASES, AxisClusterer, name_segments
+from discovery.features import AXIS_FEATURES, compute_features, resolve_as_of
+from discovery.memberships import fuzzy_memberships, strengths
+from sql import query
+
+log = logging.getLogger(__name__)
+
+STAGES = ("features", "clustering", "churn", "publish")
+NEW_CUSTOMER_DAYS = 30
+TIER_NAMES = ("whale", "vip", "high")
+RETENTION_DAYS = (7, 14, 28)
+# Axes clustered on customers with two or more orders (see _cluster_axis); frequency, value and
+# maturity are measured from a single order as well as from many, so everyone shapes them.
+HISTORY_AXES = {"exploration", "price_sensitivity", "cadence", "repurchase", "returns"}
+KEEP_UNPUBLISHED = 20
+
+
+class RunSummary(BaseModel):
+    run_id: int | None
+    status: str
+    as_of: datetime | None
+    customers: int = 0
+    archetypes: int = 0
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = {}
+    stage_peak_mb: dict[str, float] = {}
+    metrics: dict = {}
+    counts: dict = {}
+    error: str | None = None
+
+    def describe(self) -> str:
+        lines = [f"discovery run {self.run_id}: {self.status}"
+                 + (f" (as of {self.as_of:%Y-%m-%d %H:%M} UTC)" if self.as_of else "")]
+        if self.error:
+            lines.append(f"  reason: {self.error}")
+        lines.append(f"  customers {self.customers:,}  archetypes {self.archetypes}  in {self.seconds:.1f} s")
+        if self.stage_seconds:
+            lines.append("  " + "  ".join(f"{k} {v:.1f}s" for k, v in self.stage_seconds.items()))
+        churn = self.metrics.get("churn_model")
+        if churn:
+            auc = self.metrics.get("churn_auc")
+            lines.append(f"  churn model: {churn}" + (f" (backtest AUC {auc:.3f})" if auc else ""))
+        weak = self.metrics.get("weak_axes") or []
+        if weak:
+            lines.append(f"  weak axes: {', '.join(weak)}")
+        return "\n".join(lines)
+
+
+class DiscoveryRejected(Exception):
+    """The data cannot support a plausible run; the message says why."""
+
+
+def _peak_mb() -> float:
+    # ru_maxrss is KiB on Linux: the process's peak so far (monotone; per-stage growth shows in the bench).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def value_tiers(revenue: np.ndarray, tenure_days: np.ndarray, table: list[tuple[float, float]]) -> np.ndarray:
+    """`new` within 30 days of the first order; otherwise by lifetime revenue against the
+    compensation thresholds, highest first: whale, vip, high; below the lowest named one, regular."""
+    thresholds = [t for t, _ in table if t > 0][: len(TIER_NAMES)]
+    tiers = np.full(len(revenue), "regular", dtype=object)
+    for threshold, name in reversed(list(zip(thresholds, TIER_NAMES))):
+        tiers[revenue >= threshold] = name
+    tiers[tenure_days <= NEW_CUSTOMER_DAYS] = "new"
+    return tiers
+
+
+def _json_values(values: np.ndarray, decimals: int = 4) -> pd.Series:
+    """Numbers as JSON literals (NaN → null), vectorised."""
+    series = pd.Series(np.round(np.asarray(values, dtype=float), decimals))
+    return series.astype(str).where(series.notna(), "null")
+
+
+def _json_object(pairs: list[tuple[str, pd.Series]]) -> pd.Series:
+    """Per-row JSON objects from (key, JSON-encoded value column) pairs, built column by column."""
+    out = None
+    for key, column in pairs:
+        part = json.dumps(key) + ": " + column
+        out = part if out is None else out + ", " + part
+    return "{" + out + "}"
+
+
+class _Stages:
+    def __init__(self, progress) -> None:
+        self.seconds: dict[str, float] = {}
+        self.peak: dict[str, float] = {}
+        self.progress = progress
+
+    def run(self, name: str, fn: Callable, *args):
+        self.progress(STAGES.index(name), len(STAGES), name)
+        started = time.perf_counter()
+        # One BLAS/OpenMP thread: the work is many small fits, where threads spin-wait more than
+        # they help, badly so on a shared 2-core machine (clustering 10 s vs 1.2 s on 3,000 customers).
+        with threadpool_limits(limits=1):
+            result = fn(*args)
+        self.seconds[name] = round(time.perf_counter() - started, 3)
+        self.peak[name] = round(_peak_mb(), 1)
+        return result
+
+
+def cluster_axes(features, settings) -> dict:
+    """Per axis: clusterer, segment names/interpretations/centroids, memberships, dominant, strength."""
+    return {axis: _cluster_axis(features, settings, axis, names) for axis, names in AXIS_FEATURES.items()}
+
+
+def _cluster_axis(features, settings, axis: str, names: list[str]) -> dict:
+    X = features.scaled(axis)
+    clusterer = AxisClusterer(k_min=settings.discovery_k_min, k_max=settings.discovery_k_max,
+                              silhouette_sample=settings.discovery_silhouette_sample)
+    full = (features.frame["history"] == "full").to_numpy()
+    if axis in HISTORY_AXES and full.sum() >= max(settings.discovery_min_customers, 0.2 * len(full)):
+        # Share-type behaviour (discounts, timing, returns, re-buying, breadth) is unobservable in a
+        # single order: those customers' features are mostly the prior, so they do not shape the
+        # segments; they are placed by nearest centre and their memberships show the uncertainty.
+        clusterer.fit(X[full])
+        clusterer.labels_ = clusterer.predict(X)
+    else:
+        clusterer.fit(X)
+    centers = clusterer.cluster_centers_
+    # Order segments along the axis by their mean scaled position (for name tie-breaks and
+    # for a stable segment order in the published rows).
+    order_key = centers.mean(axis=1)
+    segments = name_segments(axis, names, features.raw(axis), clusterer.labels_, clusterer.k_, order_key)
+    U = fuzzy_memberships(X, centers)
+    segment_names = [s[0] for s in segments]
+    dominant = np.array(segment_names, dtype=object)[U.argmax(axis=1)]
+    return {
+        "clusterer": clusterer, "segments": segments, "segment_names": segment_names,
+        "memberships": U, "dominant": dominant, "strength": strengths(U),
+    }
+
+
+def build_profiles(features, axes: dict, scores: pd.DataFrame, settings) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Profiles frame (one row per customer), archetype table, and the axes archetypes use."""
+    frame = features.frame
+    quality = {a: (r["clusterer"].is_weak_, r["clusterer"].silhouette_, archetype_mod.segment_entropy(r["dominant"]))
+               for a, r in axes.items()}
+    chosen = archetype_mod.choose_axes(quality)
+    archetype_ids, table = archetype_mod.form_archetypes(
+        chosen, {a: axes[a]["dominant"] for a in chosen}, {a: axes[a]["memberships"] for a in chosen},
+        {a: axes[a]["segment_names"] for a in chosen})
+    profiles = pd.DataFrame(index=frame.index)
+    for column in ("orders", "revenue", "first_order_at", "last_order_at", "avg_order_value",
+                   "recency_days", "tenure_days", "history"):
+        profiles[column] = frame[column]
+    profiles = profiles.join(scores)
+    profiles["archetype_id"] = archetype_ids
+    for axis, result in axes.items():
+        profiles[f"strength_{axis}"] = result["strength"]
+    profiles["value_tier"] = value_tiers(frame["revenue"].to_numpy(), frame["tenure_days"].to_numpy(),
+                                         settings.compensation_table)
+    described = archetype_mod.describe(table, profiles.reset_index(), chosen, PHRASES)
+    return profiles, described, chosen
+
+
+def _profiles_csv(run_id: int, features, axes: dict, profiles: pd.DataFrame) -> bytes:
+    frame = features.frame
+    n = len(profiles)
+    feature_json = _json_object([(name, _json_values(frame[name].to_numpy()))
+                                 for names in AXIS_FEATURES.values() for name in names])
+    membership_json = _json_object([
+        (axis, _json_object([(seg, _json_values(r["memberships"][:, j], 3)) for j, seg in enumerate(r["segment_names"])]))
+        for axis, r in axes.items()])
+    dominant_json = _json_object([(axis, pd.Series(r["dominant"]).map(json.dumps)) for axis, r in axes.items()])
+    strength_json = _json_object([(axis, pd.Series(r["strength"]).map(json.dumps)) for axis, r in axes.items()])
+    out = pd.DataFrame({
+        "run_id": np.full(n, run_id),
+        "customer_id": profiles.index.to_numpy(),
+        "orders": profiles["orders"].to_numpy(),
+        "revenue": profiles["revenue"].round(2).to_numpy(),
+        "first_order_at": profiles["first_order_at"].dt.strftime("%Y-%m-%d %H:%M:%S+00").to_numpy(),
+        "last_order_at": profiles["last_order_at"].dt.strftime("%Y-%m-%d %H:%M:%S+00").to_numpy(),
+        "avg_order_value": profiles["avg_order_value"].round(2).to_numpy(),
+        "recency_days": np.floor(profiles["recency_days"].to_numpy()).astype(int),
+        "tenure_days": np.floor(profiles["tenure_days"].to_numpy()).astype(int),
+        "history": profiles["history"].to_numpy(),
+        "features": feature_json.to_numpy(),
+        "memberships": membership_json.to_numpy(),
+        "dominant_segments": dominant_json.to_numpy(),
+        "segment_strengths": strength_json.to_numpy(),
+        "archetype_id": profiles["archetype_id"].to_numpy(),
+        "probability_alive": profiles["probability_alive"].round(5).to_numpy(),
+        "churn_probability": profiles["churn_probability"].round(5).to_numpy(),
+        "risk_level": profiles["risk_level"].to_numpy(),
+        "churn_reasons": profiles["churn_reasons"].to_numpy(),
+        "expected_purchases_30d": profiles["expected_purchases_30d"].round(5).to_numpy(),
+        "expected_purchases_90d": profiles["expected_purchases_90d"].round(5).to_numpy(),
+        "predicted_clv_12m": profiles["predicted_clv_12m"].round(2).to_numpy(),
+        "value_tier": profiles["value_tier"].to_numpy(),
+    })
+    buffer = io.StringIO()
+    out.to_csv(buffer, header=False, index=False)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _publish(db, run_id: int, features, axes: dict, profiles: pd.DataFrame, archetypes: pd.DataFrame,
+             counts: dict, stage_seconds: dict, metrics: dict, before_commit: Callable | None = None) -> None:
+    """Write everything under run_id and make it current, in one transaction."""
+    payload = _profiles_csv(run_id, features, axes, profiles)
+    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        cur.execute("SET LOCAL TimeZone = 'UTC'")
+        cur.executemany(query("discovery.insert_axis"), [
+            {"run_id": run_id, "axis": axis, "k": r["clusterer"].k_, "silhouette": r["clusterer"].silhouette_,
+             "is_weak": r["clusterer"].is_weak_, "features": AXIS_FEATURES[axis], "note": r["clusterer"].note_}
+            for axis, r in axes.items()])
+        segment_rows = []
+        for axis, r in axes.items():
+            members = pd.Series(r["dominant"]).value_counts()
+            for name, interpretation, centroid in r["segments"]:
+                segment_rows.append({"run_id": run_id, "axis": axis, "name": name, "interpretation": interpretation,
+                                     "centroid": Jsonb(centroid), "members": int(members.get(name, 0))})
+        cur.executemany(query("discovery.insert_segment"), segment_rows)
+        cur.executemany(query("discovery.insert_archetype"), [
+            {"run_id": run_id, "archetype_id": row.archetype_id, "name": row.name, "description": row.description,
+             "signature": Jsonb(row.signature), "members": int(row.members), "share": float(row.share),
+             "avg_clv": round(float(row.avg_clv), 2), "total_clv": round(float(row.total_clv), 2),
+             "avg_orders": float(row.avg_orders)}
+            for row in archetypes.itertuples(index=False)])
+        with cur.copy(query("discovery.copy_profiles")) as copy:
+            view = memoryview(payload)
+            for start in range(0, len(view), 1 << 20):
+                copy.write(view[start:start + (1 << 20)])
+        if before_commit is not None:
+            before_commit()
+        cur.execute(query("discovery.lock_publishing"))
+        cur.execute(query("discovery.unset_current"))
+        cur.execute(query("discovery.publish_run"), {
+            "run_id": run_id, "counts": Jsonb(counts), "stage_seconds": Jsonb(stage_seconds),
+            "metrics": Jsonb(metrics)})
+
+
+def runs_to_prune(runs: pd.DataFrame, unpublished: pd.DataFrame, now: datetime) -> list[int]:
+    """Run ids to delete under the retention rule in the module docstring.
+    `runs`: published runs (run_id, started_at, is_current); `unpublished`: (run_id, status, started_at)."""
+    doomed: list[int] = []
+    if len(runs):
+        started = pd.to_datetime(runs["started_at"], utc=True)
+        now_ts = pd.Timestamp(now)
+        keep = runs["is_current"].to_numpy() | (started >= now_ts - pd.Timedelta(days=7)).to_numpy()
+        for days in RETENTION_DAYS:
+            distance = (started - (now_ts - pd.Timedelta(days=days))).abs()
+            keep[int(np.argmin(distance.to_numpy()))] = True
+        doomed += runs.loc[~keep, "run_id"].astype(int).tolist()
+    if len(unpublished) > KEEP_UNPUBLISHED:
+        doomed += unpublished["run_id"].iloc[KEEP_UNPUBLISHED:].astype(int).tolist()
+    return doomed
+
+
+def prune_runs(db) -> list[int]:
+    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        cur.execute("UPDATE discovery_runs SET status = 'failed', error = 'abandoned: the process ended mid-run' "
+                    "WHERE status = 'running' AND started_at < now() - interval '1 day'")
+        cur.execute("SELECT run_id, started_at, is_current FROM discovery_runs WHERE status = 'published'")
+        runs = pd.DataFrame(cur.fetchall(), columns=["run_id", "started_at", "is_current"])
+        cur.execute(query("discovery.unpublished_runs"))
+        unpublished = pd.DataFrame(cur.fetchall(), columns=["run_id", "status", "started_at"])
+        cur.execute("SELECT now()")
+        now = cur.fetchone()[0]
+        doomed = runs_to_prune(runs, unpublished, now)
+        if doomed:
+            cur.execute(query("discovery.delete_runs"), {"run_ids": doomed})
+    return doomed
+
+
+def _record_unpublished(db, run_id: int, status: str, error: str, counts: dict, stage_seconds: dict, metrics: dict) -> None:
+    with db.connection() as conn, conn.cursor() as cur:
+        cur.execute(query("discovery.finish_run_unpublished"), {
+            "run_id": run_id, "status": status, "error": error[:2000], "counts": Jsonb(counts),
+            "stage_seconds": Jsonb(stage_seconds), "metrics": Jsonb(metrics)})
+
+
+def run_discovery(db, settings, as_of=None, progress=None, on_published=None, *, _before_commit=None) -> RunSummary:
+    """Run discovery and publish it. Never raises for data problems or failures inside the run:
+    the summary's status (published / rejected / failed) and error say what happened.
+
+    `as_of`: None (the latest order), a date/datetime, or 'YYYY-MM-DD' (the end of that day, UTC).
+    `on_published(run_id)`: called after a successful publish (cache invalidation and warming)."""
+    progress = progress or (lambda *a, **k: None)
+    started = time.perf_counter()
+    with db.cursor() as cur:
+        cur.execute(query("discovery.latest_order_at"))
+        latest = cur.fetchone()["latest"]
+    as_of_ts = resolve_as_of(as_of, latest if latest is not None else None) if (as_of is not None or latest) else None
+    record_as_of = as_of_ts.to_pydatetime() if as_of_ts is not None else datetime.now(timezone.utc)
+    parameters = {"k_min": settings.discovery_k_min, "k_max": settings.discovery_k_max,
+                  "silhouette_sample": settings.discovery_silhouette_sample,
+                  "min_customers": settings.discovery_min_customers,
+                  "as_of_requested": None if as_of is None else str(as_of)}
+    with db.cursor() as cur:
+        cur.execute(query("discovery.start_run"), {"as_of": record_as_of, "parameters": Jsonb(parameters)})
+        run_id = cur.fetchone()["run_id"]
+    stages = _Stages(progress)
+    counts: dict = {}
+    metrics: dict = {}
+
+    def finish(status: str, error: str | None, archetype_count: int = 0) -> RunSummary:
+        return RunSummary(run_id=run_id, status=status, as_of=record_as_of, customers=counts.get("customers", 0),
+                          archetypes=archetype_count, seconds=round(time.perf_counter() - started, 3),
+                          stage_seconds=stages.seconds, stage_peak_mb=stages.peak, metrics=metrics,
+                          counts=counts, error=error)
+
+    try:
+        if as_of_ts is None:
+            raise DiscoveryRejected("there are no orders from known customers yet")
+        features, orders = stages.run("features", compute_features, db, as_of_ts)
+        counts.update(features.counts)
+        if features.counts["customers"] < settings.discovery_min_customers:
+            raise DiscoveryRejected(
+                f"only {features.counts['customers']} customers with orders up to {as_of_ts:%Y-%m-%d}; "
+                f"at least {settings.discovery_min_customers} (DISCOVERY_MIN_CUSTOMERS) are needed")
+        axes = stages.run("clustering", cluster_axes, features, settings)
+        scores, churn_metrics = stages.run("churn", score_customers, features, orders)
+        metrics.update(churn_metrics)
+        metrics["axes"] = {a: {"k": r["clusterer"].k_, "silhouette": r["clusterer"].silhouette_,
+                               "is_weak": r["clusterer"].is_weak_, "silhouettes": r["clusterer"].silhouettes_}
+                           for a, r in axes.items()}
+        metrics["weak_axes"] = [a for a, r in axes.items() if r["clusterer"].is_weak_]
+
+        def publish():
+            profiles, table, chosen = build_profiles(features, axes, scores, settings)
+            metrics["archetype_axes"] = chosen
+            counts["archetypes"] = int(len(table))
+            counts["segments"] = int(sum(r["clusterer"].k_ for r in axes.values()))
+            seconds = dict(stages.seconds)
+            _publish(db, run_id, features, axes, profiles, table, counts, seconds, metrics, _before_commit)
+            return len(table)
+
+        archetype_count = stages.run("publish", publish)
+        # Record the publish stage's own time too (the row was written inside the transaction).
+        with db.cursor() as cur:
+            cur.execute("UPDATE discovery_runs SET stage_seconds = %(s)s WHERE run_id = %(id)s",
+                        {"s": Jsonb(stages.seconds), "id": run_id})
+    except DiscoveryRejected as exc:
+        _record_unpublished(db, run_id, "rejected", str(exc), counts, stages.seconds, metrics)
+        log.warning("discovery run %s rejected: %s", run_id, exc)
+        return finish("rejected", str(exc))
+    except Exception as exc:
+        log.exception("discovery run %s failed", run_id)
+        try:
+            _record_unpublished(db, run_id, "failed", f"{type(exc).__name__}: {exc}", counts, stages.seconds,
+                                _json_safe(metrics))
+        except Exception:
+            log.exception("could not record the failure of run %s", run_id)
+        return finish("failed", f"{type(exc).__name__}: {exc}")
+    progress(len(STAGES), len(STAGES), "published")
+    try:
+        pruned = prune_runs(db)
+        if pruned:
+            log.info("pruned discovery runs %s", pruned)
+    except Exception:
+        log.exception("pruning old discovery runs failed (the new run is published)")
+    if on_published is not None:
+        try:
+            on_published(run_id)
+        except Exception:
+            log.exception("on_published hook failed for run %s", run_id)
+    return finish("published", None, archetype_count)
+
+
+def _json_safe(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_discovery_cli(settings, as_of: str | None, as_json: bool) -> int:
+    """`python app.py discover`: 0 published, 3 rejected (the data cannot support a run), 1 failed,
+    2 a bad --as-of value."""
+    from discovery.progress import no_progress, terminal_progress
+    from sql import connect_database
+
+    if as_of is not None:
+        try:
+            resolve_as_of(as_of, None)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    db = connect_database(settings)
+    try:
+        on_published = None
+        try:
+            from analytics.cache import Cache
+        except ImportError:  # analytics not installed: nothing cached to invalidate
+            Cache = None  # noqa: N806
+        if Cache is not None:
+            def on_published(run_id: int) -> None:
+                # A separate process: only a shared (Redis) cache holds answers worth invalidating.
+                cache = Cache.from_settings(settings)
+                try:
+                    cache.invalidate_all()
+                finally:
+                    cache.close()
+        summary = run_discovery(db, settings, as_of=as_of,
+                                progress=no_progress if as_json else terminal_progress("Discovery"),
+                                on_published=on_published)
+    finally:
+        db.close()
+    if as_json:
+        payload = summary.model_dump(mode="json")
+        payload["seconds_per_stage"] = payload["stage_seconds"]
+        print(json.dumps(payload, default=str))
+    else:
+        print(summary.describe())
+    return {"published": 0, "rejected": 3}.get(summary.status, 1)
