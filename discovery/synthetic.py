@@ -18,7 +18,7 @@ Planted types and the axis (of discovery's eight: frequency, value, exploration,
 price_sensitivity, cadence, maturity, repurchase, returns) on which each is meant to show,
 everyone else staying ordinary there:
 
-- frequent_hobbyist   frequency (~24 orders a year) and exploration (buys across all categories)
+- frequent_hobbyist   frequency (~30 orders a year vs 9-12) and exploration (all categories)
 - seasonal_gift_buyer cadence (~98 % of orders in Nov-Dec; gift cards, kits, precuts)
 - discount_hunter     price_sensitivity (a code on ~92 % of orders vs <= ~10 %; cheapest SKUs)
 - premium_loyalist    value (large orders of the dearest SKUs), exploration (one category),
@@ -27,7 +27,7 @@ everyone else staying ordinary there:
 - lapsing             maturity (first order in the first nine months, frequent, then dropout
                       after a few purchases: long recency against a long tenure)
 - one_time_buyer      frequency (exactly one order); maturity (recency equals tenure)
-- serial_returner     returns (~45 % of orders partly returned, vs ~2.5 % for everyone else)
+- serial_returner     returns (~70 % of orders partly returned, vs ~1.5 % for everyone else)
 
 Returns are separate orders `R<original id>` a few days after the sale, with negative
 quantities and the net unit price actually paid (line_discount 0). About 2 % of sale orders are
@@ -110,18 +110,18 @@ class TypeProfile:
 
 
 PLANTED_TYPES: dict[str, TypeProfile] = {
-    "frequent_hobbyist": TypeProfile(0.13, 30.0, 6.0, (1.5, 100.0), 3.0, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 60.0),
-    "seasonal_gift_buyer": TypeProfile(0.12, 3.5, 8.0, (2.0, 30.0), 1.0, 0.0, 0.10, (1.3, 1.3), 0.05, 0.015, 3.0,
+    "frequent_hobbyist": TypeProfile(0.13, 30.0, 6.0, (1.5, 100.0), 2.7, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 60.0),
+    "seasonal_gift_buyer": TypeProfile(0.12, 3.5, 8.0, (2.0, 30.0), 0.9, 0.0, 0.10, (1.3, 1.3), 0.05, 0.015, 3.0,
                                        holiday_only=True),
-    "discount_hunter": TypeProfile(0.13, 9.0, 5.0, (2.0, 60.0), 3.0, 0.0, 0.92, (0.9, 4.0), 0.10, 0.015, 6.0),
-    "premium_loyalist": TypeProfile(0.10, 7.0, 6.0, (2.0, 60.0), 2.5, 5.0, 0.04, (6.0, 1.2), 0.80, 0.015, 0.0),
-    "weekend_crafter": TypeProfile(0.13, 8.0, 5.0, (2.0, 60.0), 3.6, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
+    "discount_hunter": TypeProfile(0.13, 12.0, 5.0, (2.0, 80.0), 2.0, 0.0, 0.92, (0.9, 4.0), 0.10, 0.015, 6.0),
+    "premium_loyalist": TypeProfile(0.10, 9.0, 6.0, (2.0, 80.0), 1.8, 5.0, 0.04, (6.0, 1.2), 0.80, 0.015, 0.0),
+    "weekend_crafter": TypeProfile(0.13, 12.0, 5.0, (2.0, 80.0), 2.25, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
                                    weekend_boost=10.0, evening=True),
-    "lapsing": TypeProfile(0.12, 15.0, 6.0, (6.0, 12.0), 3.3, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
+    "lapsing": TypeProfile(0.12, 15.0, 6.0, (6.0, 12.0), 3.0, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
                            acquired_until=0.25),
-    "one_time_buyer": TypeProfile(0.14, 0.0, 1.0, (1.0, 1.0), 1.8, 0.0, 0.08, (1.3, 1.3), 0.0, 0.015, 6.0,
+    "one_time_buyer": TypeProfile(0.14, 0.0, 1.0, (1.0, 1.0), 1.6, 0.0, 0.08, (1.3, 1.3), 0.0, 0.015, 6.0,
                                   one_time=True),
-    "serial_returner": TypeProfile(0.13, 8.0, 5.0, (2.0, 60.0), 4.1, 0.0, 0.08, (1.3, 1.3), 0.10, 0.60, 6.0),
+    "serial_returner": TypeProfile(0.13, 12.0, 5.0, (2.0, 80.0), 2.6, 0.0, 0.08, (1.3, 1.3), 0.10, 0.70, 6.0),
 }
 TYPE_NAMES = tuple(PLANTED_TYPES)
 # Guests get the store's average behaviour; they are the extra profile after the planted ones.
@@ -134,8 +134,8 @@ _PREMIUM_CATEGORIES = np.array([CATEGORY_INDEX[k] for k in (
 _SEASONAL_MIX = {"gift_cards": 0.32, "kits": 0.22, "precuts": 0.22, "patterns": 0.10,
                  "tools": 0.06, "notions": 0.04, "quilting_cotton": 0.04}
 
-_MONTH_WEIGHT = np.array([0.9, 0.9, 1.15, 1.2, 1.05, 0.85, 0.8, 0.85, 1.0, 1.05, 1.3, 1.3])
-_WEEKDAY_WEIGHT = np.array([1.0, 0.97, 0.97, 1.0, 0.95, 1.2, 1.15])  # Monday first
+_MONTH_WEIGHT = np.array([0.9, 0.9, 1.15, 1.2, 1.05, 0.85, 0.8, 0.85, 1.0, 1.05, 1.2, 1.2])
+_WEEKDAY_WEIGHT = np.array([1.0, 0.97, 0.97, 1.0, 0.95, 1.05, 1.0])  # Monday first
 _HOURS_DAY = np.array([1, .5, .3, .2, .2, .3, .8, 1.5, 2.5, 3.5, 4, 4.2, 4.5, 4.2, 4, 3.8, 3.5, 3.5,
                        3.8, 4.2, 4.3, 3.5, 2.5, 1.5])
 _HOURS_EVENING = np.array([1.5, .6, .2, .1, .1, .1, .2, .3, .4, .4, .4, .4, .5, .4, .4, .4, .5, 1.5,
@@ -316,7 +316,7 @@ def _simulate(spec: StoreSpec, progress: ProgressFn) -> _Store:
     one_time = _profile_array("one_time")[types].astype(bool)
     repeats_until_dropout = np.where(one_time, 0, rng.geometric(np.clip(dropout, 1e-6, 1.0)))
 
-    growth = 1.0 + 0.6 * np.arange(n_days) / n_days  # the shop acquires more customers each year
+    growth = 1.0 + 0.3 * np.arange(n_days) / n_days  # the shop acquires more customers each year
     window = np.arange(n_days)[None, :] < (_profile_array("acquired_until")[:, None] * n_days)
     acquisition = np.cumsum(weights * growth * window, axis=1)
     birth_day = _searchsorted_rows(acquisition, types, rng.random(n) * acquisition[types, -1])
