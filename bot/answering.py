@@ -53,8 +53,9 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
     placeholder_ts = None
     try:
         placeholder_ts = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)["ts"]
-        answer = deps.router.answer(question[:MAX_QUESTION_CHARS], thread_key(channel, thread_ts), user)
-        pages = answer_pages(answer)
+        with deps.slot():
+            answer = deps.router.answer(question[:MAX_QUESTION_CHARS], thread_key(channel, thread_ts), user)
+            pages = answer_pages(answer)
         results = [c.result for c in (answer.tool_calls or []) if getattr(c, "result", None) is not None]
         post_pages(client, channel, pages, thread_ts=thread_ts, replace_ts=placeholder_ts,
                    chart_png=lambda: next((png for r in results if (png := forecast_png(r))), None))

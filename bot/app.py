@@ -53,10 +53,12 @@ def build_slack_app(settings, db, *, ctx: Any = None, router_factory: Callable[[
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
         request_verification_enabled=settings.slack_signing_secret is not None,
         token_verification_enabled=False,
-        process_before_response=False,
+        # Every slow step is a lazy listener, so each ack function can run right in the request's
+        # thread and the response leaves as soon as it returns: no executor hop and no polling
+        # for the ack (Bolt's other mode polls every 10 ms), which keeps acks fast under bursts.
+        process_before_response=True,
         ignoring_self_events_enabled=True,
-        # Acks and the slow work after them share Bolt's executor; its default (cores + 4 threads)
-        # would queue acks behind answers under a burst, and Slack wants every ack within 3 s.
+        # The lazy listeners' threads; most of them wait on Slack or on an answer slot (deps.py).
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
     )
     app.use(_count_requests)

@@ -2,12 +2,18 @@
 question router and the tool runner. Tests pass their own router or tool runner here."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
+
+# How many answers are computed at once. The work is CPU-bound Python on a couple of cores: more
+# threads only fight over the GIL and slow down the acks, which must stay fast. Waiting work
+# has already been acknowledged and shows its progress placeholder.
+ANSWER_CONCURRENCY = 4
 
 
 @dataclass
@@ -19,6 +25,8 @@ class BotDeps:
     run_tool: Callable[[str, dict[str, Any]], Any] | None = None
     _router: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(ANSWER_CONCURRENCY), init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.ctx is None:
@@ -29,6 +37,21 @@ class BotDeps:
             self.run_tool = lambda name, arguments: run_tool(self.ctx, name, arguments)
         if self.router_factory is None:
             self.router_factory = lambda: _default_router(self.ctx, self.settings)
+
+    def limited(self, work: Callable) -> Callable:
+        """`work` (a Bolt lazy listener) run when one of the answer slots is free. functools.wraps
+        keeps the signature visible to Bolt, which injects arguments by parameter name."""
+
+        @functools.wraps(work)
+        def run(**kwargs):
+            with self._slots:
+                return work(**kwargs)
+
+        return run
+
+    def slot(self) -> threading.BoundedSemaphore:
+        """`with deps.slot():` around the expensive part of a listener that shows progress first."""
+        return self._slots
 
     @property
     def router(self) -> Any:

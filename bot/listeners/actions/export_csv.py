@@ -60,4 +60,4 @@ def register(app, deps) -> None:
             log.exception("CSV export failed for %r", action.get("value"))
             replace_with_error(client, channel, None, thread_ts, "Sorry, the export failed (the error is logged).")
 
-    app.action(EXPORT_CSV)(ack=ack_action, lazy=[export])
+    app.action(EXPORT_CSV)(ack=ack_action, lazy=[deps.limited(export)])

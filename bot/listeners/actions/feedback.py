@@ -14,9 +14,10 @@ log = logging.getLogger(__name__)
 
 
 def register(app, deps) -> None:
-    @app.action(re.compile(f"^{FEEDBACK}(_positive|_negative)?$"))
-    def feedback(ack, body, action, client):
+    def ack_action(ack):
         ack()
+
+    def feedback(body, action, client):
         channel, _ = message_location(body)
         message = body.get("message") or {}
         message_ts = message.get("ts") or (body.get("container") or {}).get("message_ts")
@@ -32,3 +33,7 @@ def register(app, deps) -> None:
             client.views_open(trigger_id=body["trigger_id"], view=reason_modal(metadata))
         else:
             client.chat_postEphemeral(channel=channel, user=user, text="Thanks for the feedback!")
+
+    # Lazy, like every listener that touches the database or Slack: the trigger_id for the
+    # modal stays valid for 3 s, far more than this takes.
+    app.action(re.compile(f"^{FEEDBACK}(_positive|_negative)?$"))(ack=ack_action, lazy=[feedback])

@@ -29,4 +29,4 @@ def register(app, deps) -> None:
             log.exception("show more failed for %r", action.get("value"))
             replace_with_error(client, channel, None, thread_ts, "Sorry, I couldn't load more (the error is logged).")
 
-    app.action(SHOW_MORE)(ack=ack_action, lazy=[show_more])
+    app.action(SHOW_MORE)(ack=ack_action, lazy=[deps.limited(show_more)])

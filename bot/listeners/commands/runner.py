@@ -75,7 +75,7 @@ def register_command(app, deps, command: str, parse: Callable[[str], ToolCalls])
             METRICS.observe("cib_slack_listener_seconds", time.perf_counter() - started, listener=command_name)
 
     command_name = command
-    app.command(command)(ack=ack_command, lazy=[run])
+    app.command(command)(ack=ack_command, lazy=[deps.limited(run)])
 
 
 def _report_tool_error(respond, tool: str, exc: Exception) -> None:

@@ -34,4 +34,4 @@ def register(app, deps) -> None:
                                      "You can still ask questions in the Messages tab.")
         client.views_publish(user_id=user, view=view)
 
-    app.event("app_home_opened")(ack=ack_event, lazy=[publish])
+    app.event("app_home_opened")(ack=ack_event, lazy=[deps.limited(publish)])

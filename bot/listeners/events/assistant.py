@@ -16,7 +16,9 @@ def suggested_prompts() -> list[dict[str, str]]:
 
 
 def register(app, deps) -> None:
-    @app.event("assistant_thread_started")
+    def ack_event(ack):
+        ack()
+
     def thread_started(body, event, client):
         if not first_delivery(deps.db, body):
             return
@@ -25,6 +27,8 @@ def register(app, deps) -> None:
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=GREETING)
         client.assistant_threads_setSuggestedPrompts(channel_id=channel, thread_ts=thread_ts,
                                                      title="Try one of these", prompts=suggested_prompts())
+
+    app.event("assistant_thread_started")(ack=ack_event, lazy=[thread_started])
 
     @app.event("assistant_thread_context_changed")
     def context_changed(ack):
