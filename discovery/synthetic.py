@@ -124,6 +124,26 @@ PLANTED_TYPES: dict[str, TypeProfile] = {
     "serial_returner": TypeProfile(0.13, 12.0, 5.0, (2.0, 80.0), 2.6, 0.0, 0.08, (1.3, 1.3), 0.10, 0.70, 6.0),
 }
 TYPE_NAMES = tuple(PLANTED_TYPES)
+
+# Which planted types each discovery axis is meant to separate from everyone else ("ordinary"):
+# the expected grouping for recovery checks (adjusted Rand index of dominant segments vs these).
+PLANTED_AXES: dict[str, dict[str, str]] = {
+    "frequency": {"frequent_hobbyist": "frequent", "one_time_buyer": "one_time"},
+    "value": {"premium_loyalist": "premium"},
+    "exploration": {"frequent_hobbyist": "explorer", "premium_loyalist": "single_category"},
+    "price_sensitivity": {"discount_hunter": "deal_seeker"},
+    "cadence": {"seasonal_gift_buyer": "holiday", "weekend_crafter": "weekend"},
+    "maturity": {"lapsing": "lapsed"},
+    "repurchase": {"premium_loyalist": "replenisher"},
+    "returns": {"serial_returner": "serial_returner"},
+}
+
+
+def axis_labels(truth: pd.DataFrame, axis: str) -> pd.Series:
+    """Each customer's expected group on `axis` (indexed like `truth`): a planted label or 'ordinary'."""
+    if axis not in PLANTED_AXES:
+        raise KeyError(f"unknown axis {axis!r}; the axes are {', '.join(PLANTED_AXES)}")
+    return truth["planted_type"].map(PLANTED_AXES[axis]).fillna("ordinary").rename(axis)
 # Guests get the store's average behaviour; they are the extra profile after the planted ones.
 _GUEST = TypeProfile(0.0, 0.0, 1.0, (1.0, 1.0), 1.5, 0.0, 0.0, (1.3, 1.3), 0.0, 0.0, 6.0)
 _PROFILES = tuple(PLANTED_TYPES.values()) + (_GUEST,)

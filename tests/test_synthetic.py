@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from discovery.catalogue import build_catalogue
-from discovery.synthetic import (CANONICAL_COLUMNS, TYPE_NAMES, StoreSpec, generate_store, read_truth,
-                                 truth_path_for, write_store)
+from discovery.synthetic import (CANONICAL_COLUMNS, PLANTED_AXES, TYPE_NAMES, StoreSpec, axis_labels,
+                                 generate_store, read_truth, truth_path_for, write_store)
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ("order_id,ordered_at,customer_id,email,name,phone,country,sku,product_title,category,"
@@ -141,6 +141,17 @@ def test_every_planted_type_is_present_in_sensible_shares(store):
     shares = truth["planted_type"].value_counts(normalize=True)
     assert set(shares.index) == set(TYPE_NAMES)
     assert shares.min() > 0.05 and shares.max() < 0.25
+
+
+def test_axis_labels_cover_every_axis_and_type(store):
+    _orders, truth, _per_customer, _lines = store
+    planted = {t for mapping in PLANTED_AXES.values() for t in mapping}
+    assert planted == set(TYPE_NAMES)  # every planted type shows on some axis
+    labels = axis_labels(truth, "cadence")
+    assert set(labels) == {"holiday", "weekend", "ordinary"}
+    assert (labels[truth["planted_type"] == "weekend_crafter"] == "weekend").all()
+    with pytest.raises(KeyError, match="'loyalty'"):
+        axis_labels(truth, "loyalty")
 
 
 def test_discount_hunters_use_codes_and_buy_cheap(store):
