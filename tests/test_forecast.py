@@ -334,3 +334,11 @@ def test_no_orders_and_bad_arguments(fresh_db, settings):
         run_tool(ctx, "forecast_metrics", {"horizon": 0})
     with pytest.raises(ToolError, match="metric"):
         run_tool(ctx, "forecast_metrics", {"metric": "profit"})
+
+
+def test_horizon_is_capped_at_two_years(ctx):
+    with pytest.raises(ToolError, match="25 months is too far ahead"):
+        run_tool(ctx, "forecast_metrics", {"horizon": 25, "unit": "months"})
+    longest = run_tool(ctx, "forecast_metrics", {"horizon": 730, "unit": "days"})
+    assert longest.bucket == "months" and 24 <= len(longest.forecast) <= 25
+    assert len(longest.history) >= 6

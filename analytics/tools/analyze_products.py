@@ -178,37 +178,36 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
             "sort_by": params.sort_by, "limit": params.limit}
     notes = [RETURNS_NOTE, REPEAT_NOTE]
 
-    totals_row = _fetch(ctx, "products.totals", base)[0]
     small = scope_size is not None and scope_size < min_group_size(ctx)
-    rows: list[CategoryRow | ProductRow] = []
-    groups = 0
     if small:
         notes.append(f"Not broken down by {params.group_by}: {scope_text} is under the minimum group size "
                      f"of {min_group_size(ctx)} customers.")
-    else:
-        found = _fetch(ctx, "products.breakdown", base)
-        groups = int(found[0]["total_groups"]) if found else 0
-        total_revenue = float(totals_row["revenue"] or 0)
-        for row in found:
-            figures = dict(
-                revenue=_money(row["revenue"]), gross_sales=_money(row["gross_sales"]),
-                returns=_money(row["returns"]), units=int(row["units"] or 0), orders=int(row["orders"]),
-                customers=int(row["customers"]),
-                repeat_rate=None if row["repeat_rate"] is None else round(float(row["repeat_rate"]), 4),
-                share_of_revenue=round(float(row["revenue"]) / total_revenue, 4) if total_revenue else None,
-            )
-            if params.group_by == "category":
-                rows.append(CategoryRow(category=row["group_key"], **figures))
-            else:
-                rows.append(ProductRow(sku=row["sku"], product=row["title"] or "(unknown product)",
-                                       category=row["product_category"], **figures))
+    # A page of 0 still returns the 'total' row: a small group gets its totals and nothing finer.
+    found = _fetch(ctx, "products.summary", {**base, "limit": 0 if small else params.limit})
+    totals_row, page = found[0], found[1:]
+    total_revenue = float(totals_row["revenue"] or 0)
+    rows: list[CategoryRow | ProductRow] = []
+    for row in page:
+        figures = dict(
+            revenue=_money(row["revenue"]), gross_sales=_money(row["gross_sales"]),
+            returns=_money(row["returns"]), units=int(row["units"] or 0), orders=int(row["orders"]),
+            customers=int(row["customers"]),
+            repeat_rate=None if row["repeat_rate"] is None else round(float(row["repeat_rate"]), 4),
+            share_of_revenue=round(float(row["revenue"]) / total_revenue, 4) if total_revenue else None,
+        )
+        if params.group_by == "category":
+            rows.append(CategoryRow(category=row["group_key"], **figures))
+        else:
+            rows.append(ProductRow(sku=row["sku"], product=row["title"] or "(unknown product)",
+                                   category=row["product_category"], **figures))
 
     buyers = int(totals_row["customers"] or 0)
     totals = ProductTotals(
         revenue=_money(totals_row["revenue"]), gross_sales=_money(totals_row["gross_sales"]),
         returns=_money(totals_row["returns"]), units=int(totals_row["units"] or 0),
         orders=int(totals_row["orders"] or 0), customers=buyers,
-        repeat_rate=round(int(totals_row["repeat_customers"]) / buyers, 4) if buyers else None, groups=groups,
+        repeat_rate=round(int(totals_row["repeat_customers"]) / buyers, 4) if buyers else None,
+        groups=0 if small else int(totals_row["groups"]),
     )
 
     anchor_text, anchor_orders, together = None, None, []

@@ -27,6 +27,7 @@ CHART_POINTS = 26          # history + forecast together
 MIN_HISTORY_POINTS = 6
 BACKTEST_WEEKS = 13
 MIN_BACKTEST_WEEKS = 4
+MAX_HORIZON_DAYS = 731     # two years: the input allows 730 of any unit, but 730 months is not a forecast
 SUMMED = {"revenue", "orders"}               # totals add up over days
 LABELS = {"revenue": "Revenue", "orders": "Orders", "active_customers": "Active customers",
           "average_order_value": "Average order value"}
@@ -247,6 +248,9 @@ def _compute(ctx: ToolContext, params: ForecastMetricsInput, version: dict, run)
     first = pd.Timestamp(last_day) + pd.Timedelta(days=1)
     end = first + _step(params.unit, params.horizon)
     horizon_days = (end - first).days
+    if horizon_days > MAX_HORIZON_DAYS:
+        raise ToolError(f"{params.horizon} {params.unit} is too far ahead: forecasts reach at most two years "
+                        "(730 days, 104 weeks or 24 months).")
     point, paths = _day_paths(model, horizon_days)
     summed = metric in SUMMED
 

@@ -51,20 +51,24 @@ LEFT JOIN sold s USING (product_id)
 ORDER BY c.sku_match DESC, coalesce(s.lines, 0) DESC, c.sku
 LIMIT 1;
 
--- name: breakdown
--- One row per category or product (%(group_by)s), ranked by %(sort_by)s, one page of it, with the
--- number of groups in the whole matching set.
+-- name: summary
+-- One pass over the matching lines: a 'total' row for the whole matching set, then one page of
+-- 'group' rows (category or product, %(group_by)s) ranked by %(sort_by)s. Lines are first folded to
+-- one row per (group, order), so orders and repeat buyers are plain counts instead of DISTINCTs; a
+-- buyer repeats when two or more of their sale orders hold the group.
 WITH members AS (
     SELECT customer_id
     FROM customer_profiles
     WHERE run_id = %(run_id)s
       AND (%(segment)s::jsonb IS NULL OR dominant_segments @> %(segment)s::jsonb)
       AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s)
-), scoped AS (
-    SELECT o.order_id, o.customer_id, l.kind, l.quantity,
-           l.quantity * l.unit_price - l.discount AS amount,
-           CASE WHEN %(group_by)s = 'product' THEN coalesce(l.product_id, 0)::text
-                ELSE coalesce(p.category, 'uncategorized') END AS group_key
+), per_order AS MATERIALIZED (
+    SELECT CASE WHEN %(group_by)s = 'product' THEN coalesce(l.product_id, 0) END AS product_id,
+           CASE WHEN %(group_by)s = 'category' THEN coalesce(p.category, 'uncategorized') END AS category,
+           l.order_id, o.customer_id, o.kind = 'sale' AS is_sale,
+           sum(l.quantity * l.unit_price - l.discount) AS amount,
+           coalesce(sum(l.quantity * l.unit_price - l.discount) FILTER (WHERE l.kind = 'sale'), 0) AS sale_amount,
+           sum(l.quantity) AS units
     FROM orders o
     JOIN order_lines l ON l.order_id = o.order_id
     LEFT JOIN products p ON p.product_id = l.product_id
@@ -74,77 +78,67 @@ WITH members AS (
       AND (%(category)s::text IS NULL OR lower(p.category) = lower(%(category)s))
       AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
            OR o.customer_id IN (SELECT customer_id FROM members))
-), per_buyer AS (
-    SELECT group_key, customer_id, count(DISTINCT order_id) AS orders
-    FROM scoped
-    WHERE kind = 'sale' AND customer_id IS NOT NULL
-    GROUP BY group_key, customer_id
-), buyers AS (
-    SELECT group_key, count(*) AS customers, count(*) FILTER (WHERE orders >= 2) AS repeat_customers
-    FROM per_buyer
-    GROUP BY group_key
+    GROUP BY 1, 2, l.order_id, o.customer_id, o.kind
 ), groups AS (
-    SELECT group_key,
-           sum(amount) AS revenue,
-           coalesce(sum(amount) FILTER (WHERE kind = 'sale'), 0) AS gross_sales,
-           coalesce(-sum(amount) FILTER (WHERE kind = 'return'), 0) AS returns,
-           sum(quantity) AS units,
-           count(DISTINCT order_id) FILTER (WHERE kind = 'sale') AS orders
-    FROM scoped
-    GROUP BY group_key
+    SELECT product_id, category,
+           sum(amount) AS revenue, sum(sale_amount) AS gross_sales, sum(sale_amount - amount) AS returns,
+           sum(units) AS units, count(*) FILTER (WHERE is_sale) AS orders
+    FROM per_order
+    GROUP BY product_id, category
+), buyers AS (
+    SELECT product_id, category, count(*) AS customers, count(*) FILTER (WHERE orders >= 2) AS repeat_customers
+    FROM (SELECT product_id, category, customer_id, count(*) AS orders
+          FROM per_order
+          WHERE is_sale AND customer_id IS NOT NULL
+          GROUP BY product_id, category, customer_id) per_buyer
+    GROUP BY product_id, category
 ), ranked AS (
     SELECT g.*, coalesce(b.customers, 0) AS customers, coalesce(b.repeat_customers, 0) AS repeat_customers,
-           b.repeat_customers::double precision / nullif(b.customers, 0) AS repeat_rate,
-           count(*) OVER () AS total_groups
+           b.repeat_customers::double precision / nullif(b.customers, 0) AS repeat_rate
     FROM groups g
-    LEFT JOIN buyers b USING (group_key)
+    LEFT JOIN buyers b ON b.product_id IS NOT DISTINCT FROM g.product_id
+                      AND b.category IS NOT DISTINCT FROM g.category
+), page AS (
+    SELECT *
+    FROM ranked
+    ORDER BY CASE %(sort_by)s
+                 WHEN 'orders' THEN orders::numeric
+                 WHEN 'customers' THEN customers::numeric
+                 WHEN 'repeat_rate' THEN repeat_rate::numeric
+                 ELSE revenue END DESC NULLS LAST,
+             revenue DESC, product_id, category
+    LIMIT %(limit)s
+), by_order AS (
+    SELECT order_id, customer_id, bool_or(is_sale) AS is_sale FROM per_order GROUP BY order_id, customer_id
+), by_buyer AS (
+    SELECT customer_id, count(*) AS orders FROM by_order
+    WHERE is_sale AND customer_id IS NOT NULL GROUP BY customer_id
 )
-SELECT r.group_key, r.revenue, r.gross_sales, r.returns, r.units, r.orders, r.customers,
-       r.repeat_customers, r.repeat_rate, r.total_groups,
-       p.sku, p.title, coalesce(p.category, CASE WHEN %(group_by)s = 'product' THEN 'uncategorized' END) AS product_category
-FROM ranked r
-LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id::text = r.group_key
-ORDER BY CASE %(sort_by)s
-             WHEN 'orders' THEN r.orders::numeric
-             WHEN 'customers' THEN r.customers::numeric
-             WHEN 'repeat_rate' THEN r.repeat_rate::numeric
-             ELSE r.revenue END DESC NULLS LAST,
-         r.revenue DESC, r.group_key
-LIMIT %(limit)s;
-
--- name: totals
--- The whole matching set (not just the page): money, orders, buyers and their repeat rate.
-WITH members AS (
-    SELECT customer_id
-    FROM customer_profiles
-    WHERE run_id = %(run_id)s
-      AND (%(segment)s::jsonb IS NULL OR dominant_segments @> %(segment)s::jsonb)
-      AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s)
-), scoped AS (
-    SELECT o.order_id, o.customer_id, l.kind, l.quantity, l.quantity * l.unit_price - l.discount AS amount
-    FROM orders o
-    JOIN order_lines l ON l.order_id = o.order_id
-    LEFT JOIN products p ON p.product_id = l.product_id
-    WHERE o.kind IN ('sale', 'return') AND l.kind IN ('sale', 'return')
-      AND (%(start)s::timestamptz IS NULL OR o.ordered_at >= %(start)s)
-      AND (%(end)s::timestamptz IS NULL OR o.ordered_at < %(end)s)
-      AND (%(category)s::text IS NULL OR lower(p.category) = lower(%(category)s))
-      AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
-           OR o.customer_id IN (SELECT customer_id FROM members))
-), per_buyer AS (
-    SELECT customer_id, count(DISTINCT order_id) AS orders
-    FROM scoped
-    WHERE kind = 'sale' AND customer_id IS NOT NULL
-    GROUP BY customer_id
-)
-SELECT coalesce(sum(amount), 0) AS revenue,
-       coalesce(sum(amount) FILTER (WHERE kind = 'sale'), 0) AS gross_sales,
-       coalesce(-sum(amount) FILTER (WHERE kind = 'return'), 0) AS returns,
-       coalesce(sum(quantity), 0) AS units,
-       count(DISTINCT order_id) FILTER (WHERE kind = 'sale') AS orders,
-       (SELECT count(*) FROM per_buyer) AS customers,
-       (SELECT count(*) FILTER (WHERE orders >= 2) FROM per_buyer) AS repeat_customers
-FROM scoped;
+SELECT 'total' AS row_type, 0 AS position, NULL::text AS group_key, NULL::text AS sku, NULL::text AS title,
+       NULL::text AS product_category,
+       (SELECT coalesce(sum(revenue), 0) FROM groups) AS revenue,
+       (SELECT coalesce(sum(gross_sales), 0) FROM groups) AS gross_sales,
+       (SELECT coalesce(sum(returns), 0) FROM groups) AS returns,
+       (SELECT coalesce(sum(units), 0) FROM groups) AS units,
+       (SELECT count(*) FROM by_order WHERE is_sale) AS orders,
+       (SELECT count(*) FROM by_buyer) AS customers,
+       (SELECT count(*) FROM by_buyer WHERE orders >= 2) AS repeat_customers,
+       NULL::double precision AS repeat_rate,
+       (SELECT count(*) FROM groups) AS groups
+UNION ALL
+SELECT 'group', row_number() OVER (ORDER BY CASE %(sort_by)s
+                                                WHEN 'orders' THEN pg.orders::numeric
+                                                WHEN 'customers' THEN pg.customers::numeric
+                                                WHEN 'repeat_rate' THEN pg.repeat_rate::numeric
+                                                ELSE pg.revenue END DESC NULLS LAST,
+                                            pg.revenue DESC, pg.product_id, pg.category),
+       coalesce(pg.category, pg.product_id::text), p.sku, p.title,
+       CASE WHEN pg.product_id IS NOT NULL THEN coalesce(p.category, 'uncategorized') END,
+       pg.revenue, pg.gross_sales, pg.returns, pg.units, pg.orders, pg.customers, pg.repeat_customers,
+       pg.repeat_rate, NULL
+FROM page pg
+LEFT JOIN products p ON p.product_id = pg.product_id
+ORDER BY position;
 
 -- name: bought_together
 -- Co-occurrence with an anchor (products %(anchor_ids)s, or the category %(anchor_category)s) in the
