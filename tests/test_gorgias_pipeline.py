@@ -8,19 +8,19 @@ import hmac
 import itertools
 import json
 import re
-import threading
 import time
 from argparse import Namespace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from analytics.cache import Cache
 from analytics.tools.registry import ToolContext
 from gorgias.cli import gorgias_cli
 from gorgias.service import GorgiasService
 from tests.analytics_fixture import CUSTOMERS, ORDERS, analytics_db, load_fixture, loaded, order_total  # noqa: F401
+from tests.fake_anthropic import FakeAnthropic, end_turn, error
 from tests.fake_gorgias import FakeGorgias, RunningServer, ticket_payload
 
 SECRET = "test-webhook-secret"
@@ -39,8 +39,7 @@ def sentences(text: str) -> int:
 def gorgias_settings(settings, db, fake_url, **extra):
     return settings.model_copy(update={
         "database_url": db.url, "gorgias_base_url": fake_url, "gorgias_username": "agent@store.test",
-        "gorgias_api_key": __import__("pydantic").SecretStr("test-api-key"),
-        "gorgias_webhook_secret": __import__("pydantic").SecretStr(SECRET),
+        "gorgias_api_key": SecretStr("test-api-key"), "gorgias_webhook_secret": SecretStr(SECRET),
         "gorgias_retry_base_seconds": 0.05, "gorgias_max_attempts": 3, "anthropic_api_key": None,
         "gorgias_store_name": "Patchwork Lane", **extra})
 
@@ -309,63 +308,32 @@ def test_a_4xx_from_gorgias_parks_at_once(env):
     assert env.fake.notes(ticket_id) == []
 
 
-# --- Claude drafts, through a loopback Messages API -------------------------------------------
+# --- Claude drafts, through the loopback Messages API (tests/fake_anthropic.py) ----------------
 
-class FakeMessagesAPI:
-    """Answers POST /v1/messages with a scripted text reply; records the requests."""
-
-    def __init__(self, replies: list[str]) -> None:
-        self.replies, self.requests = list(replies), []
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                api.requests.append(body)
-                text = api.replies.pop(0) if api.replies else "Thanks for writing."
-                data = json.dumps({"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
-                                   "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-                                   "stop_sequence": None, "usage": {"input_tokens": 50, "output_tokens": 30}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-def test_claude_drafts_the_reply_and_a_rule_breaking_draft_is_replaced(fresh_db, settings):
+def test_claude_drafts_the_reply_and_a_rule_breaking_or_failed_draft_is_replaced(fresh_db, settings):
     # A database of its own: the module's server would otherwise drain (and post) these events too.
     db = fresh_db
     load_fixture(db, settings)
     good = "Hi Margaret, I'm so sorry your kit arrived damaged. Could you send a photo? We'll sort it out quickly."
     bad = "Hi Margaret, sorry! Here is a 20% discount on order #99999."
-    claude = FakeMessagesAPI([good, bad])
-    with FakeGorgias() as fake:
-        from pydantic import SecretStr
-
+    script = [end_turn(good), end_turn(bad), error(500)]
+    with FakeAnthropic(script=script) as claude, FakeGorgias() as fake:
         cfg = gorgias_settings(settings, db, fake.url, anthropic_api_key=SecretStr("sk-test"),
                                anthropic_base_url=claude.url, anthropic_max_retries=0)
         service = GorgiasService(cfg, db, ToolContext(db=db, settings=cfg, cache=Cache(None)))
         with RunningServer(service) as server, httpx.Client(base_url=server.url) as http:
-            hdrs = {"X-Webhook-Token": SECRET}
-            for _ in range(2):
+            for n in range(3):
                 ticket_id, message_id = new_ids()
-                http.post("/gorgias/webhook", headers=hdrs, json=ticket_payload(
+                http.post("/gorgias/webhook", headers={"X-Webhook-Token": SECRET}, json=ticket_payload(
                     ticket_id, message_id, sender_email="margaret.whitfield@example.com",
                     body="My quilt kit arrived damaged"))
-            notes = fake.wait_for_notes(2)
-    assert len(notes) == 2
+                fake.wait_for_notes(n + 1)      # one at a time, so the script's order is the tickets' order
+            notes = fake.notes()
+        sent = [r.body for r in claude.requests]
+    assert len(notes) == 3
     assert "drafted by Claude" in notes[0]["body_text"] and good in notes[0]["body_text"]
     assert "TEMPLATE DRAFT" in notes[1]["body_text"] and "rejected" in notes[1]["body_text"]
     assert "20% discount" not in notes[1]["body_text"]
-    sent = claude.requests[0]
-    assert sent["model"] == cfg.anthropic_model and "damaged" in sent["messages"][0]["content"]
-    assert "Never offer or promise" in sent["system"]
-    claude.server.shutdown()
+    assert "TEMPLATE DRAFT" in notes[2]["body_text"] and "Claude was unavailable" in notes[2]["body_text"]
+    assert sent[0]["model"] == cfg.anthropic_model and "damaged" in sent[0]["messages"][0]["content"]
+    assert "Never offer or promise" in sent[0]["system"] and "O0006" in sent[0]["messages"][0]["content"]
