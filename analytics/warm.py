@@ -13,6 +13,8 @@ COMMON_CALLS: tuple[tuple[str, dict], ...] = (
     ("analyze_customers", {"sort_by": "churn_risk"}),
     ("analyze_customers", {"sort_by": "value"}),
     ("get_recommendations", {}),
+    *(("analyze_behavior", {"focus": focus}) for focus in
+      ("segment_moves", "declining", "one_time_buyers", "discount_dependency")),
 )
 
 

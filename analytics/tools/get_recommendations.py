@@ -15,7 +15,7 @@ from analytics.tools.common import read_cursor, archetype_filter, cached, money,
 from analytics.tools.inputs import GetRecommendationsInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from analytics.tools.segment_info import TypicalProduct, typical_products
-from analytics.tools.target_campaign import CAMPAIGNS, select_customers
+from analytics.tools.target_campaign import CAMPAIGNS, campaign_totals
 from sql import query
 
 GROUP_CAMPAIGNS = ("retention", "win_back", "upsell", "vip")
@@ -97,12 +97,12 @@ def group_actions(ctx: ToolContext, run: RunInfo, filters: dict, label: str) -> 
     actions = []
     follow_filter = {k: v for k, v in (("segment", filters.get("segment_text")),
                                        ("archetype", filters.get("archetype_id"))) if v}
+    totals = campaign_totals(ctx, run, list(GROUP_CAMPAIGNS), axis=filters["axis"], segment=filters["segment"],
+                             archetype_id=filters["archetype_id"])
     for campaign in GROUP_CAMPAIGNS:
-        rows = select_customers(ctx, run, campaign, axis=filters["axis"], segment=filters["segment"],
-                                archetype_id=filters["archetype_id"], limit=1)
-        if not rows:
+        if campaign not in totals:
             continue
-        eligible, value = rows[0]["eligible_count"], float(rows[0]["eligible_value"])
+        eligible, value = totals[campaign]
         average = value / eligible if eligible else 0.0
         tier = compensation_tier(ctx.settings, average)
         few = is_small_group(ctx, eligible)

@@ -19,8 +19,8 @@ LARGEST = 5
 PRODUCTS_PER_CARD = 5
 # Typical products are read from a fixed sample of members per group: enough for buyer shares
 # within a few points, and a card costs the same whatever the group's size.
-SAMPLE_ONE_GROUP = 500
-SAMPLE_PER_GROUP_IN_LIST = 120
+SAMPLE_ONE_GROUP = 300
+SAMPLE_PER_GROUP_IN_LIST = 100
 
 
 class TypicalProduct(BaseModel):

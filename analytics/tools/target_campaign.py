@@ -82,9 +82,20 @@ def select_customers(ctx: ToolContext, run: RunInfo, campaign: str, *, axis: str
                      limit: int = 100) -> list[dict]:
     """The ranked selection for a campaign (with store ids and emails: for exports only). Every row
     carries `eligible_count` and `eligible_value`: totals over everyone who qualifies, before the limit."""
+    return _select(ctx, run, [campaign], axis, segment, archetype_id, min_value, limit)
+
+
+def campaign_totals(ctx: ToolContext, run: RunInfo, campaigns: list[str], *, axis: str | None = None,
+                    segment: str | None = None, archetype_id: str | None = None) -> dict[str, tuple[int, float]]:
+    """campaign -> (eligible customers, their lifetime value), for several campaigns in one scan."""
+    rows = _select(ctx, run, campaigns, axis, segment, archetype_id, None, 1)
+    return {r["campaign"]: (r["eligible_count"], float(r["eligible_value"])) for r in rows}
+
+
+def _select(ctx, run, campaigns, axis, segment, archetype_id, min_value, limit) -> list[dict]:
     with read_cursor(ctx) as cur:
         cur.execute(query("campaigns.select"), {
-            "run_id": run.run_id, "as_of": run.as_of, "campaign": campaign, "axis": axis, "segment": segment,
+            "run_id": run.run_id, "as_of": run.as_of, "campaigns": campaigns, "axis": axis, "segment": segment,
             "archetype_id": archetype_id, "min_value": min_value, "limit": limit})
         return [dict(r) for r in cur.fetchall()]
 
