@@ -124,11 +124,14 @@ def cmd_discover(args, settings: Settings) -> int:
 
 
 def cmd_export(args, settings: Settings) -> int:
-    from discovery.export import export_profiles
+    from discovery.export import ExportError, export_profiles
 
     db = open_database(settings)
     try:
         rows = export_profiles(db, Path(args.out))
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         db.close()
     print(f"wrote {rows} customer profiles to {args.out}")

@@ -98,10 +98,38 @@ WHERE status <> 'published'
 ORDER BY started_at DESC, run_id DESC
 
 -- name: export_profiles
-SELECT c.store_customer_id, p.churn_probability, p.expected_purchases_90d, p.predicted_clv_12m,
-       p.archetype_id, p.dominant_segments, p.risk_level, p.value_tier, p.orders, p.revenue,
-       p.recency_days, p.history
+-- One row per customer of the current run, for the store owner (real store ids on purpose).
+SELECT c.store_customer_id,
+       p.churn_probability,
+       p.expected_purchases_90d,
+       p.predicted_clv_12m,
+       p.archetype_id,
+       p.dominant_segments ->> 'frequency' AS segment_frequency,
+       p.dominant_segments ->> 'value' AS segment_value,
+       p.dominant_segments ->> 'exploration' AS segment_exploration,
+       p.dominant_segments ->> 'price_sensitivity' AS segment_price_sensitivity,
+       p.dominant_segments ->> 'cadence' AS segment_cadence,
+       p.dominant_segments ->> 'maturity' AS segment_maturity,
+       p.dominant_segments ->> 'repurchase' AS segment_repurchase,
+       p.dominant_segments ->> 'returns' AS segment_returns,
+       p.risk_level,
+       p.value_tier,
+       p.probability_alive,
+       p.orders,
+       p.revenue,
+       p.recency_days,
+       p.history
 FROM customer_profiles p
 JOIN customers c ON c.customer_id = p.customer_id
 WHERE p.run_id = (SELECT run_id FROM discovery_runs WHERE is_current)
 ORDER BY c.store_customer_id
+
+-- name: recent_run_started
+-- Another instance already started a run in this schedule slot.
+SELECT EXISTS (SELECT 1 FROM discovery_runs WHERE started_at > now() - make_interval(secs => %(seconds)s)) AS taken
+
+-- name: try_leader_lock
+SELECT pg_try_advisory_lock(727002) AS acquired
+
+-- name: release_leader_lock
+SELECT pg_advisory_unlock(727002)
