@@ -138,3 +138,24 @@ def test_two_worker_instances_drain_one_inbox_without_duplicates(fresh_db, setti
     tickets = [n["ticket_id"] for n in fake.notes()]
     assert len(notes) == 40 and sorted(tickets) == list(range(70_000, 70_040))
     assert {r["status"] for r in inbox.status_counts()} == {"done"}
+
+
+def test_facts_fall_back_to_the_order_history_when_the_enrichment_fails(fresh_db, settings, monkeypatch):
+    from gorgias.facts import customer_facts
+    from tests.analytics_fixture import CUSTOMERS, ORDERS, order_total
+
+    fx = load_fixture(fresh_db, settings)
+    ctx = ToolContext(db=fresh_db, settings=settings, cache=Cache(None))
+    orders = [o for o in ORDERS if o[0] == "S002" and o[2] == "sale"]
+    expected = sum(order_total(o[3], o[4]) for o in orders)
+    shared = customer_facts(ctx, fx.customer_ids["S002"])
+    assert shared.source == "enrichment" and shared.lifetime_value == pytest.approx(expected)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("enrichment down")
+
+    monkeypatch.setattr("analytics.enrichment.customer_context", broken)
+    fallback = customer_facts(ctx, fx.customer_ids["S002"])
+    assert fallback.source == "orders" and fallback.lifetime_value == pytest.approx(expected)
+    assert fallback.orders == len(orders) and fallback.name == CUSTOMERS["S002"][0]
+    assert [o.order_id for o in fallback.recent_orders] == [o.order_id for o in shared.recent_orders]
