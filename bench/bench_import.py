@@ -59,6 +59,7 @@ class FreshDatabase:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {self.name}")
         self.db = Database(ADMIN_URL.rsplit("/", 1)[0] + "/" + self.name, max_size=2)
+        self.db.name = self.name
         return self.db
 
     def __exit__(self, *exc) -> None:
@@ -67,13 +68,34 @@ class FreshDatabase:
             conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
 
 
-def measure(label: str, run) -> dict:
+def _server_cpu(database: str) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend connected to `database` (same machine)."""
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))]
+    used = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            used[pid] = times.user + times.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return used
+
+
+def measure(label: str, database: str, run) -> dict:
+    """Wall time, plus CPU time of this process and of the database backends: on a machine shared
+    with other work the CPU figure is what the import would take on an idle machine (roughly)."""
+    server_before = _server_cpu(database)
+    client_before = sum(psutil.Process().cpu_times()[:2])
     with PeakRss() as rss:
         started = time.perf_counter()
         summary = run()
         seconds = time.perf_counter() - started
+    client = sum(psutil.Process().cpu_times()[:2]) - client_before
+    server = sum(cpu - server_before.get(pid, 0.0) for pid, cpu in _server_cpu(database).items())
     return {"dataset": label, "rows": summary.rows_read, "new_orders": summary.new_orders,
-            "seconds": seconds, "rows_per_s": summary.rows_read / seconds, "peak_rss_mb": rss.peak / 2**20}
+            "seconds": seconds, "rows_per_s": summary.rows_read / seconds, "peak_rss_mb": rss.peak / 2**20,
+            "client_cpu": client, "server_cpu": server}
 
 
 def main() -> int:
@@ -94,22 +116,23 @@ def main() -> int:
         csv_path = Path(folder) / "synthetic.csv.gz"
         write_store(spec, csv_path)
         with FreshDatabase() as db:
-            results.append(measure("synthetic, in-memory frame", lambda: import_frame(db, frame, "synthetic")))
-            results.append(measure("synthetic, re-import (no-op)", lambda: import_frame(db, frame, "synthetic")))
+            results.append(measure("synthetic, in-memory frame", db.name, lambda: import_frame(db, frame, "synthetic")))
+            results.append(measure("synthetic, re-import (no-op)", db.name, lambda: import_frame(db, frame, "synthetic")))
         del frame
         with FreshDatabase() as db:
-            results.append(measure("synthetic, canonical csv.gz", lambda: import_file(db, csv_path)))
+            results.append(measure("synthetic, canonical csv.gz", db.name, lambda: import_file(db, csv_path)))
     if not args.skip_uci:
         if UCI.exists():
             with FreshDatabase() as db:
-                results.append(measure("Online Retail II 2009-10 csv.gz", lambda: import_file(db, UCI)))
+                results.append(measure("Online Retail II 2009-10 csv.gz", db.name, lambda: import_file(db, UCI)))
         else:
             print(f"(skipped Online Retail II: {UCI} not found)")
 
-    print(f"\n{'dataset':34} {'rows':>10} {'new orders':>11} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12}")
+    print(f"\n{'dataset':34} {'rows':>10} {'new orders':>11} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12}"
+          f" {'CPU s: python':>14} {'+ postgres':>10}")
     for r in results:
         print(f"{r['dataset']:34} {r['rows']:>10,} {r['new_orders']:>11,} {r['seconds']:>8.1f} "
-              f"{r['rows_per_s']:>10,.0f} {r['peak_rss_mb']:>12,.0f}")
+              f"{r['rows_per_s']:>10,.0f} {r['peak_rss_mb']:>12,.0f} {r['client_cpu']:>14.1f} {r['server_cpu']:>10.1f}")
     print(f"\n{os.cpu_count()} CPU(s); load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
           "(other work on the machine slows these figures)")
     return 0

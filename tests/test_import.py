@@ -357,6 +357,7 @@ def test_parquet_and_xlsx_round_trip_match_csv(fresh_database_url, tmp_path, suf
     frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     frame["quantity"] = frame["quantity"].astype(int)      # typed columns, as a spreadsheet holds them
     frame["unit_price"] = frame["unit_price"].astype(float)
+    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], utc=True, format="ISO8601").dt.tz_localize(None)
     other = tmp_path / f"orders.{suffix}"
     frame.to_parquet(other) if suffix == "parquet" else frame.to_excel(other, index=False)
 
@@ -410,3 +411,41 @@ def test_cli_ingest_json(fresh_database_url, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert f"{bad}: row 5, column 'unit_price': not a number ('abc')" in result.stderr
+
+
+def test_progress_reports_stages_up_to_done(fresh_db, tmp_path):
+    calls = []
+    import_file(fresh_db, write_csv(tmp_path / "orders.csv", HEADER, canonical_rows()),
+                progress=lambda done, total=None, note="": calls.append((done, total, note)))
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and calls[-1] == (100, 100, "done")
+    assert {"reading", "loading", "order lines", "committing"} <= {c[2] for c in calls}
+
+
+def test_import_without_superuser_keeps_foreign_key_checks(fresh_database_url, tmp_path):
+    """The importer skips per-row foreign-key checks only where it may (superuser); a plain role
+    imports the same data with the checks on."""
+    import uuid
+
+    import psycopg
+
+    from sql.database import Database
+
+    url = fresh_database_url()
+    role = f"cib_importer_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
+        conn.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}")
+        conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    try:
+        db = Database(url.replace("postgresql://postgres@", f"postgresql://{role}@"), migrate=False)
+        try:
+            summary = import_file(db, write_csv(tmp_path / "orders.csv", HEADER, canonical_rows()))
+            assert (summary.new_orders, summary.rows_loaded) == (5, 6)
+            assert store_counts(db) == {"customers": 2, "products": 3, "orders": 5, "order_lines": 6}
+        finally:
+            db.close()
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
