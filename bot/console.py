@@ -175,5 +175,8 @@ def run_chat(settings, *, stdin: TextIO | None = None, stdout: TextIO | None = N
                 print("(new thread)", file=out)
                 continue
             answer = router.answer(question, thread_key=thread, user="console")
-            print("bot> " + render_answer(answer).replace("\n", "\n     ") + "\n", file=out, flush=True)
+            # The chat shows what Slack would show: the same Block Kit views, as terminal text.
+            from bot.render_text import answer_to_text
+
+            print("bot> " + answer_to_text(answer).replace("\n", "\n     ") + "\n", file=out, flush=True)
     return 0

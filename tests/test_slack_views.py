@@ -125,3 +125,20 @@ def test_empty_dashboard_says_what_to_do():
 def test_section_text_split_at_limit():
     pieces = bk.split_text("word " * 3000)
     assert all(len(p) <= bk.MAX_SECTION_CHARS for p in pieces) and len(pieces) == 5
+
+
+def test_terminal_rendering_of_the_same_views():
+    from bot.render_text import answer_to_text
+
+    answer = Answer(text="Here are the *top* customers.", tool_calls=[
+        ToolCall("analyze_customers", {"limit": 3}, customers_result(3, has_more=True)),
+        ToolCall("forecast_metrics", {"metric": "revenue"}, forecast_result(history=4, horizon=5))])
+    text = answer_to_text(answer)
+    assert "Here are the top customers." in text                      # mrkdwn emphasis removed
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("Public id"))
+    row = next(line for line in lines if line.startswith("C-00000002"))
+    assert header.index("Lifetime value") < len(row)                  # columns aligned under the header
+    assert "[Show more]" in text and "[Export CSV]" in text
+    assert "Revenue forecast" in text and "Upper 80%" in text and "2012-D004" in text
+    assert '"type"' not in text and "feedback" not in text.lower()
