@@ -159,3 +159,25 @@ def test_facts_fall_back_to_the_order_history_when_the_enrichment_fails(fresh_db
     assert fallback.source == "orders" and fallback.lifetime_value == pytest.approx(expected)
     assert fallback.orders == len(orders) and fallback.name == CUSTOMERS["S002"][0]
     assert [o.order_id for o in fallback.recent_orders] == [o.order_id for o in shared.recent_orders]
+
+
+def test_database_down_at_intake_answers_503_so_gorgias_delivers_again(settings):
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from gorgias.inbox import IntakeWriter
+    from gorgias.webhook import make_webhook_endpoint
+
+    class DownInbox:
+        def enqueue_many(self, events):
+            raise OSError("connection refused")
+
+    cfg = settings.model_copy(update={"gorgias_webhook_secret": SecretStr("s")})
+    writer = IntakeWriter(DownInbox())
+    app = Starlette(routes=[Route("/gorgias/webhook", make_webhook_endpoint(cfg, writer, lambda: None),
+                                  methods=["POST"])])
+    with TestClient(app) as client:
+        response = client.post("/gorgias/webhook", json=ticket_payload(1, 2), headers={"X-Webhook-Token": "s"})
+    writer.close()
+    assert response.status_code == 503 and "deliver it again" in response.json()["error"]
