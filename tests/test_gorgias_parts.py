@@ -181,3 +181,17 @@ def test_database_down_at_intake_answers_503_so_gorgias_delivers_again(settings)
         response = client.post("/gorgias/webhook", json=ticket_payload(1, 2), headers={"X-Webhook-Token": "s"})
     writer.close()
     assert response.status_code == 503 and "deliver it again" in response.json()["error"]
+
+
+def test_optional_tags_and_priority_after_the_note(settings):
+    from gorgias.note import Note
+
+    with FakeGorgias() as fake:
+        cfg = client_settings(settings, fake.url, gorgias_note_tags=["ai-noted"], gorgias_set_priority=True)
+        worker = InboxWorker(cfg, None, None, GorgiasClient(cfg), inbox=object())
+        worker._update_ticket(5, Note("<p>x</p>", "x", urgent=True), "test")
+        worker._update_ticket(6, Note("<p>x</p>", "x", urgent=False), "test")
+        fake.script.append((500, {}))                     # a failed update is logged, never raised
+        worker._update_ticket(7, Note("<p>x</p>", "x", urgent=True), "test")
+    assert fake.tags == {5: ["ai-noted"], 6: ["ai-noted"]}
+    assert fake.tickets == {5: {"priority": "high"}}
