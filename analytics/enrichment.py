@@ -4,7 +4,7 @@ built once here and used by lookup_customer, Slack, the router and Gorgias alike
 Chat-facing callers get no personal data; only Gorgias asks for `include_pii=True`."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime  # noqa: F401 - `date` is the type of RecentOrder.date
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -128,6 +128,11 @@ def customer_context(ctx: ToolContext, customer_id: int, include_pii: bool = Fal
         recent = cur.fetchall()
 
     has_profile = row["run_id"] is not None
+    if not has_profile and run is not None:
+        # Not scored by this run (a customer imported since): every order counts, not just those to as_of.
+        with ctx.db.cursor() as cur:
+            cur.execute(query("enrichment.order_stats"), {"customer_id": customer_id, "as_of": None})
+            stats = cur.fetchone()
     if has_profile:
         orders, revenue = row["orders"], float(row["revenue"])
         first_at, last_at = row["first_order_at"], row["last_order_at"]
@@ -137,7 +142,7 @@ def customer_context(ctx: ToolContext, customer_id: int, include_pii: bool = Fal
         orders, revenue = stats["orders"], float(stats["revenue"])
         first_at, last_at = stats["first_order_at"], stats["last_order_at"]
         aov = revenue / orders if orders else None
-        reference = run.as_of if run else stats["store_latest_order_at"]
+        reference = stats["store_latest_order_at"]
         days_since = (reference - last_at).days if (reference and last_at) else None
 
     memberships = row["memberships"] or {}
@@ -175,7 +180,8 @@ def customer_context(ctx: ToolContext, customer_id: int, include_pii: bool = Fal
         discounted_order_share=None if discounted_share is None else round(discounted_share, 3),
         compensation=compensation_tier(ctx.settings, revenue),
     )
-    context.open_risks = open_risks(context, stats["last_return_at"], run.as_of if run else stats["store_latest_order_at"])
+    reference = run.as_of if (run and has_profile) else stats["store_latest_order_at"]
+    context.open_risks = open_risks(context, stats["last_return_at"], reference)
     if include_pii:
         context.pii = CustomerPII(store_customer_id=row["store_customer_id"], name=row["name"],
                                   email=row["email"], phone=row["phone"])

@@ -7,7 +7,7 @@ from analytics.enrichment import compensation_tier, customer_context
 from analytics.resolve import resolve_archetype, resolve_customer, resolve_customer_by_contact, resolve_segment
 from analytics.runs import current_run, run_days_ago, require_current_run
 from analytics.tools.registry import ToolContext, ToolError
-from tests.analytics_fixture import (AS_OF, CUSTOMERS, CURRENT, OLD_AS_OF, analytics_db, ctx, loaded,  # noqa: F401
+from tests.analytics_fixture import (AS_OF, CUSTOMERS, CURRENT, analytics_db, ctx, loaded,  # noqa: F401
                                      pii_strings, value_figures)
 
 
@@ -93,3 +93,27 @@ def test_context_has_pii_only_when_asked(ctx, loaded):
 
 def test_compensation_tiers(settings):
     assert [compensation_tier(settings, v).percent for v in (12000, 10000, 1500, 600, 10)] == [25, 25, 20, 15, 10]
+
+
+def test_customer_imported_after_the_run(fresh_db, settings):
+    from datetime import timedelta
+
+    from analytics.cache import Cache
+    from analytics.pseudonyms import assign_public_ids
+    from analytics.tools.registry import run_tool
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db, settings)
+    with fresh_db.cursor() as cur:
+        cur.execute("INSERT INTO customers (store_customer_id, email, name) VALUES ('S999', 'late@example.com', "
+                    "'Late Comer') RETURNING customer_id")
+        cid = cur.fetchone()["customer_id"]
+        for number, days in enumerate((3, 1)):
+            cur.execute("INSERT INTO orders (store_order_id, customer_id, ordered_at, subtotal, total) "
+                        "VALUES (%s, %s, %s, 60, 60)", (f"LATE{number}", cid, AS_OF + timedelta(days=days)))
+    assign_public_ids(fresh_db, settings)
+    ctx = ToolContext(db=fresh_db, settings=settings, cache=Cache(None))
+    c = run_tool(ctx, "lookup_customer", {"customer": "S999"}).customer
+    assert not c.has_profile and (c.orders, c.lifetime_value, c.average_order_value) == (2, 120.0, 60.0)
+    assert c.days_since_last_order == 0 and c.value_tier == "regular" and c.compensation.percent == 10
+    assert "Not scored" in run_tool(ctx, "lookup_customer", {"customer": "S999"}).summary

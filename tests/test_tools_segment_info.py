@@ -7,8 +7,7 @@ import pytest
 
 from analytics.cache import Cache
 from analytics.tools.registry import ToolContext, ToolError, run_tool
-from tests.analytics_fixture import (AS_OF, CURRENT, ORDERS, PRODUCTS, _d, analytics_db, ctx, loaded,  # noqa: F401
-                                     value_figures)
+from tests.analytics_fixture import AS_OF, CURRENT, ORDERS, PRODUCTS, _d, analytics_db, ctx, loaded  # noqa: F401
 
 
 def products_of(store_ids, min_buyers=1):

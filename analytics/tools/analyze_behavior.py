@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from analytics.enrichment import DISCOUNT_DEPENDENT_SHARE
 from analytics.privacy import SMALL_GROUP_LABEL, is_small_group, min_group_size
 from analytics.runs import RunInfo, previous_run, require_current_run, run_days_ago
-from analytics.tools.common import read_cursor, cached, money, num, pct, segment_filter
+from analytics.tools.common import cached, money, pct, read_cursor, segment_filter
 from analytics.tools.inputs import AnalyzeBehaviorInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from sql import query

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from analytics.runs import require_current_run
-from analytics.tools.common import read_cursor, archetype_filter, cached, money, num, pct, segment_filter
+from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
 from analytics.tools.inputs import AnalyzeCustomersInput
 from analytics.tools.registry import ToolContext, ToolResult, register
 from sql import query

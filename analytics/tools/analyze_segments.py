@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from analytics.privacy import SMALL_GROUP_LABEL, fold_small_groups, is_small_group, min_group_size
 from analytics.resolve import resolve_segment
 from analytics.runs import RunInfo, previous_run, require_current_run, run_days_ago
-from analytics.tools.common import read_cursor, cached, money, num, pct
+from analytics.tools.common import cached, money, num, pct, read_cursor
 from analytics.tools.inputs import AnalyzeSegmentsInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from sql import query
@@ -153,7 +153,7 @@ def detail(ctx: ToolContext, run_id: int, axis: str, name: str, total: int) -> S
 def _describe_detail(d: SegmentDetail) -> str:
     text = f"{d.axis}:{d.name} ({d.interpretation or 'no description'}) has {d.members:,} customers ({pct(d.share)})"
     if d.withheld:
-        return text + f"; fewer than the privacy minimum, so no further breakdown"
+        return text + "; fewer than the privacy minimum, so no further breakdown"
     return (text + f", lifetime value {money(d.lifetime_value)} (average {money(d.average_value)}), "
             f"average churn probability {pct(d.average_churn)}, {d.customers_at_risk:,} at high or critical risk")
 

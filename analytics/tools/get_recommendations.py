@@ -11,7 +11,7 @@ from analytics.enrichment import CompensationTier, CustomerContext, compensation
 from analytics.privacy import is_small_group, min_group_size
 from analytics.resolve import resolve_customer
 from analytics.runs import RunInfo, require_current_run
-from analytics.tools.common import read_cursor, archetype_filter, cached, money, num, pct, segment_filter
+from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
 from analytics.tools.inputs import GetRecommendationsInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from analytics.tools.segment_info import TypicalProduct, typical_products

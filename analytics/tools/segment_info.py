@@ -10,7 +10,7 @@ from analytics.privacy import is_small_group, min_group_size
 from analytics.resolve import resolve_archetype, resolve_segment
 from analytics.runs import RunInfo, require_current_run
 from analytics.tools.analyze_segments import SegmentDetail, _total_customers, detail
-from analytics.tools.common import read_cursor, cached, money, num, pct
+from analytics.tools.common import cached, money, num, pct, read_cursor
 from analytics.tools.inputs import SegmentInfoInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from sql import query

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from analytics.enrichment import compensation_tier
 from analytics.runs import RunInfo, require_current_run
-from analytics.tools.common import read_cursor, archetype_filter, money, num, pct, segment_filter
+from analytics.tools.common import archetype_filter, money, num, pct, read_cursor, segment_filter
 from analytics.tools.inputs import TargetCampaignInput
 from analytics.tools.registry import ToolContext, ToolResult, register
 from sql import query
