@@ -102,6 +102,7 @@ def _money(value: Any) -> float:
 
 def _fetch(ctx: ToolContext, name: str, params: dict) -> list[dict]:
     with ctx.db.cursor() as cur:
+        cur.execute(query("products.tuning"))  # transaction-local: no JIT, room for hash aggregates
         cur.execute(query(name), params)
         return [dict(row) for row in cur.fetchall()]
 

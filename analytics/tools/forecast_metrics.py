@@ -103,6 +103,7 @@ class ForecastMetricsResult(ToolResult):
 
 def _fetch(ctx: ToolContext, name: str, params: dict | None = None) -> list[dict]:
     with ctx.db.cursor() as cur:
+        cur.execute(query("products.tuning"))  # transaction-local: no JIT for these one-pass scans
         cur.execute(query(name), params or {})
         return [dict(row) for row in cur.fetchall()]
 
