@@ -185,7 +185,7 @@ def build_features(orders: pd.DataFrame, as_of: pd.Timestamp, basket: pd.DataFra
     when = sales["ordered_at"]
 
     g = sales.assign(
-        weekend=when.dt.dayofweek.to_numpy() >= 5,
+        weekend=when.dt.day_of_week.to_numpy() >= 5,
         evening=when.dt.hour.to_numpy() >= 18,
         holiday=when.dt.month.isin([11, 12]).to_numpy(),
         day=when.dt.floor("D"),
