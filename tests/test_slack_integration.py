@@ -84,11 +84,18 @@ def test_home_dashboard_from_the_current_run(live):
     _assert_no_pii(h.fake)
 
 
-def test_campaign_export_delivers_the_campaign_file(live):
-    h, _ = live
+def test_campaign_export_is_the_whole_selection_without_contact_details(live):
+    h, fx = live
     value = json.dumps({"tool": "target_campaign", "arguments": {"campaign": "win_back"}})
     h.action({"action_id": "export_csv", "block_id": "b", "type": "button", "value": value})
-    h.fake.wait_for("files.completeUploadExternal", timeout=20)
+    complete = h.fake.wait_for("files.completeUploadExternal", timeout=20)[0].args
+    assert "contact details" in complete["initial_comment"]
     upload = h.fake.calls_to("upload")[0].args
-    content = h.fake.uploads[upload["file_id"]].decode()
-    assert content.splitlines()[0].count(",") >= 2 and len(content.splitlines()) >= 2
+    lines = h.fake.uploads[upload["file_id"]].decode().splitlines()
+    header = lines[0].split(",")
+    assert "public_id" in header and not any("email" in c or "store_customer_id" in c for c in header)
+    assert len(lines) == 1 + 3                                        # the three lapsed fixture customers
+    assert any(fx.public_ids["S005"] in line for line in lines[1:])
+    _assert_no_pii(h.fake)
+    sent = json.dumps(h.fake.uploads[upload["file_id"]].decode())
+    assert not [s for s in pii_strings() if s and s in sent]

@@ -1,5 +1,6 @@
 """"Export CSV": re-runs the list's tool call and uploads the rows as a CSV file in the thread.
-A campaign result that carries its own export (for the store's marketing tool) is delivered as is."""
+A campaign's own export (the whole selection, for the store's marketing tool) holds contact
+details, so Slack gets it without them: customers by C-XXXXXXXX id, as everywhere in chat."""
 from __future__ import annotations
 
 import csv
@@ -12,25 +13,15 @@ from bot.access import is_allowed, not_enabled_message
 from bot.delivery import replace_with_error
 from bot.listeners.actions.common import message_location
 from bot.views.answer import EXPORT_CSV, parse_tool_call_value
-from bot.views.format import format_value
+from bot.views.format import format_value, is_personal_field
 from bot.views.results import result_rows
 
 log = logging.getLogger(__name__)
-_EXPORT_FIELDS = ("csv", "export_csv", "csv_text")
 _EXPORT_PATH_FIELDS = ("export_path", "csv_path")
+SAVED_NOTE = "The file with contact details for the marketing tool is saved on the bot's server (DATA_DIR/exports)."
 
 
-def csv_bytes(result: Any) -> bytes:
-    """The tool's own export when it has one, else its largest list as CSV (no personal fields)."""
-    for name in _EXPORT_FIELDS:
-        value = getattr(result, name, None)
-        if isinstance(value, str) and value:
-            return value.encode("utf-8")
-    for name in _EXPORT_PATH_FIELDS:
-        value = getattr(result, name, None)
-        if value and Path(value).is_file():
-            return Path(value).read_bytes()
-    columns, rows = result_rows(result)
+def _write(columns: list[str], rows: list[list[Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)
@@ -38,6 +29,30 @@ def csv_bytes(result: Any) -> bytes:
         writer.writerow(["" if v is None else (v if isinstance(v, (int, float, str)) else format_value(v, c))
                          for c, v in zip(columns, row)])
     return buffer.getvalue().encode("utf-8")
+
+
+def export_file(result: Any) -> Path | None:
+    for name in _EXPORT_PATH_FIELDS:
+        value = getattr(result, name, None)
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
+def csv_bytes(result: Any) -> bytes:
+    """The tool's own export without its personal columns when it has one (every selected
+    customer, not just the preview), else the result's largest list; never personal fields."""
+    path = export_file(result)
+    if path is not None:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            # In a customer export a bare "name" is the person's name (elsewhere it names segments).
+            keep = [i for i, column in enumerate(header)
+                    if not is_personal_field(column) and column.strip().lower() != "name"]
+            return _write([header[i] for i in keep], [[row[i] for i in keep] for row in reader])
+    columns, rows = result_rows(result)
+    return _write(columns, rows)
 
 
 def register(app, deps) -> None:
@@ -53,9 +68,12 @@ def register(app, deps) -> None:
         try:
             tool, arguments = parse_tool_call_value(action["value"])
             result = deps.run_tool(tool, arguments)
+            comment = f"<@{user}> here is the CSV."
+            if export_file(result) is not None:
+                comment += " " + SAVED_NOTE
             client.files_upload_v2(channel=channel, thread_ts=thread_ts, content=csv_bytes(result),
                                    filename=f"{tool}.csv", title=f"{tool.replace('_', ' ')} export",
-                                   initial_comment=f"<@{user}> here is the CSV.")
+                                   initial_comment=comment)
         except Exception:
             log.exception("CSV export failed for %r", action.get("value"))
             replace_with_error(client, channel, None, thread_ts, "Sorry, the export failed (the error is logged).")
