@@ -98,7 +98,11 @@ class InboxWorker:
     def run_once(self, limit: int = CLAIM_BATCH) -> int:
         claimed = self.inbox.claim(limit, self.settings.gorgias_lease_seconds)
         for item in claimed:
-            self.handle(item)
+            try:
+                self.handle(item)
+            except Exception:  # e.g. the database went away mid-event: its lease brings it back later
+                log.exception("gorgias event %s: handling failed; it returns to the queue when its lease ends",
+                              item.event_id)
         return len(claimed)
 
     def handle(self, claimed: ClaimedEvent) -> str:
@@ -126,7 +130,9 @@ class InboxWorker:
         log.info("gorgias %s accepted: %s", where, decision.reason)
 
         try:
-            if claimed.attempts > 1:
+            # Tried before (a crash, a 5xx after Gorgias stored the note, a requeued parked event):
+            # look for our note first, so it is never posted twice.
+            if claimed.attempts > 1 or claimed.previous_error:
                 existing = self._find_posted_note(event.ticket_id, event_id)
                 if existing is not None:
                     self.inbox.mark_done(event_id, existing)

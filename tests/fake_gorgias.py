@@ -26,6 +26,7 @@ class FakeGorgias:
         self.script: deque[tuple[int, dict]] = deque()  # (status, headers) answered before normal handling
         self.always_status: int | None = None
         self.hang_after_post = threading.Event()        # set: record the note, then never answer
+        self.fail_after_post: deque[int] = deque()      # statuses answered *after* recording a note (a 504 that stored it)
         self.release = threading.Event()
         self._next_id = 9_000_000
         fake = self
@@ -77,6 +78,10 @@ class FakeGorgias:
                     if fake.hang_after_post.is_set():
                         fake.release.wait(30)
                         return
+                    with fake.lock:
+                        failed = fake.fail_after_post.popleft() if fake.fail_after_post else None
+                    if failed is not None:
+                        return self._send(failed, {"error": "gateway timeout"})
                     return self._send(201, message)
                 if sub == "/tags" and method == "POST":
                     with fake.lock:

@@ -299,6 +299,16 @@ def test_5xx_until_parked_then_cli_retry_posts_it(env, capsys):
     assert "matched by email" in note_for(env, ticket_id)["body_text"]
 
 
+def test_a_5xx_after_gorgias_stored_the_note_does_not_post_it_twice(env):
+    ticket_id, message_id = new_ids()
+    env.fake.fail_after_post.append(504)
+    post(env, ticket_payload(ticket_id, message_id, sender_email="amara.okafor@example.com"))
+    row = wait_finished(env, ticket_id, timeout=15)
+    notes = env.fake.notes(ticket_id)
+    assert row["status"] == "done" and row["attempts"] == 2
+    assert len(notes) == 1 and row["note_message_id"] == notes[0]["id"]
+
+
 def test_a_4xx_from_gorgias_parks_at_once(env):
     ticket_id, message_id = new_ids()
     env.fake.script.append((404, {}))
