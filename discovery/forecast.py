@@ -31,9 +31,10 @@ yearly terms take the weighted error from 0.46 (no yearly, ≈ the last-4-weeks 
 the December peak of 2009 is in the history; on a generated store with growth and no season at all
 (47 weeks to fit) the same terms find a phantom season and do worse than the recent mean (bench/
 bench_forecast.py prints both). Choosing the structure by an inner backtest does not rescue this —
-with 27 weeks left to fit, the yearly terms cannot even be estimated — so the tool reports the
-model's own backtest next to the baseline's, and `structure` ("no_yearly", "recent_mean") lets a
-caller switch. With two years or more the season is estimated from the data and the dilemma ends.
+with 27 weeks left to fit, the yearly terms cannot even be estimated. So the forecast_metrics tool
+backtests this model on the store's own last 13 weeks against the recent mean and forecasts with
+whichever did better, saying which (`structure="recent_mean"` gives the latter). With two years or
+more the season is estimated from the data and the dilemma ends.
 
 Weeks with (almost) no sales — a shop closed over Christmas — are left out of the fit (`closed_weeks_`)
 because one zero would dominate a log-scale regression. Intervals come from simulated paths (AR(1)

@@ -171,13 +171,14 @@ def test_structures_can_be_chosen(online_retail_weekly):
 START = datetime(2022, 1, 3, 10, 0, tzinfo=timezone.utc)  # a Monday
 
 
-def _generate(weeks: int, seed: int = 3) -> pd.DataFrame:
+def _generate(weeks: int, seed: int = 3, season: float = 0.0) -> pd.DataFrame:
     """Orders of a small store: weekday pattern, growth, 200 customers, a few returns and one
-    bookkeeping adjustment that must never count."""
+    bookkeeping adjustment that must never count; with `season`, a yearly wave peaking in December."""
     rng = np.random.default_rng(seed)
     days = pd.date_range(START, periods=7 * weeks, freq="D")
     weekday = np.array([1.0, 1.1, 1.0, 1.2, 1.4, 0.7, 0.5])[days.day_of_week]
-    per_day = rng.poisson(6 * weekday * np.exp(0.3 * np.arange(len(days)) / 365))
+    yearly = 1 + season * np.cos(2 * np.pi * (days.day_of_year.to_numpy() - 350) / 365.25)
+    per_day = rng.poisson(6 * weekday * yearly * np.exp(0.3 * np.arange(len(days)) / 365))
     at = np.repeat(days, per_day) + pd.to_timedelta(rng.integers(0, 8 * 3600, per_day.sum()), unit="s")
     frame = pd.DataFrame({"ordered_at": at, "customer": rng.integers(1, 201, len(at)),
                           "total": np.round(rng.lognormal(3.5, 0.5, len(at)), 2), "kind": "sale"})
@@ -251,8 +252,13 @@ def test_revenue_weeks_matches_independent_pipeline(ctx, store):
 
     assert result.start == (last_day + pd.Timedelta(days=1)).date()
     assert result.end == (last_day + pd.Timedelta(days=84)).date()
-    independent = SeasonalTrendForecaster(interval=0.8).fit(daily)
-    assert result.total == pytest.approx(independent.point(84).sum(), rel=1e-6)
+    # This store has growth and no season: on its last 13 weeks the recent mean beats the seasonal
+    # model, so the tool forecasts with the recent mean and says so.
+    reference = SeasonalTrendForecaster(interval=0.8).backtest(daily, holdout_weeks=13)
+    assert reference.baseline_wmape < reference.model_wmape
+    assert result.method == "recent_mean" and "forecast the last 13 weeks better" in result.summary
+    independent = SeasonalTrendForecaster(structure="recent_mean", interval=0.8).fit(daily)
+    assert result.total == pytest.approx(independent.point(84).sum(), abs=0.01)
     assert result.lower < result.total < result.upper
     assert result.bucket == "weeks" and len(result.forecast) == 12
     assert sum(p.value for p in result.forecast) == pytest.approx(result.total, rel=1e-6)
@@ -266,14 +272,31 @@ def test_revenue_weeks_matches_independent_pipeline(ctx, store):
     assert result.history[-1].end == last_day.date()
 
     assert result.backtest is not None and result.backtest.holdout_weeks == 13
-    reference = SeasonalTrendForecaster(interval=0.8).backtest(daily, holdout_weeks=13)
     assert result.backtest.model_wmape == pytest.approx(reference.model_wmape, abs=1e-4)
     print(f"\ngenerated store, revenue backtest (13 weeks): model WMAPE {result.backtest.model_wmape:.3f} "
           f"vs baseline {result.backtest.baseline_wmape:.3f}")
 
     assert result.repeat_purchases.customers == 200
     assert result.repeat_purchases.expected_repeat_purchases == pytest.approx(expected.sum() * 84 / 90, abs=0.1)
-    assert "Revenue over the next 12 weeks" in result.summary and "Backtest on the last 13 weeks" in result.summary
+    assert "Revenue over the next 12 weeks" in result.summary
+
+
+def test_seasonal_store_is_forecast_with_the_model(fresh_db, settings):
+    orders = _generate(weeks=80, season=0.6)
+    _load(fresh_db, orders)
+    ctx = ToolContext(db=fresh_db, settings=settings, cache=None)
+    result = run_tool(ctx, "forecast_metrics", {"metric": "revenue", "horizon": 8, "unit": "weeks"})
+    daily = _daily(orders, "revenue")
+    reference = SeasonalTrendForecaster(interval=0.8).backtest(daily, holdout_weeks=13)
+    assert reference.model_wmape < reference.baseline_wmape
+    assert result.method == "log_regression_ar1" and "yearly" in result.model
+    assert result.backtest.model_wmape == pytest.approx(reference.model_wmape, abs=1e-4)
+    assert (f"Backtest on the last 13 weeks: weighted error {reference.model_wmape:.0%} vs "
+            f"{reference.baseline_wmape:.0%}") in result.summary
+    model = SeasonalTrendForecaster(interval=0.8).fit(daily)
+    assert result.total == pytest.approx(model.point(56).sum(), abs=0.01)
+    print(f"\nseasonal generated store (80 weeks), revenue backtest: model WMAPE {reference.model_wmape:.3f} "
+          f"vs baseline {reference.baseline_wmape:.3f}")
 
 
 def test_orders_over_90_days_are_bucketed_by_week(ctx, store):
@@ -282,7 +305,11 @@ def test_orders_over_90_days_are_bucketed_by_week(ctx, store):
     result = run_tool(ctx, "forecast_metrics", {"metric": "orders", "horizon": 90, "unit": "days"})
     assert result.bucket == "weeks" and len(result.forecast) == math.ceil(90 / 7)
     assert (result.forecast[-1].end - result.forecast[-1].start).days == 90 - 12 * 7 - 1  # clipped last week
-    assert result.total == pytest.approx(SeasonalTrendForecaster().fit(daily).point(90).sum(), abs=0.01)
+    report = SeasonalTrendForecaster().backtest(daily, holdout_weeks=13)
+    structure = "auto" if report.model_wmape <= report.baseline_wmape else "recent_mean"
+    assert result.method == ("log_regression_ar1" if structure == "auto" else "recent_mean")
+    assert result.total == pytest.approx(SeasonalTrendForecaster(structure=structure).fit(daily).point(90).sum(),
+                                         abs=0.01)
     assert sum(p.value for p in result.forecast) == pytest.approx(result.total, rel=1e-6)
 
 

@@ -4,7 +4,9 @@ own backtest error, and the buy-till-you-die expectation of repeat purchases fro
 
 The model is discovery.forecast.SeasonalTrendForecaster. Revenue and orders are modelled per day (so
 the weekday pattern carries into daily and monthly totals); active customers and average order value
-are modelled per week, because neither adds up over days.
+are modelled per week, because neither adds up over days. The model is backtested on the store's last
+13 weeks; where the mean of the 4 weeks before did better (a store without a season, a flat metric),
+the forecast uses that recent mean instead and the summary says so.
 """
 from __future__ import annotations
 
@@ -242,16 +244,24 @@ def _compute(ctx: ToolContext, params: ForecastMetricsInput, version: dict, run)
     daily = _daily_history(ctx, last_day)
     if len(daily) < 7:
         raise ToolError(f"Not enough order history to forecast: {len(daily)} day(s) of orders, at least 7 needed.")
-    metric = params.metric
-    series = _series_for(ctx, metric, daily, last_day)
-    model = SeasonalTrendForecaster(interval=INTERVAL).fit(series)
-
     first = pd.Timestamp(last_day) + pd.Timedelta(days=1)
     end = first + _step(params.unit, params.horizon)
     horizon_days = (end - first).days
     if horizon_days > MAX_HORIZON_DAYS:
         raise ToolError(f"{params.horizon} {params.unit} is too far ahead: forecasts reach at most two years "
                         "(730 days, 104 weeks or 24 months).")
+    metric = params.metric
+    series = _series_for(ctx, metric, daily, last_day)
+    model = SeasonalTrendForecaster(interval=INTERVAL).fit(series)
+    backtest, backtest_note = _backtest(series, model)
+    if backtest is not None and backtest.baseline_wmape < backtest.model_wmape:
+        # The store's own recent track record decides: where the simple recent mean forecast the held-out
+        # weeks better (a store without a season, a flat metric), it is what we forecast with, and we say so.
+        model = SeasonalTrendForecaster(structure="recent_mean", interval=INTERVAL).fit(series)
+        backtest_note = (f"The {backtest.baseline} forecast the last {backtest.holdout_weeks} weeks better than the "
+                         f"seasonal model ({backtest.baseline_wmape:.0%} vs {backtest.model_wmape:.0%} weighted "
+                         "error), so it is used here.")
+
     point, paths = _day_paths(model, horizon_days)
     summed = metric in SUMMED
 
@@ -282,7 +292,6 @@ def _compute(ctx: ToolContext, params: ForecastMetricsInput, version: dict, run)
                 for (s, e), v, lo, hi in zip(ahead, values, low_b, high_b)]
     history = _history_points(series, model, first, bucket, len(forecast), summed)
 
-    backtest, backtest_note = _backtest(series, model)
     repeat = _repeat_purchases(ctx, run, horizon_days)
     result = ForecastMetricsResult(
         tool="forecast_metrics", summary="", metric=metric, horizon=params.horizon, unit=params.unit,
@@ -351,7 +360,9 @@ def _summary(r: ForecastMetricsResult) -> str:
     text = (f"{what} over the next {r.horizon} {r.unit} ({r.start.isoformat()} to {r.end.isoformat()}): about "
             f"{_fmt(r.metric, r.total)} (80% interval {_fmt(r.metric, r.lower)}–{_fmt(r.metric, r.upper)}). ")
     text += r.model
-    if r.backtest is not None:
+    if r.backtest is not None and r.backtest_note:
+        text += " " + r.backtest_note
+    elif r.backtest is not None:
         b = r.backtest
         text += (f" Backtest on the last {b.holdout_weeks} weeks: weighted error {b.model_wmape:.0%} vs "
                  f"{b.baseline_wmape:.0%} for the {b.baseline}.")
