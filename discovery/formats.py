@@ -35,6 +35,9 @@ class RawTable:
     frame: pd.DataFrame
     source: str
     encoding: str | None = None
+    # Rows that could not be split into the header's columns: row number -> reason. They are not in
+    # `frame`; the importer rejects them (or fails on them) like any other bad row.
+    malformed: pd.Series = field(default_factory=lambda: pd.Series([], dtype=object))
 
 
 @dataclass
@@ -85,18 +88,42 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ImportFailed(f"{source}: the header repeats column(s) {dupes}")
+    ragged: list[str] = []
+
+    def skip_ragged(row) -> str:
+        ragged.append(row.text)
+        return "skip"
+
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(block_size=16 << 20),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip_ragged),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names}, strings_can_be_null=False),
         )
     except pa.ArrowInvalid as exc:
-        # pyarrow says e.g. "CSV parse error: Expected 8 columns, got 9: ..." with the row number.
         raise ImportFailed(f"{source}: not a readable CSV file: {exc}") from None
-    return RawTable(_numbered(table.to_pandas()), source, encoding)
+    frame = _numbered(table.to_pandas())
+    if not ragged:
+        return RawTable(frame, source, encoding)
+    # pyarrow does not say where the ragged rows were; the csv module (slow, but only on this path)
+    # finds their row numbers so that messages and the side file point at the right rows.
+    malformed: dict[int, str] = {}
+    good: list[int] = []
+    records = (r for r in csv.reader(io.StringIO(data.decode("utf-8"), newline="")) if r)
+    next(records)
+    for number, record in enumerate(records, start=1):
+        if len(record) == len(names):
+            good.append(number)
+        else:
+            text = ",".join(record)
+            malformed[number] = f"has {len(record)} fields where the header has {len(names)}: {text[:300]!r}"
+    if len(good) != len(frame):  # the two readers disagree: say so rather than guess row numbers
+        raise ImportFailed(f"{source}: not a readable CSV file ({len(ragged)} row(s) with the wrong number "
+                           f"of fields, first: {ragged[0][:80]!r})")
+    frame.index = pd.Index(good, name="row")
+    return RawTable(frame, source, encoding, pd.Series(malformed, dtype=object))
 
 
 def _numbered(frame: pd.DataFrame) -> pd.DataFrame:

@@ -196,7 +196,7 @@ class _Problems:
 
 
 def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
-                  encoding: str | None = None) -> PreparedLines:
+                  encoding: str | None = None, malformed: pd.Series | None = None) -> PreparedLines:
     """Check and type every canonical column, classify the rows, and build the staging frames.
 
     Raises ImportFailed naming the first bad row and column unless `skip_bad_rows`, in which case
@@ -204,8 +204,9 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
     returned in `rejected` with a reason each.
     """
     frame = mapped.frame
-    summary = ImportSummary(source=source, format=mapped.fmt, encoding=encoding, rows_read=len(frame),
-                            notes=list(mapped.notes))
+    malformed = malformed if malformed is not None else pd.Series([], dtype=object)
+    summary = ImportSummary(source=source, format=mapped.fmt, encoding=encoding,
+                            rows_read=len(frame) + len(malformed), notes=list(mapped.notes))
     problems = _Problems(mapped.source_columns)
     for column in CANONICAL_COLUMNS:
         if column not in frame.columns:
@@ -264,6 +265,8 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
                               + first_row.loc[rows].astype(str) + ") names another customer")
         reasons = problems.reasons()
 
+    if len(malformed):
+        reasons = pd.concat([reasons, malformed]).sort_index()
     if len(reasons) and not skip_bad_rows:
         row = int(reasons.index[0])
         more = len(reasons) - 1
@@ -274,7 +277,7 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
         )
 
     # Keep orders whole: the siblings of a rejected line go too, so a corrected re-import adds them.
-    bad_orders = order_id[reasons.index]
+    bad_orders = order_id.reindex(reasons.index).fillna("")
     sibling = order_id.isin(set(bad_orders[bad_orders.ne("")])) & ~frame.index.isin(reasons.index)
     if sibling.any():
         first_bad = pd.Series(reasons.index, index=bad_orders.to_numpy()).groupby(level=0).min()
@@ -499,7 +502,7 @@ def _new_lines(lines: pd.DataFrame, n_orders: int, new_orders: np.ndarray, n_pro
 # --- entry points --------------------------------------------------------------------------------
 
 def _write_rejected(raw: pd.DataFrame, rejected: pd.DataFrame, path: Path) -> None:
-    out = raw.loc[rejected.index].copy()
+    out = raw.reindex(rejected.index)  # malformed rows are not in the frame: their cells stay empty
     out.insert(0, "row", rejected.index)
     out["reason"] = rejected["reason"].to_numpy()
     out.to_csv(path, index=False)
@@ -524,7 +527,8 @@ def import_file(db, path: Path | str, fmt: str = "auto", skip_bad_rows: bool = F
     raw: RawTable = read_table(path)
     progress(15, 100, "checking")
     mapped = map_to_canonical(raw, fmt)
-    prepared = prepare_lines(mapped, raw.source, skip_bad_rows=skip_bad_rows, encoding=raw.encoding)
+    prepared = prepare_lines(mapped, raw.source, skip_bad_rows=skip_bad_rows, encoding=raw.encoding,
+                             malformed=raw.malformed)
     if len(prepared.rejected):
         side = rejected_path or rejected_path_for(path)
         try:

@@ -449,3 +449,20 @@ def test_import_without_superuser_keeps_foreign_key_checks(fresh_database_url, t
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+def test_row_with_the_wrong_number_of_fields(fresh_db, tmp_path):
+    path = tmp_path / "ragged.csv"
+    write_csv(path, HEADER, canonical_rows())
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3] + ",surplus"                        # data row 3: order 1002
+    path.write_text("\n".join(lines) + "\n")
+
+    with pytest.raises(ImportFailed, match=r"ragged\.csv: row 3, has 15 fields where the header has 14"):
+        import_file(fresh_db, path)
+    assert store_counts(fresh_db)["orders"] == 0
+
+    summary = import_file(fresh_db, path, skip_bad_rows=True)
+    assert (summary.rows_read, summary.rows_rejected, summary.new_orders) == (6, 1, 4)
+    side = pd.read_csv(summary.rejected_file, dtype=str, keep_default_na=False)
+    assert side["row"].tolist() == ["3"] and "surplus" in side["reason"][0]
