@@ -29,8 +29,13 @@ _PROMISE = re.compile(
 _ORDER_REF = re.compile(r"(?:#\s?|\border\s+(?:number\s+|no\.?\s+)?#?)([A-Za-z]*\d[\w-]*)", re.I)
 
 
-def check_draft(text: str, facts: CustomerFacts | None) -> str | None:
-    """Why a draft breaks the rules (promised compensation, unknown order number), or None."""
+def check_draft(text: str, facts: CustomerFacts | None, style: DraftStyle | None = None) -> str | None:
+    """Why a draft breaks the rules (promised compensation, unknown order number, far too long
+    for the channel), or None."""
+    if style is not None:
+        sentences = len(re.findall(r"[.!?](\s|$)", text))
+        if sentences > style.max_sentences + 1:  # one spare: models like a closing line
+            return f"it has {sentences} sentences, too long for {style.label} (at most {style.max_sentences})"
     promise = _PROMISE.search(text)
     if promise:
         return f"it promises compensation ({promise.group(0)!r})"
@@ -63,7 +68,7 @@ def draft_reply(settings, message_text: str, subject: str | None, facts: Custome
         log.warning("Claude draft failed (%s); using the template draft", type(exc).__name__)
         return Draft(template_draft(settings, facts, urgency, style), "template",
                      f"Claude was unavailable ({type(exc).__name__})")
-    problem = check_draft(text, facts) if text else "it was empty"
+    problem = check_draft(text, facts, style) if text else "it was empty"
     if problem:
         log.warning("Claude draft rejected: %s", problem)
         return Draft(template_draft(settings, facts, urgency, style), "template", f"Claude's draft was rejected: {problem}")

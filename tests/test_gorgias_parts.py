@@ -66,6 +66,9 @@ def test_draft_guard_rejects_promises_and_invented_orders():
     assert "compensation" in check_draft("Here is 15% off your next order.", facts)
     assert "compensation" in check_draft("We'll refund you today.", facts)
     assert "compensation" in check_draft("Use this coupon at checkout.", None)
+    from gorgias.sources import SMS
+    assert check_draft("Sorry about that. I'm checking now. Talk soon.", None, SMS) is None
+    assert "too long for SMS" in check_draft("One. Two. Three. Four. Five.", None, SMS)
 
 
 def test_base_url_and_missing_configuration(settings):
