@@ -337,10 +337,16 @@ def test_active_customers_and_average_order_value(ctx, store):
     assert aov.repeat_purchases is not None and "repeat purchases" not in aov.summary
 
 
-def test_cached_answer_is_reused(ctx):
+def test_cached_answer_is_reused(ctx, store, settings):
     first = run_tool(ctx, "forecast_metrics", {"metric": "revenue", "horizon": 30})
     assert run_tool(ctx, "forecast_metrics", {"metric": "revenue", "horizon": 30}) is first
     assert json.loads(first.model_dump_json())["forecast"]
+    # Through Redis the answer is stored as JSON and parsed back into the same typed result.
+    redis_ctx = ToolContext(db=store[0], settings=settings, cache=Cache.from_settings(settings))
+    stored = run_tool(redis_ctx, "forecast_metrics", {"metric": "orders", "horizon": 2, "unit": "months"})
+    again = run_tool(redis_ctx, "forecast_metrics", {"metric": "orders", "horizon": 2, "unit": "months"})
+    assert again == stored and again is not stored
+    redis_ctx.cache.close()
 
 
 def test_short_history_falls_back_and_says_why(fresh_db, settings):

@@ -11,7 +11,7 @@ the forecast uses that recent mean instead and the summary says so.
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import date, timezone
 
 import numpy as np
 import pandas as pd
@@ -238,8 +238,6 @@ def forecast_metrics(ctx: ToolContext, params: ForecastMetricsInput) -> Forecast
 
 
 def _compute(ctx: ToolContext, params: ForecastMetricsInput, version: dict, run) -> ForecastMetricsResult:
-    from datetime import timezone
-
     last_day = version["latest_order_at"].astimezone(timezone.utc).date()
     daily = _daily_history(ctx, last_day)
     if len(daily) < 7:
