@@ -181,3 +181,31 @@ def test_no_personal_data_and_cache_round_trip(loaded, settings):
     for secret in pii_strings():
         assert secret not in text
     redis_ctx.cache.close()
+
+
+def test_guest_orders_count_in_money_not_in_buyers(fresh_db, settings):
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db)
+    with fresh_db.connection() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders (store_order_id, customer_id, ordered_at, kind, subtotal, total) "
+                    "VALUES ('GUEST1', NULL, %s, 'sale', 80, 80) RETURNING order_id", (AS_OF - timedelta(days=5),))
+        order_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price) "
+                    "SELECT %s, 1, product_id, 1, 80 FROM products WHERE sku = 'K1'", (order_id,))
+    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    lines = _lines()
+    result = run_tool(ctx, "analyze_products", {})
+    kits = next(r for r in result.rows if r.category == "kits")
+    expected = _expected(lines, "category").loc["kits"]
+    assert kits.revenue == pytest.approx(expected["revenue"] + 80)
+    assert kits.orders == expected["orders"] + 1
+    assert kits.customers == expected["customers"]  # a guest is nobody's repeat purchase
+    assert result.totals.orders == lines.loc[lines["kind"] == "sale", "order"].nunique() + 1
+    assert result.totals.customers == 10
+
+
+def test_empty_period_says_nothing_was_sold(ctx):
+    result = run_tool(ctx, "analyze_products", {"period": "2023-01"})
+    assert result.rows == [] and result.totals.orders == 0 and result.totals.repeat_rate is None
+    assert "Nothing was sold" in result.summary
