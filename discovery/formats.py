@@ -5,6 +5,7 @@ Everything here is whole-column pandas work; nothing loops over rows.
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import re
@@ -38,6 +39,8 @@ class RawTable:
     # Rows that could not be split into the header's columns: row number -> reason. They are not in
     # `frame`; the importer rejects them (or fails on them) like any other bad row.
     malformed: pd.Series = field(default_factory=lambda: pd.Series([], dtype=object))
+    # A ';' or tab separated file may write 6,95 for 6.95.
+    decimal_comma: bool = False
 
 
 @dataclass
@@ -80,11 +83,11 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
     if not data.strip():
         raise ImportFailed(f"{source}: the file is empty (no header row)")
     first_line = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
+    # Excel in continental locales separates with ';' (and writes decimal commas); tabs happen too.
+    delimiter = max([",", ";", "\t"], key=first_line.count)
     # The csv module reads the header so quoted names with commas work; pyarrow then reads every
     # column as text, so '017' stays '017' and '17850.0' can be cleaned up deliberately.
-    import csv
-
-    names = next(csv.reader([first_line]))
+    names = next(csv.reader([first_line], delimiter=delimiter))
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ImportFailed(f"{source}: the header repeats column(s) {dupes}")
@@ -98,20 +101,22 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
         table = pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(block_size=16 << 20),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip_ragged),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             invalid_row_handler=skip_ragged),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names}, strings_can_be_null=False),
         )
     except pa.ArrowInvalid as exc:
         raise ImportFailed(f"{source}: not a readable CSV file: {exc}") from None
     frame = _numbered(table.to_pandas())
+    decimal_comma = delimiter != ","
     if not ragged:
-        return RawTable(frame, source, encoding)
+        return RawTable(frame, source, encoding, decimal_comma=decimal_comma)
     # pyarrow does not say where the ragged rows were; the csv module (slow, but only on this path)
     # finds their row numbers so that messages and the side file point at the right rows.
     malformed: dict[int, str] = {}
     good: list[int] = []
-    records = (r for r in csv.reader(io.StringIO(data.decode("utf-8"), newline="")) if r)
+    records = (r for r in csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=delimiter) if r)
     next(records)
     for number, record in enumerate(records, start=1):
         if len(record) == len(names):
@@ -123,7 +128,7 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
         raise ImportFailed(f"{source}: not a readable CSV file ({len(ragged)} row(s) with the wrong number "
                            f"of fields, first: {ragged[0][:80]!r})")
     frame.index = pd.Index(good, name="row")
-    return RawTable(frame, source, encoding, pd.Series(malformed, dtype=object))
+    return RawTable(frame, source, encoding, pd.Series(malformed, dtype=object), decimal_comma=decimal_comma)
 
 
 def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
@@ -353,4 +358,19 @@ def map_to_canonical(raw: RawTable, fmt: str = "auto") -> Mapped:
         fmt = detect_format(raw.frame, raw.source)
     if fmt not in MAPPERS:
         raise ImportFailed(f"{raw.source}: unknown format {fmt!r}; use one of auto, {', '.join(FORMATS)}")
-    return MAPPERS[fmt](raw)
+    mapped = MAPPERS[fmt](raw)
+    if raw.decimal_comma:
+        _decimal_commas(mapped)
+    return mapped
+
+
+def _decimal_commas(mapped: Mapped) -> None:
+    """6,95 -> 6.95 in the money and quantity columns, for a column that never uses a decimal point."""
+    for column in ("quantity", "unit_price", "line_discount"):
+        values = mapped.frame[column]
+        if values.dtype.kind in "iuf":
+            continue
+        text = values.astype("str")
+        if text.str.contains(",", regex=False).any() and not text.str.contains(".", regex=False).any():
+            mapped.frame[column] = text.str.replace(",", ".", regex=False)
+            mapped.notes.append(f"column '{mapped.source_columns.get(column, column)}' uses decimal commas")

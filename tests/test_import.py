@@ -466,3 +466,24 @@ def test_row_with_the_wrong_number_of_fields(fresh_db, tmp_path):
     assert (summary.rows_read, summary.rows_rejected, summary.new_orders) == (6, 1, 4)
     side = pd.read_csv(summary.rejected_file, dtype=str, keep_default_na=False)
     assert side["row"].tolist() == ["3"] and "surplus" in side["reason"][0]
+
+
+def test_semicolon_separated_with_decimal_commas(fresh_db, tmp_path):
+    rows = [[cell.replace(".", ",") if i in (11, 12) else cell for i, cell in enumerate(r)] for r in canonical_rows()]
+    path = tmp_path / "excel_eu.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";", lineterminator="\r\n")
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    summary = import_file(fresh_db, path)
+    assert summary.rows_loaded == 6
+    total = fetch(fresh_db, "SELECT total FROM orders WHERE store_order_id = '1001'")[0]["total"]
+    assert total == Decimal("26.90")
+
+
+def test_header_only_file_imports_nothing(fresh_db, tmp_path):
+    summary = import_file(fresh_db, write_csv(tmp_path / "empty.csv", HEADER, []))
+    assert (summary.rows_read, summary.orders, summary.new_orders) == (0, 0, 0)
+    with pytest.raises(ImportFailed, match="empty"):
+        (tmp_path / "nothing.csv").write_text("")
+        import_file(fresh_db, tmp_path / "nothing.csv")
