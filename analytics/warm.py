@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import logging
 
+from analytics.runs import current_run
 from analytics.tools.registry import ToolContext, ToolError, run_tool
+from sql import query
 
 log = logging.getLogger(__name__)
+
+WARM_ARCHETYPES = 20   # the largest ones; resolve.archetypes lists them by size
 
 COMMON_CALLS: tuple[tuple[str, dict], ...] = (
     ("analyze_segments", {"mode": "overview"}),
@@ -24,10 +28,18 @@ def register_warm_hooks(ctx: ToolContext) -> None:
     ctx.extras["warm_hooks_registered"] = True
 
     def warm_common_answers() -> None:
-        for name, args in COMMON_CALLS:
+        calls = list(COMMON_CALLS)
+        run = current_run(ctx)
+        if run is not None:
+            # Archetype cards also fill the per-archetype typical products that customer
+            # recommendations reuse.
+            with ctx.db.cursor() as cur:
+                cur.execute(query("resolve.archetypes"), {"run_id": run.run_id})
+                calls += [("segment_info", {"name": r["archetype_id"]}) for r in cur.fetchall()[:WARM_ARCHETYPES]]
+        for name, args in calls:
             try:
                 run_tool(ctx, name, args)
-            except ToolError as exc:  # e.g. no run yet: nothing to warm
+            except ToolError as exc:  # e.g. no run yet, or no earlier run to compare with
                 log.info("not warming %s: %s", name, exc)
 
     ctx.cache.add_warm_hook(warm_common_answers)

@@ -61,17 +61,27 @@ class SegmentInfoResult(ToolResult):
 
 def typical_products(ctx: ToolContext, run: RunInfo, *, archetype_ids: list[str] | None = None,
                      axis: str | None = None, segment: str | None = None) -> dict[str, list[dict]]:
-    """group -> rows (sku, title, category, buyers, revenue, sampled) of its most bought products."""
+    """group -> rows (sku, title, category, buyers, revenue, sampled) of its most bought products.
+    Cached per run and group: every lookup of a customer of the same archetype reuses it."""
     sample = SAMPLE_PER_GROUP_IN_LIST if archetype_ids and len(archetype_ids) > 1 else SAMPLE_ONE_GROUP
-    with read_cursor(ctx) as cur:
-        cur.execute(query("segments.typical_products"), {
-            "run_id": run.run_id, "as_of": run.as_of, "archetype_ids": archetype_ids or [], "axis": axis,
-            "segment": segment, "min_buyers": min_group_size(ctx), "per_group": PRODUCTS_PER_CARD,
-            "sample_size": sample})
-        found: dict[str, list[dict]] = {}
-        for r in cur.fetchall():
-            found.setdefault(r["grp"], []).append(dict(r))
-    return found
+
+    def load() -> dict[str, list[dict]]:
+        with read_cursor(ctx) as cur:
+            cur.execute(query("segments.typical_products"), {
+                "run_id": run.run_id, "as_of": run.as_of, "archetype_ids": archetype_ids or [], "axis": axis,
+                "segment": segment, "min_buyers": min_group_size(ctx), "per_group": PRODUCTS_PER_CARD,
+                "sample_size": sample})
+            found: dict[str, list[dict]] = {}
+            for r in cur.fetchall():
+                found.setdefault(r["grp"], []).append(
+                    {**dict(r), "revenue": float(r["revenue"])})   # JSON-safe for the Redis cache
+        return found
+
+    if ctx.cache is None:
+        return load()
+    key = (f"run{run.run_id}:typical-products:{sample}:{min_group_size(ctx)}:"
+           f"{','.join(sorted(archetype_ids or []))}:{axis}:{segment}")
+    return ctx.cache.get_or_compute(key, None, load)
 
 
 def archetype_cards(ctx: ToolContext, run: RunInfo, archetype_id: str | None) -> list[ArchetypeCard]:
