@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from bot.views import blocks as bk
-from tests.test_slack_support import Harness, ScriptedRouter, action_body, event_body
+from tests.test_slack_support import Harness, ScriptedRouter, event_body
 
 
 @pytest.fixture
@@ -59,6 +59,7 @@ def test_direct_message_answered_with_status(harness):
 
 def test_bot_and_own_messages_and_edits_are_ignored(harness):
     base = {"type": "message", "channel_type": "im", "channel": "D0ALICE", "ts": "1700000003.000400"}
+    assert harness.event(_mention(bot_id="BOTHER")).status_code == 200   # another bot mentioning us
     for event in (dict(base, bot_id="BOTHER", user="UOTHER", text="hello"),
                   dict(base, user="UBOT", text="my own words"),
                   dict(base, subtype="message_changed", message={"text": "edited"})):

@@ -4,7 +4,6 @@ Nothing that reaches Slack may carry a fixture customer's name, email or phone."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -10,8 +10,7 @@ from bot.views.answer import answer_pages, downgrade, parse_tool_call_value, too
 from bot.views.charts import forecast_chart, forecast_png
 from bot.views.home import home_view
 from bot.views.results import render_result
-from tests.test_slack_support import (Answer, CustomersResult, ToolCall, Totals, customers_result,
-                                      forecast_result)
+from tests.test_slack_support import Answer, ToolCall, customers_result, forecast_result
 from analytics.tools.registry import ToolResult
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.views import blocks as bk
 from bot.views.answer import RUN_QUESTION
-from bot.views.format import format_value, humanize, is_personal_field, plain
+from bot.views.format import format_value, humanize, plain
 from bot.views.help import SUGGESTED_QUESTIONS
 from bot.views.results import result_rows
 

@@ -1,11 +1,11 @@
 """The App Home tab: a dashboard published with views.publish each time a person opens it."""
 from __future__ import annotations
 
-from bot.dedupe import first_delivery
 import logging
 
 from bot.access import is_allowed, not_enabled_message
 from bot.dashboard import load_dashboard
+from bot.dedupe import first_delivery
 from bot.metrics import METRICS
 from bot.views.home import home_view, message_home_view
 

@@ -1,8 +1,8 @@
 """@-mentions in channels: answered in the mention's thread (slow work after the ack)."""
 from __future__ import annotations
 
-from bot.dedupe import first_delivery
 from bot.answering import answer_in_thread
+from bot.dedupe import first_delivery
 
 
 def register(app, deps) -> None:
@@ -10,8 +10,8 @@ def register(app, deps) -> None:
         ack()
 
     def answer(body, event, client):
-        if not first_delivery(deps.db, body):
-            return
+        if event.get("bot_id") or not first_delivery(deps.db, body):
+            return  # other bots' mentions are not questions from people
         answer_in_thread(deps, client, channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
                          user=event.get("user"), question=event.get("text", ""), listener="app_mention")
 

@@ -2,8 +2,8 @@
 bot messages and other subtypes are acknowledged and ignored, as are other channels' messages."""
 from __future__ import annotations
 
-from bot.dedupe import first_delivery
 from bot.answering import answer_in_thread
+from bot.dedupe import first_delivery
 
 
 def _is_person_writing_in_dm(event: dict) -> bool:
