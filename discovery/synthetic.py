@@ -12,13 +12,17 @@ probability (beta-distributed within their type). Time runs on a warped clock wh
 day's weight (seasonality: holiday peak Nov-Dec, Black Friday week, spring bump, weekends), so
 the process is exactly BG/NBD in "shopping time". One-time buyers never come back (a planted
 extension). Each type may have its own clock (seasonal buyers shop almost only in Nov-Dec,
-weekend crafters mostly on Saturdays and Sundays).
+weekend crafters mostly on Saturdays and Sundays). Regular types drop out rarely (p ~ 0.5 % per
+purchase: ~90 % are alive at the end), lapsing customers often (p ~ 33 %). Regular types are
+acquired until 90 % of the period (mid-September of the last year), so each has at least a few
+months of history at the end; the holiday rush's newcomers are gift and one-time buyers. Without
+that, a regular acquired in November looks like a gift buyer: all their orders are in Nov-Dec.
 
 Planted types and the axis (of discovery's eight: frequency, value, exploration,
 price_sensitivity, cadence, maturity, repurchase, returns) on which each is meant to show,
 everyone else staying ordinary there:
 
-- frequent_hobbyist   frequency (~30 orders a year vs 9-12) and exploration (all categories)
+- frequent_hobbyist   frequency (~36 orders a year vs ~12 for regulars) and exploration
 - seasonal_gift_buyer cadence (~98 % of orders in Nov-Dec; gift cards, kits, precuts)
 - discount_hunter     price_sensitivity (a code on ~92 % of orders vs <= ~10 %; cheapest SKUs)
 - premium_loyalist    value (large orders of the dearest SKUs), exploration (one category),
@@ -109,19 +113,25 @@ class TypeProfile:
     one_time: bool = False              # never comes back
 
 
+REGULARS_ACQUIRED_UNTIL = 0.9
+
 PLANTED_TYPES: dict[str, TypeProfile] = {
-    "frequent_hobbyist": TypeProfile(0.13, 30.0, 6.0, (1.5, 100.0), 2.7, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 60.0),
+    "frequent_hobbyist": TypeProfile(0.13, 36.0, 10.0, (1.5, 400.0), 1.15, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 60.0,
+                                     acquired_until=REGULARS_ACQUIRED_UNTIL),
     "seasonal_gift_buyer": TypeProfile(0.12, 3.5, 8.0, (2.0, 30.0), 0.9, 0.0, 0.10, (1.3, 1.3), 0.05, 0.015, 3.0,
                                        holiday_only=True),
-    "discount_hunter": TypeProfile(0.13, 12.0, 5.0, (2.0, 80.0), 2.0, 0.0, 0.92, (0.9, 4.0), 0.10, 0.015, 6.0),
-    "premium_loyalist": TypeProfile(0.10, 9.0, 6.0, (2.0, 80.0), 1.8, 5.0, 0.04, (6.0, 1.2), 0.80, 0.015, 0.0),
-    "weekend_crafter": TypeProfile(0.13, 12.0, 5.0, (2.0, 80.0), 2.25, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
-                                   weekend_boost=10.0, evening=True),
-    "lapsing": TypeProfile(0.12, 15.0, 6.0, (6.0, 12.0), 3.0, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
+    "discount_hunter": TypeProfile(0.13, 12.0, 5.0, (1.5, 300.0), 1.2, 0.0, 0.92, (0.9, 4.0), 0.10, 0.015, 6.0,
+                                   acquired_until=REGULARS_ACQUIRED_UNTIL),
+    "premium_loyalist": TypeProfile(0.10, 9.0, 6.0, (1.5, 300.0), 2.0, 5.0, 0.04, (6.0, 1.2), 0.80, 0.015, 0.0,
+                                    acquired_until=REGULARS_ACQUIRED_UNTIL),
+    "weekend_crafter": TypeProfile(0.13, 12.0, 5.0, (1.5, 300.0), 1.35, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
+                                   weekend_boost=10.0, evening=True, acquired_until=REGULARS_ACQUIRED_UNTIL),
+    "lapsing": TypeProfile(0.12, 10.0, 6.0, (6.0, 12.0), 2.6, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
                            acquired_until=0.25),
     "one_time_buyer": TypeProfile(0.14, 0.0, 1.0, (1.0, 1.0), 1.6, 0.0, 0.08, (1.3, 1.3), 0.0, 0.015, 6.0,
                                   one_time=True),
-    "serial_returner": TypeProfile(0.13, 12.0, 5.0, (2.0, 80.0), 2.6, 0.0, 0.08, (1.3, 1.3), 0.10, 0.70, 6.0),
+    "serial_returner": TypeProfile(0.13, 12.0, 5.0, (1.5, 300.0), 1.55, 0.0, 0.08, (1.3, 1.3), 0.10, 0.70, 6.0,
+                                   acquired_until=REGULARS_ACQUIRED_UNTIL),
 }
 TYPE_NAMES = tuple(PLANTED_TYPES)
 
@@ -154,7 +164,7 @@ _PREMIUM_CATEGORIES = np.array([CATEGORY_INDEX[k] for k in (
 _SEASONAL_MIX = {"gift_cards": 0.32, "kits": 0.22, "precuts": 0.22, "patterns": 0.10,
                  "tools": 0.06, "notions": 0.04, "quilting_cotton": 0.04}
 
-_MONTH_WEIGHT = np.array([0.9, 0.9, 1.15, 1.2, 1.05, 0.85, 0.8, 0.85, 1.0, 1.05, 1.2, 1.2])
+_MONTH_WEIGHT = np.array([0.9, 0.9, 1.15, 1.2, 1.05, 0.85, 0.8, 0.85, 1.0, 1.05, 1.1, 1.1])
 _WEEKDAY_WEIGHT = np.array([1.0, 0.97, 0.97, 1.0, 0.95, 1.05, 1.0])  # Monday first
 _HOURS_DAY = np.array([1, .5, .3, .2, .2, .3, .8, 1.5, 2.5, 3.5, 4, 4.2, 4.5, 4.2, 4, 3.8, 3.5, 3.5,
                        3.8, 4.2, 4.3, 3.5, 2.5, 1.5])
@@ -230,7 +240,7 @@ def _days(spec: StoreSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 def _day_weights(month: np.ndarray, weekday: np.ndarray, day_of_month: np.ndarray) -> np.ndarray:
     """Per profile, each day's shopping intensity, normalised to mean 1 (so rates are per day)."""
     black_friday_week = ((month == 11) & (day_of_month >= 22)) | ((month == 12) & (day_of_month <= 2))
-    store = _MONTH_WEIGHT[month - 1] * _WEEKDAY_WEIGHT[weekday] * np.where(black_friday_week, 1.5, 1.0)
+    store = _MONTH_WEIGHT[month - 1] * _WEEKDAY_WEIGHT[weekday] * np.where(black_friday_week, 1.4, 1.0)
     weights = np.empty((len(_PROFILES), len(month)))
     for row, profile in enumerate(_PROFILES):  # one row per profile (nine), not per customer
         w = store * np.where(weekday >= 5, profile.weekend_boost, 1.0)
