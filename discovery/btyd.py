@@ -52,8 +52,11 @@ def _collapse(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _multi_start_minimise(objective, starts: list[np.ndarray], names: list[str]) -> tuple[np.ndarray, FitDiagnostics]:
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(names)
     best = None
+    agreeing = 0
     diag = FitDiagnostics()
     for start in starts:
+        if diag.starts_converged >= 2 and best is not None and agreeing >= 2:
+            break  # two converged starts found the same optimum: more starts would only cost time
         diag.starts_tried += 1
         try:
             with np.errstate(all="ignore"):
@@ -65,8 +68,13 @@ def _multi_start_minimise(objective, starts: list[np.ndarray], names: list[str])
             continue
         if result.success:
             diag.starts_converged += 1
-        if best is None or result.fun < best.fun:
-            best = result
+        tolerance = 1e-7 * max(1.0, abs(best.fun)) if best is not None else 0.0
+        if best is None or result.fun < best.fun - tolerance:
+            best, agreeing = result, int(bool(result.success))
+        elif result.success and result.fun <= best.fun + tolerance:
+            agreeing += 1
+            if result.fun < best.fun:
+                best = result
     if best is None:
         raise ConvergenceFailure("no starting point gave a finite likelihood")
     diag.converged = bool(best.success)
@@ -91,14 +99,19 @@ class BetaGeoModel:
         self.random_state = random_state
 
     @staticmethod
-    def _log_likelihood(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """Per-row log-likelihood, eq. (6): L = A1·A2·(A3 + δ(x>0)·A4), computed in logs."""
+    def _log_likelihood(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
+                        x_index: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Per-row log-likelihood, eq. (6): L = A1·A2·(A3 + δ(x>0)·A4), computed in logs.
+
+        `x_index` = (unique x values, index of each row's x): the gamma functions depend on x
+        only, and purchase counts take few distinct values, so they are evaluated once per value."""
         r, alpha, a, b = np.exp(log_params)
+        xs, inverse = x_index if x_index is not None else np.unique(x, return_inverse=True)
         # ln A1 = lnΓ(r+x) − lnΓ(r) + r ln α
-        ln_a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
         # ln A2 = lnΓ(a+b) + lnΓ(b+x) − lnΓ(b) − lnΓ(a+b+x)
-        ln_a2 = (special.gammaln(a + b) + special.gammaln(b + x)
-                 - special.gammaln(b) - special.gammaln(a + b + x))
+        ln_a1_a2 = (special.gammaln(r + xs) - special.gammaln(r) + r * np.log(alpha)
+                    + special.gammaln(a + b) + special.gammaln(b + xs)
+                    - special.gammaln(b) - special.gammaln(a + b + xs))[inverse]
         # ln A3 = −(r+x) ln(α+T)
         ln_a3 = -(r + x) * np.log(alpha + T)
         # ln A4 = ln a − ln(b+x−1) − (r+x) ln(α+t_x), only where x > 0
@@ -106,15 +119,16 @@ class BetaGeoModel:
         ln_a4 = np.where(has_repeat,
                          np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + t_x),
                          -np.inf)
-        return ln_a1 + ln_a2 + np.logaddexp(ln_a3, ln_a4)
+        return ln_a1_a2 + np.logaddexp(ln_a3, ln_a4)
 
     def fit(self, x, t_x, T) -> "BetaGeoModel":
         rows, weights = _collapse(x, t_x, T)
         xs, txs, Ts = rows[:, 0], rows[:, 1], rows[:, 2]
         total = weights.sum()
+        x_index = np.unique(xs, return_inverse=True)
 
         def objective(log_params: np.ndarray) -> float:
-            value = -(weights * self._log_likelihood(log_params, xs, txs, Ts)).sum() / total
+            value = -(weights * self._log_likelihood(log_params, xs, txs, Ts, x_index)).sum() / total
             return float(value) if np.isfinite(value) else 1e300
 
         # Starting points: the usual (1,1,1,1) plus scale-aware ones (α near the mean time between

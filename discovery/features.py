@@ -61,7 +61,7 @@ def resolve_as_of(value: str | date | datetime | None, latest: datetime | None) 
 
 
 def _copy_frame(conn, sql_text: str, params: dict, dtype=None) -> pd.DataFrame:
-    """Run a SELECT through COPY … TO STDOUT (CSV) and parse it with pandas: the fast path for bulk reads."""
+    """Run a SELECT through COPY … TO STDOUT (CSV) and parse it with pandas (exports, text columns)."""
     buffer = io.BytesIO()
     with conn.cursor() as cur:
         cur.execute("SET LOCAL TimeZone = 'UTC'")
@@ -69,65 +69,41 @@ def _copy_frame(conn, sql_text: str, params: dict, dtype=None) -> pd.DataFrame:
             for chunk in copy:
                 buffer.write(chunk)
     buffer.seek(0)
-    return pd.read_csv(buffer, dtype=dtype, engine="pyarrow" if dtype == "int64" else "c")
+    return pd.read_csv(buffer, dtype=dtype)
+
+
+def _fetch_frame(conn, sql_text: str, params: dict) -> pd.DataFrame:
+    """A numeric result set as a DataFrame. For aggregated, numbers-only results this beats COPY,
+    whose client hands rows over one at a time."""
+    with conn.cursor(binary=True) as cur:
+        cur.execute(sql_text, params)
+        columns = [c.name for c in cur.description]
+        return pd.DataFrame.from_records(cur.fetchall(), columns=columns)
 
 
 def load_order_facts(db, as_of: pd.Timestamp) -> pd.DataFrame:
     """Sale and return orders of known customers up to as_of (one row per order)."""
     with db.connection() as conn:
-        frame = _copy_frame(conn, query("discovery.order_facts"), {"as_of": as_of.to_pydatetime()})
-    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], utc=True, format="ISO8601")
-    frame["discounted"] = frame["discounted"].astype(str).str.lower().isin(["t", "true"])
-    return frame
+        frame = _fetch_frame(conn, query("discovery.order_facts"), {"as_of": as_of.to_pydatetime()})
+    if frame.empty:
+        frame = pd.DataFrame(columns=["customer_id", "ordered_epoch", "is_return", "subtotal",
+                                      "discount_total", "total", "discounted"])
+    frame["ordered_at"] = pd.to_datetime(frame["ordered_epoch"].astype(float), unit="s", utc=True)
+    frame["kind"] = np.where(frame["is_return"].astype(bool), "return", "sale")
+    frame["discounted"] = frame["discounted"].astype(bool)
+    return frame.drop(columns=["ordered_epoch", "is_return"])
 
 
-def load_sale_lines(db, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.Series]:
-    """Purchased lines (customer_id, order_id, product_id, quantity) and product → category."""
+def load_basket_stats(db, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per customer basket breadth and re-buying, aggregated by PostgreSQL in one pass over the lines."""
     with db.connection() as conn:
-        lines = _copy_frame(conn, query("discovery.sale_lines"), {"as_of": as_of.to_pydatetime()}, dtype="int64")
-        categories = _copy_frame(conn, query("discovery.product_categories"), {},
-                                 dtype={"product_id": "int64", "category": str})
-    return lines, categories.set_index("product_id")["category"].fillna("")
-
-
-def basket_stats(lines: pd.DataFrame, categories: pd.Series) -> pd.DataFrame:
-    """Per customer: items, products, categories, category entropy, top category share, and how
-    much is bought again (lines of a product bought before; products bought more than once).
-    Whole-array: pairs are encoded as one integer key and counted with np.unique / bincount."""
-    customer_codes, customers = pd.factorize(lines["customer_id"], sort=True)
-    product_codes, products = pd.factorize(lines["product_id"], sort=True)
-    n_customers, n_products = len(customers), max(len(products), 1)
-    items = np.bincount(customer_codes, weights=lines["quantity"].to_numpy(), minlength=n_customers)
-
-    pair_keys, times = np.unique(customer_codes.astype(np.int64) * n_products + product_codes, return_counts=True)
-    pair_customer = pair_keys // n_products
-    pair_product = pair_keys % n_products
-    n_pairs = np.bincount(pair_customer, minlength=n_customers)
-    n_lines = np.bincount(pair_customer, weights=times, minlength=n_customers)
-    repeat_lines = np.bincount(pair_customer, weights=times - 1, minlength=n_customers)
-    repeat_products = np.bincount(pair_customer, weights=(times > 1), minlength=n_customers)
-
-    category_codes, _ = pd.factorize(categories.reindex(products).fillna("").to_numpy())
-    n_categories_total = max(int(category_codes.max()) + 1 if len(category_codes) else 1, 1)
-    cat_keys, cat_inverse = np.unique(pair_customer * n_categories_total + category_codes[pair_product],
-                                      return_inverse=True)
-    cat_times = np.bincount(cat_inverse.reshape(-1), weights=times)
-    cat_customer = cat_keys // n_categories_total
-    share = cat_times / n_lines[cat_customer]
-    categories_per_customer = np.bincount(cat_customer, minlength=n_customers)
-    entropy = -np.bincount(cat_customer, weights=share * np.log(share), minlength=n_customers)
-    top_share = np.zeros(n_customers)
-    np.maximum.at(top_share, cat_customer, share)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return pd.DataFrame({
-            "items": items,
-            "products": n_pairs,
-            "categories": categories_per_customer,
-            "category_entropy": np.maximum(entropy, 0.0),
-            "top_category_share": top_share,
-            "repeat_line_share": np.where(n_lines > 0, repeat_lines / n_lines, 0.0),
-            "repeat_product_share": np.where(n_pairs > 0, repeat_products / n_pairs, 0.0),
-        }, index=pd.Index(np.asarray(customers), name="customer_id"))
+        conn.execute("SET LOCAL work_mem = '256MB'")  # keep the line aggregation in memory
+        out = _fetch_frame(conn, query("discovery.basket_stats"), {"as_of": as_of.to_pydatetime()})
+    out = out.set_index("customer_id").astype(float)
+    out["category_entropy"] = out["category_entropy"].clip(lower=0)
+    out["repeat_line_share"] = (out["repeat_lines"] / out["lines"].where(out["lines"] > 0)).fillna(0.0)
+    out["repeat_product_share"] = (out["repeat_products"] / out["products"].where(out["products"] > 0)).fillna(0.0)
+    return out
 
 
 @dataclass
@@ -279,5 +255,4 @@ def compute_features(db, as_of: pd.Timestamp) -> tuple[FeatureSet, pd.DataFrame]
     """Read the store up to as_of and build the full feature set; also returns the order facts
     (the churn backtest re-cuts them at earlier dates)."""
     orders = load_order_facts(db, as_of)
-    lines, categories = load_sale_lines(db, as_of)
-    return build_features(orders, as_of, basket_stats(lines, categories)), orders
+    return build_features(orders, as_of, load_basket_stats(db, as_of)), orders

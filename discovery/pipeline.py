@@ -26,6 +26,9 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
@@ -100,19 +103,27 @@ def value_tiers(revenue: np.ndarray, tenure_days: np.ndarray, table: list[tuple[
     return tiers
 
 
-def _json_values(values: np.ndarray, decimals: int = 4) -> pd.Series:
-    """Numbers as JSON literals (NaN → null), vectorised."""
-    series = pd.Series(np.round(np.asarray(values, dtype=float), decimals))
-    return series.astype(str).where(series.notna(), "null")
+def _json_numbers(values, decimals: int = 4) -> pa.Array:
+    """Numbers as JSON literals (NaN/inf → null), formatted by Arrow in C++, not per row in Python."""
+    numbers = np.round(np.asarray(values, dtype=float), decimals)
+    numbers[~np.isfinite(numbers)] = np.nan
+    return pc.fill_null(pc.cast(pa.array(numbers, from_pandas=True), pa.string()), "null")
 
 
-def _json_object(pairs: list[tuple[str, pd.Series]]) -> pd.Series:
-    """Per-row JSON objects from (key, JSON-encoded value column) pairs, built column by column."""
-    out = None
-    for key, column in pairs:
-        part = json.dumps(key) + ": " + column
-        out = part if out is None else out + ", " + part
-    return "{" + out + "}"
+def _json_strings(values) -> pa.Array:
+    """Labels as JSON strings: encoded once per distinct label, then gathered."""
+    uniques, inverse = np.unique(np.asarray(values).astype(str), return_inverse=True)
+    encoded = pa.array([json.dumps(u) for u in uniques], type=pa.string())
+    return encoded.take(pa.array(inverse.reshape(-1)))
+
+
+def _json_object(pairs: list[tuple[str, pa.Array]]) -> pa.Array:
+    """Per-row JSON objects from (key, JSON-encoded column) pairs, joined column-wise by Arrow."""
+    pieces: list = []
+    for i, (key, column) in enumerate(pairs):
+        pieces += [("{" if i == 0 else ", ") + json.dumps(key) + ": ", column]
+    pieces.append("}")
+    return pc.binary_join_element_wise(*pieces, "")
 
 
 class _Stages:
@@ -189,43 +200,54 @@ def build_profiles(features, axes: dict, scores: pd.DataFrame, settings) -> tupl
 
 
 def _profiles_csv(run_id: int, features, axes: dict, profiles: pd.DataFrame) -> bytes:
+    """The profiles as CSV for COPY, built column-wise with Arrow (JSON columns included)."""
     frame = features.frame
     n = len(profiles)
-    feature_json = _json_object([(name, _json_values(frame[name].to_numpy()))
+    feature_json = _json_object([(name, _json_numbers(frame[name].to_numpy()))
                                  for names in AXIS_FEATURES.values() for name in names])
     membership_json = _json_object([
-        (axis, _json_object([(seg, _json_values(r["memberships"][:, j], 3)) for j, seg in enumerate(r["segment_names"])]))
+        (axis, _json_object([(seg, _json_numbers(r["memberships"][:, j], 3)) for j, seg in enumerate(r["segment_names"])]))
         for axis, r in axes.items()])
-    dominant_json = _json_object([(axis, pd.Series(r["dominant"]).map(json.dumps)) for axis, r in axes.items()])
-    strength_json = _json_object([(axis, pd.Series(r["strength"]).map(json.dumps)) for axis, r in axes.items()])
-    out = pd.DataFrame({
-        "run_id": np.full(n, run_id),
-        "customer_id": profiles.index.to_numpy(),
-        "orders": profiles["orders"].to_numpy(),
-        "revenue": profiles["revenue"].round(2).to_numpy(),
-        "first_order_at": profiles["first_order_at"].dt.strftime("%Y-%m-%d %H:%M:%S+00").to_numpy(),
-        "last_order_at": profiles["last_order_at"].dt.strftime("%Y-%m-%d %H:%M:%S+00").to_numpy(),
-        "avg_order_value": profiles["avg_order_value"].round(2).to_numpy(),
-        "recency_days": np.floor(profiles["recency_days"].to_numpy()).astype(int),
-        "tenure_days": np.floor(profiles["tenure_days"].to_numpy()).astype(int),
-        "history": profiles["history"].to_numpy(),
-        "features": feature_json.to_numpy(),
-        "memberships": membership_json.to_numpy(),
-        "dominant_segments": dominant_json.to_numpy(),
-        "segment_strengths": strength_json.to_numpy(),
-        "archetype_id": profiles["archetype_id"].to_numpy(),
-        "probability_alive": profiles["probability_alive"].round(5).to_numpy(),
-        "churn_probability": profiles["churn_probability"].round(5).to_numpy(),
-        "risk_level": profiles["risk_level"].to_numpy(),
-        "churn_reasons": profiles["churn_reasons"].to_numpy(),
-        "expected_purchases_30d": profiles["expected_purchases_30d"].round(5).to_numpy(),
-        "expected_purchases_90d": profiles["expected_purchases_90d"].round(5).to_numpy(),
-        "predicted_clv_12m": profiles["predicted_clv_12m"].round(2).to_numpy(),
-        "value_tier": profiles["value_tier"].to_numpy(),
+    dominant_json = _json_object([(axis, _json_strings(r["dominant"])) for axis, r in axes.items()])
+    strength_json = _json_object([(axis, _json_strings(r["strength"])) for axis, r in axes.items()])
+
+    def timestamps(column: str) -> pa.Array:
+        return pc.strftime(pa.array(profiles[column]), format="%Y-%m-%d %H:%M:%S+00")
+
+    def money(column: str) -> pa.Array:
+        return pa.array(np.round(profiles[column].to_numpy(dtype=float), 2))
+
+    def text(column: str) -> pa.Array:
+        return pa.array(profiles[column].astype(str).to_numpy(), type=pa.string())
+
+    table = pa.table({
+        "run_id": pa.array(np.full(n, run_id, dtype=np.int64)),
+        "customer_id": pa.array(profiles.index.to_numpy(dtype=np.int64)),
+        "orders": pa.array(profiles["orders"].to_numpy(dtype=np.int64)),
+        "revenue": money("revenue"),
+        "first_order_at": timestamps("first_order_at"),
+        "last_order_at": timestamps("last_order_at"),
+        "avg_order_value": money("avg_order_value"),
+        "recency_days": pa.array(np.floor(profiles["recency_days"].to_numpy(dtype=float)).astype(np.int64)),
+        "tenure_days": pa.array(np.floor(profiles["tenure_days"].to_numpy(dtype=float)).astype(np.int64)),
+        "history": text("history"),
+        "features": feature_json,
+        "memberships": membership_json,
+        "dominant_segments": dominant_json,
+        "segment_strengths": strength_json,
+        "archetype_id": text("archetype_id"),
+        "probability_alive": pa.array(np.round(profiles["probability_alive"].to_numpy(dtype=float), 5)),
+        "churn_probability": pa.array(np.round(profiles["churn_probability"].to_numpy(dtype=float), 5)),
+        "risk_level": text("risk_level"),
+        "churn_reasons": text("churn_reasons"),
+        "expected_purchases_30d": pa.array(np.round(profiles["expected_purchases_30d"].to_numpy(dtype=float), 5)),
+        "expected_purchases_90d": pa.array(np.round(profiles["expected_purchases_90d"].to_numpy(dtype=float), 5)),
+        "predicted_clv_12m": money("predicted_clv_12m"),
+        "value_tier": text("value_tier"),
     })
-    buffer = io.StringIO()
-    out.to_csv(buffer, header=False, index=False)
-    return buffer.getvalue().encode("utf-8")
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
+    return sink.getvalue()
 
 
 def _publish(db, run_id: int, features, axes: dict, profiles: pd.DataFrame, archetypes: pd.DataFrame,

@@ -2,31 +2,57 @@
 -- sql.query("discovery.NAME"). Every read is bounded by the run's as-of date.
 
 -- name: order_facts
--- One row per sale or return order of a known customer up to as_of.
-SELECT o.order_id,
-       o.customer_id,
-       o.ordered_at,
-       o.kind,
-       o.subtotal,
-       o.discount_total,
-       o.total,
+-- One row per sale or return order of a known customer up to as_of. Times as epoch seconds (UTC):
+-- plain numbers travel and parse far faster than timestamps.
+SELECT o.customer_id,
+       extract(epoch FROM o.ordered_at)::float8 AS ordered_epoch,
+       (o.kind = 'return') AS is_return,
+       o.subtotal::float8 AS subtotal,
+       o.discount_total::float8 AS discount_total,
+       o.total::float8 AS total,
        (coalesce(o.discount_code, '') <> '' OR o.discount_total > 0) AS discounted
 FROM orders o
 WHERE o.customer_id IS NOT NULL
   AND o.kind IN ('sale', 'return')
   AND o.ordered_at <= %(as_of)s
 
--- name: sale_lines
--- The purchased lines of known customers up to as_of: only integer ids and quantities, so the
--- bulk read stays small; basket breadth and repurchase are aggregated with NumPy from these.
-SELECT o.customer_id, l.order_id, coalesce(l.product_id, 0) AS product_id, l.quantity
-FROM orders o
-JOIN order_lines l ON l.order_id = o.order_id
-WHERE o.customer_id IS NOT NULL AND o.kind = 'sale' AND l.quantity > 0
-  AND o.ordered_at <= %(as_of)s
-
--- name: product_categories
-SELECT product_id, coalesce(category, '') AS category FROM products
+-- name: basket_stats
+-- Per customer, from purchased lines up to as_of, in one pass over the lines: items, distinct
+-- products, re-buying (lines of a product bought before; products bought more than once), and
+-- breadth (categories, top-category share of lines, category entropy in nats).
+WITH per_product AS MATERIALIZED (
+    SELECT o.customer_id, l.product_id, count(*) AS times, sum(l.quantity) AS items
+    FROM orders o
+    JOIN order_lines l ON l.order_id = o.order_id
+    WHERE o.customer_id IS NOT NULL AND o.kind = 'sale' AND l.quantity > 0
+      AND o.ordered_at <= %(as_of)s
+    GROUP BY o.customer_id, l.product_id
+), per_customer AS (
+    SELECT customer_id,
+           sum(items)::float8 AS items,
+           count(*)::float8 AS products,
+           sum(times)::float8 AS lines,
+           sum(times - 1)::float8 AS repeat_lines,
+           (count(*) FILTER (WHERE times > 1))::float8 AS repeat_products
+    FROM per_product
+    GROUP BY customer_id
+), per_category AS (
+    SELECT pp.customer_id, coalesce(p.category, '') AS category, sum(pp.times)::float8 AS lines
+    FROM per_product pp
+    LEFT JOIN products p ON p.product_id = pp.product_id
+    GROUP BY pp.customer_id, coalesce(p.category, '')
+), breadth AS (
+    SELECT pc.customer_id,
+           count(*)::float8 AS categories,
+           max(pc.lines) / max(c.lines) AS top_category_share,
+           -sum((pc.lines / c.lines) * ln(pc.lines / c.lines)) AS category_entropy
+    FROM per_category pc
+    JOIN per_customer c ON c.customer_id = pc.customer_id
+    GROUP BY pc.customer_id
+)
+SELECT c.*, b.categories, b.top_category_share, b.category_entropy
+FROM per_customer c
+JOIN breadth b ON b.customer_id = c.customer_id
 
 -- name: latest_order_at
 SELECT max(ordered_at) AS latest FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL
