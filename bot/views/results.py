@@ -53,7 +53,9 @@ def result_title(result: Any) -> str:
 
 # Bookkeeping fields that mean nothing to a reader in a channel.
 _NOISE = {"offset", "has_more", "run_id", "kind", "withheld", "method", "interval", "total_means",
-          "has_profile", "history", "tenure_days", "probability_alive"}
+          "has_profile", "history", "tenure_days", "probability_alive", "centroid"}
+# Nested figures shown under their own names; any other nested block is labelled "Parent: name".
+_UNPREFIXED = {"totals", "customer", "segment", "backtest"}
 _RISK_EMOJI = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "🔴"}
 
 
@@ -83,7 +85,9 @@ def _render_mapping(data: dict[str, Any], out: list[bk.Block], skip: set[str]) -
                 # keyed by numbers (e.g. discount % -> customers): one readable field
                 pairs.append((humanize(key), ", ".join(f"{k}: {format_value(v)}" for k, v in value.items())))
             else:
-                pairs.extend((humanize(k), format_value(v, k)) for k, v in value.items()
+                prefix = "" if key in _UNPREFIXED else humanize(key) + ": "
+                pairs.extend((prefix + (humanize(k) if not prefix else str(k)), format_value(v, k))
+                             for k, v in value.items()
                              if v is not None and k not in _NOISE and not is_personal_field(k))
         elif isinstance(value, dict) and key == "filters":
             pairs.append((humanize(key), format_value(value, key)))
@@ -92,7 +96,11 @@ def _render_mapping(data: dict[str, Any], out: list[bk.Block], skip: set[str]) -
     if pairs:
         out.extend(bk.fields_section(pairs[:MAX_FIELD_PAIRS]))
     for key, value in later:
-        if _is_row_list(value):
+        if _is_row_list(value) and len(value) == 1:
+            # one record (an archetype card) reads better as fields than as a one-row table
+            out.append(bk.context(f"*{humanize(key)}*"))
+            _render_mapping(value[0], out, set())
+        elif _is_row_list(value):
             out.append(bk.context(f"*{humanize(key)}* ({len(value):,})"))
             out.extend(table_of(_drop_empty_columns(value)))
         elif isinstance(value, dict):
@@ -136,7 +144,36 @@ def customer_card(data: dict[str, Any]) -> list[bk.Block]:
     return out
 
 
-SPECIFIC = {"lookup_customer": customer_card}
+def forecast_card(data: dict[str, Any]) -> list[bk.Block]:
+    """forecast_metrics: the chart, the total with its interval, and how far to trust it."""
+    out: list[bk.Block] = [bk.header(f"{humanize(str(data.get('metric', 'metric')))} forecast")]
+    chart = forecast_chart(data)
+    if chart is not None:
+        out.append(chart)
+    pairs = [
+        ("Total", format_value(data.get("total"), "total")),
+        (f"{format_value(data.get('interval'), 'share')} interval",
+         f"{format_value(data.get('lower'), 'lower')} – {format_value(data.get('upper'), 'upper')}"),
+        ("Period", f"{format_value(data.get('start'))} to {format_value(data.get('end'))}"),
+        ("Horizon", f"{data.get('horizon')} {data.get('unit')}"
+                    + (f" (shown by {data['bucket']})" if data.get("bucket") and data.get("bucket") != data.get("unit") else "")),
+    ]
+    backtest = data.get("backtest") or {}
+    if backtest:
+        pairs.append(("Backtest error (weighted)",
+                      f"{format_value(backtest.get('model_wmape'), 'rate')} vs {format_value(backtest.get('baseline_wmape'), 'rate')} "
+                      f"for {backtest.get('baseline', 'the baseline')} ({backtest.get('holdout_weeks')} weeks held out)"))
+    repeat = data.get("repeat_purchases") or {}
+    if repeat.get("expected_repeat_purchases") is not None:
+        pairs.append(("Repeat purchases expected", format_value(repeat["expected_repeat_purchases"])))
+    out.extend(bk.fields_section(pairs))
+    notes = [n for n in (data.get("fallback_reason"), data.get("backtest_note")) if n]
+    if notes:
+        out.append(bk.context(*notes))
+    return out
+
+
+SPECIFIC = {"lookup_customer": customer_card, "forecast_metrics": forecast_card}
 
 
 def render_result(result: Any, *, with_header: bool = True, with_summary: bool = True) -> list[bk.Block]:
@@ -145,6 +182,8 @@ def render_result(result: Any, *, with_header: bool = True, with_summary: bool =
     out: list[bk.Block] = []
     specific = SPECIFIC.get(data.get("tool", ""))
     if specific is customer_card and not isinstance(data.get("customer"), dict):
+        specific = None
+    if specific is forecast_card and "total" not in data:
         specific = None
     if specific is not None and with_header:
         out.extend(specific(data)[:1])
