@@ -7,7 +7,7 @@ from analytics.enrichment import compensation_tier, customer_context
 from analytics.resolve import resolve_archetype, resolve_customer, resolve_customer_by_contact, resolve_segment
 from analytics.runs import current_run, run_days_ago, require_current_run
 from analytics.tools.registry import ToolContext, ToolError
-from tests.analytics_fixture import (AS_OF, CUSTOMERS, CURRENT, analytics_db, ctx, loaded,  # noqa: F401
+from tests.analytics_fixture import (AS_OF, CUSTOMERS, CURRENT, OLD_AS_OF, analytics_db, ctx, loaded,  # noqa: F401
                                      pii_strings, value_figures)
 
 
@@ -17,6 +17,7 @@ def test_runs(ctx, loaded):
     for days in (7, 14, 28):
         assert run_days_ago(ctx, days).run_id == fx.old_run
     assert run_days_ago(ctx, 29) is None
+    assert run_days_ago(ctx, 28).as_of == OLD_AS_OF   # exactly 28 days; half a day of slack for schedules
 
 
 def test_no_run_yet_is_a_clear_error(fresh_db, settings):

@@ -90,7 +90,8 @@ def suggested_products(ctx: ToolContext, run: RunInfo, c: CustomerContext, custo
         cur.execute(query("recommendations.customer_bought"), {"customer_id": customer_id})
         owned = {r["sku"] for r in cur.fetchall()}
     return [TypicalProduct(sku=p["sku"], title=p["title"], category=p["category"], buyers=p["buyers"],
-                           revenue=float(p["revenue"])) for p in popular if p["sku"] not in owned][:3]
+                           buyer_share=p["buyers"] / p["sampled"], revenue=float(p["revenue"]),
+                           sampled_members=p["sampled"]) for p in popular if p["sku"] not in owned][:3]
 
 
 def group_actions(ctx: ToolContext, run: RunInfo, filters: dict, label: str) -> list[Action]:
