@@ -7,7 +7,6 @@ import logging
 import time
 from typing import Any
 
-from analytics.router import claude as claude_loop
 from analytics.router import safety
 from analytics.router.answer import Answer, Clarification, RouteDecision, ToolCall, Usage
 from analytics.router.memory import ThreadMemory
@@ -35,9 +34,12 @@ class Router:
         self.ctx = ctx
         self.settings = settings
         if client == "default":
-            from analytics.claude_client import claude_client
+            # Importing the anthropic SDK costs seconds; without a key it is never loaded.
+            client = None
+            if settings.anthropic_api_key is not None:
+                from analytics.claude_client import claude_client
 
-            client = claude_client(settings)
+                client = claude_client(settings)
         self.client = client
         self.model = settings.anthropic_model
         self.memory = memory or ThreadMemory(ctx.db)
@@ -61,6 +63,8 @@ class Router:
             return RouteDecision(refusal=refusal)
         summary, turns = self.memory.load(thread_key)
         if self.client is not None:
+            from analytics.router import claude as claude_loop
+
             try:
                 messages = claude_loop.history_messages(summary, turns, question)
                 tool, arguments, text, _usage = claude_loop.first_tool_call(self.client, self.model, messages)
@@ -89,6 +93,8 @@ class Router:
         summary, turns = self.memory.load(thread_key)
         fallback_reason = None
         if self.client is not None:
+            from analytics.router import claude as claude_loop
+
             try:
                 answer = self._answer_with_claude(question, summary, turns)
             except claude_loop.ClaudeUnavailable as exc:
@@ -107,6 +113,8 @@ class Router:
         return answer
 
     def _answer_with_claude(self, question: str, summary: str, turns: list[dict[str, Any]]) -> Answer:
+        from analytics.router import claude as claude_loop
+
         messages = claude_loop.history_messages(summary, turns, question)
         result = claude_loop.run_tool_loop(self.client, self.model, self.ctx, messages)
         return Answer(text=result.text, tool_calls=result.tool_calls, source="claude", usage=result.usage)
