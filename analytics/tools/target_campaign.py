@@ -82,13 +82,14 @@ def select_customers(ctx: ToolContext, run: RunInfo, campaign: str, *, axis: str
                      limit: int = 100) -> list[dict]:
     """The ranked selection for a campaign (with store ids and emails: for exports only). Every row
     carries `eligible_count` and `eligible_value`: totals over everyone who qualifies, before the limit."""
-    return _select(ctx, run, [campaign], axis, segment, archetype_id, min_value, limit)
+    return [r for r in _select(ctx, run, [campaign], axis, segment, archetype_id, min_value, limit)
+            if r["customer_id"] is not None]
 
 
 def campaign_totals(ctx: ToolContext, run: RunInfo, campaigns: list[str], *, axis: str | None = None,
                     segment: str | None = None, archetype_id: str | None = None) -> dict[str, tuple[int, float]]:
     """campaign -> (eligible customers, their lifetime value), for several campaigns in one scan."""
-    rows = _select(ctx, run, campaigns, axis, segment, archetype_id, None, 1)
+    rows = _select(ctx, run, campaigns, axis, segment, archetype_id, None, 0)
     return {r["campaign"]: (r["eligible_count"], float(r["eligible_value"])) for r in rows}
 
 

@@ -45,26 +45,37 @@ WITH base AS (
         WHEN 'seasonal'  THEN b.customer_id IN (SELECT customer_id FROM seasonal)
                               AND b.risk_level IS DISTINCT FROM 'critical'
         ELSE false END
+), totals AS (
+    SELECT campaign, count(*) AS eligible_count, sum(revenue) AS eligible_value
+    FROM eligible
+    GROUP BY campaign
 ), ranked AS (
+    -- With limit 0 (totals only) this is never evaluated: ranking is the expensive part.
     SELECT e.*,
-           count(*) OVER (PARTITION BY e.campaign)       AS eligible_count,
-           sum(e.revenue) OVER (PARTITION BY e.campaign) AS eligible_value,
            row_number() OVER (PARTITION BY e.campaign ORDER BY
                CASE WHEN e.campaign = 'retention' THEN e.churn_probability * e.revenue END DESC NULLS LAST,
                CASE WHEN e.campaign = 'upsell' THEN e.expected_purchases_90d END DESC NULLS LAST,
                e.revenue DESC, e.customer_id) AS rn
     FROM eligible e
+    WHERE %(limit)s > 0
+), chosen AS (
+    SELECT r.*, c.public_id, c.store_customer_id, c.email, c.name,
+           concat_ws(', ',
+               CASE WHEN r.churn_probability IS NOT NULL THEN 'churn ' || round(r.churn_probability * 100) || '%%' END,
+               r.orders || ' order(s)',
+               'lifetime value ' || to_char(r.revenue, 'FM999,999,990.00'),
+               CASE WHEN r.recency_days IS NOT NULL THEN 'last order ' || r.recency_days || ' days ago' END,
+               CASE WHEN r.campaign = 'upsell'
+                    THEN 'average order ' || to_char(r.avg_order_value, 'FM999,990.00') || ' vs store median '
+                         || to_char(r.median_aov, 'FM999,990.00') END) AS reason
+    FROM ranked r
+    JOIN customers c ON c.customer_id = r.customer_id
+    WHERE r.rn <= %(limit)s
 )
-SELECT r.*, c.public_id, c.store_customer_id, c.email, c.name,
-       concat_ws(', ',
-           CASE WHEN churn_probability IS NOT NULL THEN 'churn ' || round(churn_probability * 100) || '%%' END,
-           orders || ' order(s)',
-           'lifetime value ' || to_char(revenue, 'FM999,999,990.00'),
-           CASE WHEN recency_days IS NOT NULL THEN 'last order ' || recency_days || ' days ago' END,
-           CASE WHEN r.campaign = 'upsell'
-                THEN 'average order ' || to_char(avg_order_value, 'FM999,990.00') || ' vs store median '
-                     || to_char(median_aov, 'FM999,990.00') END) AS reason
-FROM ranked r
-JOIN customers c ON c.customer_id = r.customer_id
-WHERE r.rn <= %(limit)s
-ORDER BY r.campaign, r.rn;
+-- One row per chosen customer; a campaign with none chosen (limit 0, or nobody eligible) still
+-- returns one row with its totals and NULL customer fields.
+-- (t's columns come last: with dict rows the later of two same-named columns wins.)
+SELECT ch.*, t.campaign, t.eligible_count, t.eligible_value
+FROM totals t
+LEFT JOIN chosen ch ON ch.campaign = t.campaign
+ORDER BY t.campaign, ch.rn;
