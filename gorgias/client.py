@@ -32,8 +32,9 @@ class RateLimiter:
         self._starts: deque[float] = deque()
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
-        """Block until a request may start; returns the seconds waited."""
+    def acquire(self, max_wait: float = float("inf")) -> float | None:
+        """Block until a request may start; returns the seconds waited, or None (without waiting)
+        when the slot is further away than `max_wait`."""
         waited = 0.0
         while True:
             with self._lock:
@@ -44,6 +45,8 @@ class RateLimiter:
                     self._starts.append(now)
                     return waited
                 pause = self.window - (now - self._starts[0])
+            if waited + pause > max_wait:
+                return None
             time.sleep(pause)
             waited += pause
 
@@ -82,16 +85,24 @@ class GorgiasClient:
         self.http.close()
 
     def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        # Waiting must end well inside the worker's lease on the event, or a second worker could
+        # claim it and post the same note while this one still waits.
+        budget = self.settings.gorgias_lease_seconds / 2
+        started = time.monotonic()
         for _ in range(self.MAX_429_WAITS + 1):
-            self.limiter.acquire()
+            if self.limiter.acquire(max_wait=budget - (time.monotonic() - started)) is None:
+                break
             try:
                 response = self.http.request(method, path, **kwargs)
             except httpx.HTTPError as exc:
                 raise GorgiasAPIError(f"{method} {path}: {type(exc).__name__}: {exc}", status=None, retriable=True) from None
             if response.status_code == 429:
                 wait = _retry_after(response.headers.get("retry-after"))
+                self.limiter.pause_all(wait)  # every thread holds back, not just this one
+                if time.monotonic() - started + wait > budget:
+                    raise GorgiasAPIError(f"{method} {path}: rate-limited for {wait:.0f} s more; retrying later",
+                                          status=429, retriable=True)
                 log.warning("Gorgias rate limit on %s %s: waiting %.1f s (Retry-After)", method, path, wait)
-                self.limiter.pause_all(wait)
                 continue
             if response.status_code >= 500:
                 raise GorgiasAPIError(f"{method} {path}: Gorgias answered {response.status_code}",
@@ -100,7 +111,7 @@ class GorgiasClient:
                 raise GorgiasAPIError(f"{method} {path}: Gorgias answered {response.status_code}: {response.text[:300]}",
                                       status=response.status_code, retriable=False)
             return response
-        raise GorgiasAPIError(f"{method} {path}: still rate-limited after {self.MAX_429_WAITS} waits",
+        raise GorgiasAPIError(f"{method} {path}: rate-limited; gave up waiting after {time.monotonic() - started:.0f} s",
                               status=429, retriable=True)
 
     def post_internal_note(self, ticket_id: int, body_html: str, body_text: str) -> dict:

@@ -109,6 +109,17 @@ def test_client_posts_as_configured_agent_and_classifies_errors(settings):
         bad.close()
 
 
+def test_a_429_longer_than_half_the_lease_hands_the_event_back(settings):
+    with FakeGorgias() as fake:
+        client = GorgiasClient(client_settings(settings, fake.url, gorgias_lease_seconds=4))
+        fake.script.append((429, {"Retry-After": "30"}))
+        started = time.monotonic()
+        with pytest.raises(GorgiasAPIError) as info:
+            client.list_messages(1)
+        assert info.value.retriable and info.value.status == 429 and time.monotonic() - started < 1
+        client.close()
+
+
 def test_429_retry_after_holds_every_thread(settings):
     with FakeGorgias() as fake:
         client = GorgiasClient(client_settings(settings, fake.url))
