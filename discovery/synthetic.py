@@ -261,6 +261,11 @@ def _group_positions(counts: np.ndarray) -> np.ndarray:
     return np.arange(total) - starts
 
 
+def _zero_padded(numbers: np.ndarray, width: int) -> np.ndarray:
+    """Whole numbers as zero-padded text (object array); empty in, empty out."""
+    return pd.Series(numbers, dtype="int64").astype(str).str.zfill(width).to_numpy(dtype=object)
+
+
 def _customer_identities(rng: np.random.Generator, n: int):
     """Ids, names, emails, phones and countries: synthetic, in reserved/fictional ranges."""
     number = np.arange(FIRST_CUSTOMER_NUMBER, FIRST_CUSTOMER_NUMBER + n)
@@ -276,12 +281,12 @@ def _customer_identities(rng: np.random.Generator, n: int):
     for code, areas in _NANP_AREA_CODES.items():  # per country (four), not per customer
         mask = country == _COUNTRIES.index(code)
         area = np.array(areas, dtype=object)[rng.integers(0, len(areas), mask.sum())]
-        line = np.char.zfill(rng.integers(0, 100, mask.sum()).astype(str), 2).astype(object)
+        line = _zero_padded(rng.integers(0, 100, mask.sum()), 2)
         phone[mask] = "+1 (" + area + ") 555-01" + line
     gb = country == _COUNTRIES.index("GB")
-    phone[gb] = "+44 20 7946 0" + np.char.zfill(rng.integers(0, 1000, gb.sum()).astype(str), 3).astype(object)
+    phone[gb] = "+44 20 7946 0" + _zero_padded(rng.integers(0, 1000, gb.sum()), 3)
     au = country == _COUNTRIES.index("AU")
-    phone[au] = "+61 2 5550 " + np.char.zfill(rng.integers(0, 10_000, au.sum()).astype(str), 4).astype(object)
+    phone[au] = "+61 2 5550 " + _zero_padded(rng.integers(0, 10_000, au.sum()), 4)
     return number.astype(str).astype(object), email, name, phone, country
 
 

@@ -252,6 +252,13 @@ def test_line_count_scales_at_about_44_per_customer():
     assert 3.4 < len(large) / len(small) < 4.6
 
 
+@pytest.mark.parametrize("customers", [1, 3])
+def test_tiny_stores_work(customers):
+    orders, truth = generate_store(StoreSpec(customers=customers, seed=1, guest_order_share=0))
+    assert len(truth) == customers
+    assert orders["customer_id"].nunique() == customers and orders["customer_id"].notna().all()
+
+
 def test_spec_errors_name_the_value():
     with pytest.raises(ValueError, match="-5"):
         StoreSpec(customers=-5)
