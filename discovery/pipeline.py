@@ -326,18 +326,21 @@ def _record_unpublished(db, run_id: int, status: str, error: str, counts: dict, 
             "stage_seconds": Jsonb(stage_seconds), "metrics": Jsonb(metrics)})
 
 
-def run_discovery(db, settings, as_of=None, progress=None, on_published=None, *, _before_commit=None) -> RunSummary:
+def run_discovery(db, settings, as_of=None, progress=None, on_published=None, *, _before_commit=None,
+                  _load_features: Callable | None = None) -> RunSummary:
     """Run discovery and publish it. Never raises for data problems or failures inside the run:
     the summary's status (published / rejected / failed) and error say what happened.
 
     `as_of`: None (the latest order), a date/datetime, or 'YYYY-MM-DD' (the end of that day, UTC).
-    `on_published(run_id)`: called after a successful publish (cache invalidation and warming)."""
+    `on_published(run_id)`: called after a successful publish (cache invalidation and warming).
+    `_before_commit` (tests: inject a failure before the flip) and `_load_features(as_of) ->
+    (FeatureSet, order facts)` (the benchmark: features from generated frames) are test hooks."""
     progress = progress or (lambda *a, **k: None)
     started = time.perf_counter()
     with db.cursor() as cur:
         cur.execute(query("discovery.latest_order_at"))
         latest = cur.fetchone()["latest"]
-    as_of_ts = resolve_as_of(as_of, latest if latest is not None else None) if (as_of is not None or latest) else None
+    as_of_ts = resolve_as_of(as_of, latest) if (as_of is not None or latest is not None) else None
     record_as_of = as_of_ts.to_pydatetime() if as_of_ts is not None else datetime.now(timezone.utc)
     parameters = {"k_min": settings.discovery_k_min, "k_max": settings.discovery_k_max,
                   "silhouette_sample": settings.discovery_silhouette_sample,
@@ -359,7 +362,10 @@ def run_discovery(db, settings, as_of=None, progress=None, on_published=None, *,
     try:
         if as_of_ts is None:
             raise DiscoveryRejected("there are no orders from known customers yet")
-        features, orders = stages.run("features", compute_features, db, as_of_ts)
+        if _load_features is not None:
+            features, orders = stages.run("features", _load_features, as_of_ts)
+        else:
+            features, orders = stages.run("features", compute_features, db, as_of_ts)
         counts.update(features.counts)
         if features.counts["customers"] < settings.discovery_min_customers:
             raise DiscoveryRejected(
