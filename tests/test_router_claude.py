@@ -234,3 +234,24 @@ def test_refusals_never_reach_the_model(settings, db, fake_tools):
             answer = router.answer(question, thread())
             assert answer.refusal and answer.text == answer.refusal and not answer.tool_calls
     assert fake.requests == []
+
+
+def test_token_budget_stops_the_loop(settings, db, fake_tools):
+    from analytics.router.claude import run_tool_loop
+
+    with FakeAnthropic(default=lambda body: fa.tool_use(("lookup_customer", {"customer": "C-1A2B3C4D"}),
+                                                       usage={"input_tokens": 900, "output_tokens": 100})) as fake:
+        router = make_router(settings, db, fake)
+        result = run_tool_loop(router.client, router.model, router.ctx,
+                               [{"role": "user", "content": "look up C-1A2B3C4D"}], token_budget=2_500)
+    # rounds 1 and 2 (1,000 tokens each) run their tools; round 3 crosses 2,500 and stops
+    assert result.stop == "token_budget" and len(fake.requests) == 3 and len(result.tool_calls) == 2
+    assert result.usage.input_tokens == 2_700 and "token budget" in result.text
+
+
+def test_usage_totals_sum_by_source(settings, db, fake_tools):
+    router = make_router(settings, db, None)
+    before = {r["source"]: r["questions"] for r in router.memory.usage_totals(1)}
+    router.answer("top 3 customers by value", thread())
+    after = {r["source"]: r["questions"] for r in router.memory.usage_totals(1)}
+    assert after["offline"] == before.get("offline", 0) + 1

@@ -97,3 +97,8 @@ class ThreadMemory:
                 conn.execute(query("router.insert_usage"), fields)
         except Exception:  # noqa: BLE001 - logged with context, the answer still goes out
             log.exception("could not record token usage for thread %s", fields.get("thread_key"))
+
+    def usage_totals(self, days: int = 30) -> list[dict[str, Any]]:
+        """Questions and tokens per source over the last `days` days (what the store pays for)."""
+        with self.db.cursor() as cur:
+            return [dict(r) for r in cur.execute(query("router.usage_totals"), {"days": days}).fetchall()]
