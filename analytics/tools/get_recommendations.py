@@ -160,26 +160,25 @@ def get_recommendations(ctx: ToolContext, params: GetRecommendationsInput) -> Ge
     def compute_group() -> GetRecommendationsResult:
         filters = {"axis": axis, "segment": segment, "archetype_id": archetype_id,
                    "segment_text": f"{axis}:{segment}" if axis else None}
-        sql_params = {"run_id": run.run_id, "axis": axis, "segment": segment, "archetype_id": archetype_id}
+        ascending = sorted(ctx.settings.compensation_table)   # (threshold, percent), lowest first
         with read_cursor(ctx) as cur:
-            cur.execute(query("recommendations.group_stats"), sql_params)
+            cur.execute(query("recommendations.group_stats"), {
+                "run_id": run.run_id, "axis": axis, "segment": segment, "archetype_id": archetype_id,
+                "thresholds": [threshold for threshold, _ in ascending]})
             stats = cur.fetchone()
-            cur.execute(query("recommendations.discount_tiers"),
-                        {**sql_params, "thresholds": [t for t, _ in ctx.settings.compensation_table]})
-            tier_rows = cur.fetchall()
         members = stats["customers"]
         if members == 0:
             raise ToolError(f"No customers in {subject} in the current run.")
-        percent_of = dict(ctx.settings.compensation_table)
         label = f" in {subject}" if scope != "store" else ""
         if is_small_group(ctx, members):
             return GetRecommendationsResult(
                 tool="get_recommendations", scope=scope, subject=subject, actions=[],
                 summary=f"{subject} has fewer than {min_group_size(ctx)} customers: look them up one by one instead.")
         tiers: dict[str, int] = {}
-        for r in tier_rows:
-            key = f"{percent_of.get(float(r['tier']), 0) if r['tier'] is not None else 0:g}"
-            tiers[key] = tiers.get(key, 0) + r["customers"]
+        for bucket, customers in stats["tier_buckets"].items():
+            # bucket n: at or above the n-th lowest threshold; 0: below every threshold (no discount)
+            percent = ascending[int(bucket) - 1][1] if int(bucket) > 0 else 0.0
+            tiers[f"{percent:g}"] = tiers.get(f"{percent:g}", 0) + customers
         actions = group_actions(ctx, run, filters, label)
         average = float(stats["lifetime_value"]) / members
         compensation = compensation_tier(ctx.settings, average)

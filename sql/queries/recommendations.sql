@@ -1,30 +1,28 @@
 -- get_recommendations: group figures the next best actions are chosen from.
 
 -- name: group_stats
--- One segment (%(axis)s/%(segment)s), one archetype (%(archetype_id)s) or the whole store (all NULL).
+-- One segment (axis/segment), one archetype (archetype_id) or the whole store (all NULL), with how
+-- many members fall in each compensation tier: width_bucket over the ascending tier thresholds gives
+-- the position of the highest threshold at or below the member's lifetime value (0: below all).
+WITH members AS (
+    SELECT revenue::float8 AS revenue, churn_probability, risk_level, orders
+    FROM customer_profiles
+    WHERE run_id = %(run_id)s
+      AND (%(axis)s::text IS NULL OR dominant_segments ->> %(axis)s::text = %(segment)s::text)
+      AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s::text)
+), tiers AS (
+    SELECT width_bucket(revenue, %(thresholds)s::float8[]) AS bucket, count(*) AS customers
+    FROM members
+    GROUP BY 1
+)
 SELECT count(*)                                                       AS customers,
        coalesce(sum(revenue), 0)                                      AS lifetime_value,
        avg(revenue)                                                   AS average_value,
        avg(churn_probability)                                         AS average_churn,
        count(*) FILTER (WHERE risk_level IN ('high', 'critical'))     AS at_risk,
-       count(*) FILTER (WHERE orders = 1)                             AS one_time
-FROM customer_profiles
-WHERE run_id = %(run_id)s
-  AND (%(axis)s::text IS NULL OR dominant_segments ->> %(axis)s::text = %(segment)s::text)
-  AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s::text);
-
--- name: discount_tiers
--- How many members fall in each compensation tier (the highest threshold at or below their value).
-SELECT tier, count(*) AS customers
-FROM (
-    SELECT (SELECT max(t) FROM unnest(%(thresholds)s::numeric[]) t WHERE t <= p.revenue) AS tier
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s
-      AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
-      AND (%(archetype_id)s::text IS NULL OR p.archetype_id = %(archetype_id)s::text)
-) tiers
-GROUP BY tier
-ORDER BY tier DESC NULLS LAST;
+       count(*) FILTER (WHERE orders = 1)                             AS one_time,
+       (SELECT coalesce(jsonb_object_agg(bucket, customers), '{}') FROM tiers) AS tier_buckets
+FROM members;
 
 -- name: customer_bought
 SELECT DISTINCT pr.sku
