@@ -112,6 +112,9 @@ class Inbox:
             cur.execute(query("gorgias.relaxed_commit"))
             cur.execute(query(f"gorgias.{name}"), params)
 
+    def extend_lease(self, event_id: int, lease_seconds: float) -> None:
+        self._update("extend_lease", event_id=event_id, lease_seconds=lease_seconds)
+
     def mark_done(self, event_id: int, note_message_id: int | None) -> None:
         self._update("mark_done", event_id=event_id, note_message_id=note_message_id)
 

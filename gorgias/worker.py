@@ -139,6 +139,7 @@ class InboxWorker:
                     log.info("gorgias %s: note %s was already posted before a restart", where, existing)
                     return "done"
             note = build_note(self.settings, self.db, self.ctx, claimed)
+            self.inbox.extend_lease(event_id, self.settings.gorgias_lease_seconds)
             posted = self.client.post_internal_note(event.ticket_id, note.html, note.text)
         except GorgiasAPIError as exc:
             return self._failed(claimed, where, str(exc), exc.retriable)

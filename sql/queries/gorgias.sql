@@ -33,6 +33,12 @@ WHERE inbox.event_id = due.event_id
 RETURNING inbox.event_id, inbox.ticket_id, inbox.message_id, inbox.payload, inbox.attempts,
           inbox.last_error, inbox.received_at;
 
+-- name: extend_lease
+-- Before posting: drafting (Claude) may have used much of the lease, and the post must finish
+-- inside it so no other worker re-claims the event meanwhile.
+UPDATE gorgias_inbox SET locked_until = now() + make_interval(secs => %(lease_seconds)s)
+WHERE event_id = %(event_id)s AND status = 'processing';
+
 -- name: mark_done
 UPDATE gorgias_inbox
 SET status = 'done', note_message_id = %(note_message_id)s, processed_at = now(),
