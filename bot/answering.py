@@ -45,14 +45,13 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
         blocks = help_blocks()
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, blocks=blocks, text="What I can do")
         return
-    if assistant_thread:
-        try:
-            client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status="is thinking…")
-        except Exception:  # noqa: BLE001 - the status is a nicety; the placeholder still shows progress
-            log.debug("assistant status not available in %s", channel)
+    # Progress: the assistant pane's "is thinking…" status (cleared by Slack when the answer is
+    # posted), or elsewhere a placeholder message that the answer (or the error) replaces.
+    status_shown = assistant_thread and _show_status(client, channel, thread_ts)
     placeholder_ts = None
     try:
-        placeholder_ts = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)["ts"]
+        if not status_shown:
+            placeholder_ts = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)["ts"]
         with deps.slot():
             answer = deps.router.answer(question[:MAX_QUESTION_CHARS], thread_key(channel, thread_ts), user)
             pages = answer_pages(answer)
@@ -66,3 +65,12 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
         replace_with_error(client, channel, placeholder_ts, thread_ts, FAILED)
     finally:
         METRICS.observe("cib_slack_listener_seconds", time.perf_counter() - started, listener=listener)
+
+
+def _show_status(client, channel: str, thread_ts: str) -> bool:
+    try:
+        client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status="is thinking…")
+        return True
+    except Exception:  # noqa: BLE001 - not an assistant thread (or no scope): use a placeholder
+        log.debug("assistant status not available in %s", channel)
+        return False

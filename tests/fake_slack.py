@@ -33,6 +33,7 @@ class FakeSlack:
         self._ratelimits: dict[str, int] = {}
         self._rejected_blocks: set[str] = set()
         self._not_in_channel: set[str] = set()
+        self._failing: dict[str, str] = {}
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
         self._files = itertools.count(1)
@@ -89,6 +90,10 @@ class FakeSlack:
 
     def not_in_channel(self, channel: str) -> None:
         self._not_in_channel.add(channel)
+
+    def fail_method(self, method: str, error: str) -> None:
+        """Answer every call of `method` with `{"ok": false, "error": error}`."""
+        self._failing[method] = error
 
     def response_url(self, name: str = "cmd") -> str:
         return f"{self.url}/respond/{name}"
@@ -171,6 +176,8 @@ class FakeSlack:
         return {b.get("type") for b in blocks or [] if isinstance(b, dict)}
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method in self._failing:
+            return {"ok": False, "error": self._failing[method]}
         if method == "auth.test":
             return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "cib",
                     "team_id": "T0FAKE", "user_id": "UBOT", "bot_id": "BBOT"}

@@ -50,11 +50,23 @@ def test_direct_message_answered_with_status(harness):
     event = {"type": "message", "channel_type": "im", "channel": "D0ALICE", "user": "U0ALICE",
              "text": "forecast revenue", "ts": "1700000002.000300", "thread_ts": "1700000000.000001"}
     assert harness.event(event).status_code == 200
-    update = harness.fake.wait_for("chat.update")[0].args
+    answer = harness.fake.wait_for("chat.postMessage")[0].args
     status = harness.fake.calls_to("assistant.threads.setStatus")[0].args
     assert status["channel_id"] == "D0ALICE" and status["thread_ts"] == "1700000000.000001"
-    charts = [b for b in update["blocks"] if b["type"] == "data_visualization"]
+    # The status shows progress in the assistant pane; no placeholder message to replace.
+    assert answer["thread_ts"] == "1700000000.000001" and harness.fake.calls_to("chat.update") == []
+    charts = [b for b in answer["blocks"] if b["type"] == "data_visualization"]
     assert len(charts) == 1 and bk.check_chart(charts[0]) == []
+
+
+def test_plain_dm_without_assistant_status_gets_a_placeholder(harness):
+    harness.fake.fail_method("assistant.threads.setStatus", "not_allowed_token_type")
+    event = {"type": "message", "channel_type": "im", "channel": "D0ALICE", "user": "U0ALICE",
+             "text": "top customers", "ts": "1700000002.000500", "thread_ts": "1700000000.000002"}
+    harness.event(event)
+    update = harness.fake.wait_for("chat.update")[0].args
+    placeholder = harness.fake.calls_to("chat.postMessage")[0].args
+    assert "Looking into it" in placeholder["text"] and update["ts"] != placeholder["thread_ts"]
 
 
 def test_bot_and_own_messages_and_edits_are_ignored(harness):
