@@ -153,10 +153,9 @@ def analyze_behavior(ctx: ToolContext, params: AnalyzeBehaviorInput) -> AnalyzeB
                 result.customers_compared = cur.fetchone()["customers"]
             if params.focus == "segment_moves":
                 cur.execute(query("behavior.moves"), sql_params)
-                moves = [dict(r) for r in cur.fetchall()]
-                cur.execute(query("behavior.moved_customers"), sql_params)
-                result.moved_customers = [CustomerMove(**{**r, "lifetime_value": float(r["lifetime_value"])})
-                                          for r in cur.fetchall()]
+                found = cur.fetchone()
+                moves = found["moves"]
+                result.moved_customers = [CustomerMove(**r) for r in found["movers"]]
                 result.moves = _fold_moves(ctx, moves)
                 moved = sum(m["customers"] for m in moves)
                 top = next((m for m in result.moves if m.from_segment != SMALL_GROUP_LABEL), None)

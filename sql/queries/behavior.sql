@@ -8,34 +8,32 @@ JOIN customer_profiles old ON old.customer_id = cur.customer_id AND old.run_id =
 WHERE cur.run_id = %(run_id)s;
 
 -- name: moves
--- One row per (axis, from, to) with how many moved; a segment filter keeps moves into or out of it.
-SELECT d.key AS axis, old.dominant_segments ->> d.key AS from_segment, d.value AS to_segment,
-       count(*) AS customers, sum(cur.revenue) AS lifetime_value
-FROM customer_profiles cur
-JOIN customer_profiles old ON old.customer_id = cur.customer_id AND old.run_id = %(old_run_id)s
-CROSS JOIN LATERAL jsonb_each_text(cur.dominant_segments) d
-WHERE cur.run_id = %(run_id)s
-  AND old.dominant_segments ? d.key
-  AND old.dominant_segments ->> d.key <> d.value
-  AND (%(axis)s::text IS NULL OR (d.key = %(axis)s::text
-       AND (d.value = %(segment)s::text OR old.dominant_segments ->> d.key = %(segment)s::text)))
-GROUP BY 1, 2, 3
-ORDER BY customers DESC, lifetime_value DESC, 1, 2, 3;
-
--- name: moved_customers
-SELECT c.public_id, d.key AS axis, old.dominant_segments ->> d.key AS from_segment, d.value AS to_segment,
-       cur.revenue AS lifetime_value
-FROM customer_profiles cur
-JOIN customer_profiles old ON old.customer_id = cur.customer_id AND old.run_id = %(old_run_id)s
-JOIN customers c ON c.customer_id = cur.customer_id
-CROSS JOIN LATERAL jsonb_each_text(cur.dominant_segments) d
-WHERE cur.run_id = %(run_id)s
-  AND old.dominant_segments ? d.key
-  AND old.dominant_segments ->> d.key <> d.value
-  AND (%(axis)s::text IS NULL OR (d.key = %(axis)s::text
-       AND (d.value = %(segment)s::text OR old.dominant_segments ->> d.key = %(segment)s::text)))
-ORDER BY cur.revenue DESC, c.public_id, d.key
-LIMIT %(limit)s;
+-- Who changed dominant segment on which axis, read once: the (axis, from, to) counts and the most
+-- valuable movers. A segment filter keeps moves into or out of that segment.
+WITH pairs AS MATERIALIZED (
+    SELECT cur.customer_id, d.key AS axis, old.dominant_segments ->> d.key AS from_segment,
+           d.value AS to_segment, cur.revenue::float8 AS lifetime_value
+    FROM customer_profiles cur
+    JOIN customer_profiles old ON old.customer_id = cur.customer_id AND old.run_id = %(old_run_id)s
+    CROSS JOIN LATERAL jsonb_each_text(cur.dominant_segments) d
+    WHERE cur.run_id = %(run_id)s
+      AND old.dominant_segments ? d.key
+      AND old.dominant_segments ->> d.key <> d.value
+      AND (%(axis)s::text IS NULL OR (d.key = %(axis)s::text
+           AND (d.value = %(segment)s::text OR old.dominant_segments ->> d.key = %(segment)s::text)))
+), summary AS (
+    SELECT axis, from_segment, to_segment, count(*) AS customers, sum(lifetime_value) AS lifetime_value
+    FROM pairs
+    GROUP BY 1, 2, 3
+), movers AS (
+    SELECT c.public_id, p.axis, p.from_segment, p.to_segment, p.lifetime_value
+    FROM (SELECT * FROM pairs ORDER BY lifetime_value DESC, customer_id, axis LIMIT %(limit)s) p
+    JOIN customers c ON c.customer_id = p.customer_id
+)
+SELECT coalesce((SELECT jsonb_agg(to_jsonb(s) ORDER BY s.customers DESC, s.lifetime_value DESC, s.axis,
+                                  s.from_segment, s.to_segment) FROM summary s), '[]') AS moves,
+       coalesce((SELECT jsonb_agg(to_jsonb(m) ORDER BY m.lifetime_value DESC, m.public_id, m.axis)
+                 FROM movers m), '[]') AS movers;
 
 -- name: declining
 -- Churn up by 10 points or more, a worse risk level, or expected purchases down by 30 %% or more.
