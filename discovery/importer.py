@@ -337,6 +337,8 @@ def _build_entities(prepared: PreparedLines, order_keys: pd.Index) -> None:
     lines, summary = prepared.lines, prepared.summary
     pos = lines["order_pos"].to_numpy()
     n_orders = len(order_keys)
+    named = lines["customer_key"].ne("").to_numpy()
+    cust_codes, cust_keys = pd.factorize(lines["customer_key"].where(named), sort=False)
     by_order = lines.groupby(pos, sort=True)
     first_at, last_at = by_order["ordered_at"].min(), by_order["ordered_at"].max()
     explicit = _first_nonempty(lines["explicit_kind"], pos, n_orders)
@@ -348,7 +350,9 @@ def _build_entities(prepared: PreparedLines, order_keys: pd.Index) -> None:
         "order_key": order_keys,
         "order_pos": np.arange(n_orders),
         "ordered_at": first_at.reset_index(drop=True),
-        "customer_key": _first_nonempty(lines["customer_key"], pos, n_orders),
+        # The order's customer: its first line that names one (all that do agree, see prepare_lines).
+        "customer_pos": pd.Series(cust_codes).where(cust_codes >= 0).groupby(pos, sort=True).first()
+                          .reindex(range(n_orders)).fillna(-1).astype("int64").to_numpy(),
         "kind": np.where(pd.isna(explicit), inferred, explicit),
         "discount_code": _first_nonempty(lines["discount_code"], pos, n_orders),
         "country": _first_nonempty(lines["country"], pos, n_orders),
@@ -367,11 +371,10 @@ def _build_entities(prepared: PreparedLines, order_keys: pd.Index) -> None:
 
     # Customers: first seen at their first order; contact details from their last line in the file
     # that has them (exports run oldest to newest).
-    named = lines["customer_key"].ne("").to_numpy()
-    cust_codes, cust_keys = pd.factorize(lines["customer_key"].where(named), sort=False)
     c_rows = cust_codes >= 0
     n_customers = len(cust_keys)
-    customers = pd.DataFrame({"customer_key": pd.Index(cust_keys).astype("str")})
+    customers = pd.DataFrame({"customer_key": pd.Index(cust_keys).astype("str"),
+                              "customer_pos": np.arange(n_customers)})
     for column in ("email", "phone", "name", "country"):
         customers[column] = _first_nonempty(lines[column][c_rows], cust_codes[c_rows], n_customers, last=True)
     customers["first_seen_at"] = (lines["ordered_at"][c_rows].groupby(cust_codes[c_rows], sort=True).min()
@@ -436,13 +439,13 @@ def _try(conn, cur, statement: str) -> bool:
 
 
 def load_prepared(db, prepared: PreparedLines, progress: Progress = no_progress) -> ImportSummary:
-    """Stage customers, products and orders with COPY, merge them, then COPY the new orders' lines
-    straight into order_lines (ids resolved with NumPy): one transaction."""
+    """Merge customers and products through staging tables, then COPY the new orders and their lines
+    straight into orders and order_lines with ids resolved in NumPy: one transaction."""
     summary = prepared.summary
     total = 100
-    orders = prepared.orders[["order_key", "order_pos", "ordered_at", "customer_key", "kind", "discount_code",
-                              "country", "subtotal", "discount_total", "total"]]
-    customers = prepared.customers[["customer_key", "email", "phone", "name", "country", "first_seen_at"]]
+    orders = prepared.orders
+    customers = prepared.customers[["customer_key", "customer_pos", "email", "phone", "name", "country",
+                                    "first_seen_at"]]
     products = prepared.products[["sku", "product_pos", "title", "category", "unit_price"]]
     with db.connection() as conn, conn.cursor() as cur:
         cur.execute(query("import.lock"))
@@ -451,18 +454,29 @@ def load_prepared(db, prepared: PreparedLines, progress: Progress = no_progress)
         cur.execute(query("import.create_staging"))
         _copy(cur, query("import.copy_customers"), _csv_bytes(customers), progress, 40, 2, total)
         _copy(cur, query("import.copy_products"), _csv_bytes(products), progress, 42, 2, total)
-        _copy(cur, query("import.copy_orders"), _csv_bytes(orders), progress, 44, 6, total)
+        _copy(cur, query("import.copy_order_keys"), _csv_bytes(orders[["order_key", "order_pos"]]),
+              progress, 44, 4, total)
         cur.execute(query("import.analyze_staging"))
-        progress(50, total, "customers")
+        progress(48, total, "customers")
         new_customers, updated = cur.execute(query("import.upsert_customers")).fetchone()
-        progress(52, total, "products")
+        customer_ids = _id_map(cur, query("import.customer_ids"), len(customers))
+        progress(50, total, "products")
         (new_products,) = cur.execute(query("import.upsert_products")).fetchone()
-        progress(54, total, "orders")
-        new_orders = np.array(cur.execute(query("import.insert_orders")).fetchall(), dtype=np.int64).reshape(-1, 2)
-        progress(62, total, "order lines")
-        product_ids = np.array(cur.execute(query("import.product_ids")).fetchall(), dtype=np.int64).reshape(-1, 2)
-        lines = _new_lines(prepared.lines, len(orders), new_orders, len(products), product_ids)
-        if len(lines):
+        product_ids = _id_map(cur, query("import.product_ids"), len(products))
+        progress(52, total, "orders")
+        existing = np.array([row[0] for row in cur.execute(query("import.existing_orders"))], dtype=np.int64)
+        is_new = np.ones(len(orders), dtype=bool)
+        is_new[existing] = False
+        order_ids = np.full(len(orders), -1, dtype=np.int64)
+        n_new = int(is_new.sum())
+        if n_new:
+            cur.execute(query("import.lock_orders"))
+            (last_id,) = cur.execute(query("import.reserve_order_ids"), {"count": n_new}).fetchone()
+            order_ids[is_new] = np.arange(last_id - n_new + 1, last_id + 1)
+            _copy(cur, query("import.copy_orders"), _csv_bytes(_new_orders(orders, is_new, order_ids, customer_ids)),
+                  progress, 54, 10, total)
+            progress(64, total, "order lines")
+            lines = _new_lines(prepared.lines, order_ids, product_ids)
             _copy(cur, query("import.copy_order_lines"), _csv_bytes(lines), progress, 64, 34, total)
         if fast:
             cur.execute(query("import.restore_fk_triggers"))
@@ -470,32 +484,50 @@ def load_prepared(db, prepared: PreparedLines, progress: Progress = no_progress)
     summary.new_customers = int(new_customers)
     summary.updated_customers = int(updated)
     summary.new_products = int(new_products)
-    summary.new_orders = len(new_orders)
-    summary.existing_orders = summary.orders - summary.new_orders
+    summary.new_orders = n_new
+    summary.existing_orders = summary.orders - n_new
     return summary
 
 
-def _new_lines(lines: pd.DataFrame, n_orders: int, new_orders: np.ndarray, n_products: int,
-               product_ids: np.ndarray) -> pd.DataFrame:
-    """The lines of the orders inserted just now, with their database ids, ready for COPY.
+def _id_map(cur, statement: str, size: int) -> np.ndarray:
+    """Database ids by staged position, from a query returning (id, position) rows."""
+    pairs = np.array(cur.execute(statement).fetchall(), dtype=np.int64).reshape(-1, 2)
+    ids = np.full(size, -1, dtype=np.int64)
+    ids[pairs[:, 1]] = pairs[:, 0]
+    return ids
 
-    `new_orders` and `product_ids` are (database id, position) pairs for the staged rows."""
-    order_id_at = np.full(n_orders, -1, dtype=np.int64)
-    order_id_at[new_orders[:, 1]] = new_orders[:, 0]
-    product_id_at = np.full(n_products, -1, dtype=np.int64)
-    product_id_at[product_ids[:, 1]] = product_ids[:, 0]
-    order_id = order_id_at[lines["order_pos"].to_numpy()]
+
+def _new_orders(orders: pd.DataFrame, is_new: np.ndarray, order_ids: np.ndarray,
+                customer_ids: np.ndarray) -> pd.DataFrame:
+    """The orders being added, with their reserved ids and their customers' database ids, for COPY."""
+    new = (orders[is_new] if not is_new.all() else orders).reset_index(drop=True)
+    customer_pos = new["customer_pos"].to_numpy()
+    customer_id = pd.array(customer_ids[np.maximum(customer_pos, 0)], dtype="Int64")
+    customer_id[customer_pos < 0] = pd.NA  # guest orders
+    out = new[["order_key", "ordered_at", "kind", "discount_code", "country", "subtotal", "discount_total", "total"]]
+    out.insert(0, "order_id", order_ids[is_new])
+    out.insert(2, "customer_id", customer_id)
+    return out
+
+
+def _new_lines(lines: pd.DataFrame, order_ids: np.ndarray, product_ids: np.ndarray) -> pd.DataFrame:
+    """The lines of the orders being added (order id known), with their database ids, for COPY."""
+    order_id = order_ids[lines["order_pos"].to_numpy()]
     keep = order_id >= 0
-    if not keep.any():
-        return lines.iloc[:0]
+    everything = bool(keep.all())
+
+    def pick(column: str) -> np.ndarray:
+        values = lines[column].to_numpy()
+        return values if everything else values[keep]
+
     return pd.DataFrame({
-        "order_id": order_id[keep],
-        "line_no": lines["line_no"].to_numpy()[keep],
-        "product_id": product_id_at[lines["product_pos"].to_numpy()[keep]],
-        "quantity": lines["quantity"].to_numpy()[keep],
-        "unit_price": lines["price_cents"].to_numpy()[keep] / 100,
-        "discount": lines["discount_cents"].to_numpy()[keep] / 100,
-        "kind": lines["kind"].to_numpy()[keep],
+        "order_id": order_id if everything else order_id[keep],
+        "line_no": pick("line_no"),
+        "product_id": product_ids[pick("product_pos")],
+        "quantity": pick("quantity"),
+        "unit_price": pick("price_cents") / 100,
+        "discount": pick("discount_cents") / 100,
+        "kind": pick("kind"),
     })
 
 

@@ -436,7 +436,7 @@ def test_import_without_superuser_keeps_foreign_key_checks(fresh_database_url, t
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
         conn.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}")
-        conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        conn.execute(f"GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}")
     try:
         db = Database(url.replace("postgresql://postgres@", f"postgresql://{role}@"), migrate=False)
         try:

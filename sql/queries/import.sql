@@ -1,6 +1,6 @@
--- Order import (discovery/importer.py): customers, products and orders are COPYed into temporary
--- staging tables and merged with set-based statements; the new orders' lines are then COPYed into
--- order_lines. All of it in one transaction.
+-- Order import (discovery/importer.py): customers and products are COPYed into temporary staging
+-- tables and merged with set-based statements; the orders the store does not have yet and their
+-- lines are then COPYed straight into orders and order_lines. All of it in one transaction.
 
 -- name: lock
 -- One import at a time: two concurrent imports of overlapping files would race on the same orders.
@@ -11,11 +11,11 @@ SELECT pg_advisory_xact_lock(727002);
 SET LOCAL work_mem = '256MB';
 
 -- name: skip_fk_triggers
--- Every foreign key this transaction writes exists by construction: orders take customer ids from
--- a join on customers, and the order_lines COPY carries the order ids just returned by the orders
--- insert and product ids just read. PostgreSQL's per-row foreign-key checks would otherwise be
--- most of the import time. Needs superuser (the importer
--- carries on with the checks when it is not); SET LOCAL ends with the transaction.
+-- Every foreign key this transaction writes exists by construction: the orders and order_lines
+-- COPYs carry customer and product ids just read back from those tables and order ids this
+-- transaction reserved for the orders it writes. PostgreSQL's per-row foreign-key checks would
+-- otherwise be most of the import time. Needs superuser (the importer carries on with the checks
+-- when it is not); SET LOCAL ends with the transaction.
 SET LOCAL session_replication_role = replica;
 
 -- name: restore_fk_triggers
@@ -24,6 +24,7 @@ SET LOCAL session_replication_role = origin;
 -- name: create_staging
 CREATE TEMP TABLE import_customers (
     customer_key   text PRIMARY KEY,
+    customer_pos   integer NOT NULL,   -- the importer's row position, to map ids back without text keys
     email          text,
     phone          text,
     name           text,
@@ -37,34 +38,24 @@ CREATE TEMP TABLE import_products (
     category    text,
     unit_price  numeric(12, 2)
 ) ON COMMIT DROP;
-CREATE TEMP TABLE import_orders (
-    order_key       text PRIMARY KEY,
-    order_pos       integer NOT NULL,
-    ordered_at      timestamptz NOT NULL,
-    customer_key    text,
-    kind            text NOT NULL,
-    discount_code   text,
-    country         text,
-    subtotal        numeric(14, 2) NOT NULL,
-    discount_total  numeric(14, 2) NOT NULL,
-    total           numeric(14, 2) NOT NULL
+CREATE TEMP TABLE import_order_keys (
+    order_key  text PRIMARY KEY,
+    order_pos  integer NOT NULL
 ) ON COMMIT DROP;
 
 -- name: copy_customers
-COPY import_customers (customer_key, email, phone, name, country, first_seen_at)
+COPY import_customers (customer_key, customer_pos, email, phone, name, country, first_seen_at)
 FROM STDIN (FORMAT csv, HEADER true);
 
 -- name: copy_products
 COPY import_products (sku, product_pos, title, category, unit_price) FROM STDIN (FORMAT csv, HEADER true);
 
--- name: copy_orders
-COPY import_orders (order_key, order_pos, ordered_at, customer_key, kind, discount_code, country,
-                    subtotal, discount_total, total)
-FROM STDIN (FORMAT csv, HEADER true);
+-- name: copy_order_keys
+COPY import_order_keys (order_key, order_pos) FROM STDIN (FORMAT csv, HEADER true);
 
 -- name: analyze_staging
 -- Temporary tables have no statistics until analysed; without them the planner guesses nested loops.
-ANALYZE import_customers; ANALYZE import_products; ANALYZE import_orders;
+ANALYZE import_customers; ANALYZE import_products; ANALYZE import_order_keys;
 
 -- name: upsert_customers
 -- New customers are inserted; known ones keep the earliest first_seen_at and take this file's
@@ -105,23 +96,29 @@ WITH upserted AS (
 )
 SELECT count(*) FILTER (WHERE inserted) AS new_products FROM upserted;
 
--- name: insert_orders
--- Only orders the store does not have yet: an order already imported is history and is left as it
--- is, which is what makes re-importing a file (or an overlapping newer export) add only what is new.
--- Returns (order_id, order_pos) of the new orders; the importer COPYs their lines into order_lines.
-WITH inserted AS (
-    INSERT INTO orders (store_order_id, customer_id, ordered_at, kind, discount_code, country,
-                        subtotal, discount_total, total)
-    SELECT o.order_key, c.customer_id, o.ordered_at, o.kind, o.discount_code, o.country,
-           o.subtotal, o.discount_total, o.total
-    FROM import_orders o
-    LEFT JOIN customers c ON c.store_customer_id = o.customer_key
-    -- No ON CONFLICT needed (it costs a speculative insert per row): imports hold the lock above.
-    WHERE NOT EXISTS (SELECT 1 FROM orders existing WHERE existing.store_order_id = o.order_key)
-    RETURNING order_id, store_order_id
-)
-SELECT i.order_id, o.order_pos
-FROM inserted i JOIN import_orders o ON o.order_key = i.store_order_id;
+-- name: customer_ids
+SELECT c.customer_id, i.customer_pos FROM customers c JOIN import_customers i ON i.customer_key = c.store_customer_id;
+
+-- name: existing_orders
+-- Orders the store already has are history and are left as they are: this is what makes re-importing
+-- a file (or an overlapping newer export) add only what is new.
+SELECT k.order_pos FROM import_order_keys k JOIN orders o ON o.store_order_id = k.order_key;
+
+-- name: lock_orders
+-- Nobody else may add orders until this import commits (readers are not blocked), so the block of
+-- ids reserved below cannot be taken by another insert.
+LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: reserve_order_ids
+-- Reserves order ids last - count + 1 .. last from the identity sequence in one call; the importer
+-- COPYs the new orders with those ids (COPY may write identity columns).
+SELECT setval(pg_get_serial_sequence('orders', 'order_id'),
+              nextval(pg_get_serial_sequence('orders', 'order_id')) + %(count)s - 1) AS last_id;
+
+-- name: copy_orders
+COPY orders (order_id, store_order_id, customer_id, ordered_at, kind, discount_code, country,
+             subtotal, discount_total, total)
+FROM STDIN (FORMAT csv, HEADER true);
 
 -- name: product_ids
 SELECT p.product_id, i.product_pos FROM products p JOIN import_products i USING (sku);
