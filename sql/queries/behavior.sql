@@ -102,7 +102,7 @@ WITH members AS (
     SELECT o.customer_id,
            count(*)                                                             AS orders,
            count(*) FILTER (WHERE o.discount_total > 0)                        AS discounted,
-           sum(o.discount_total)                                                AS discount_given,
+           sum(o.discount_total::float8)                                        AS discount_given,
            count(*) FILTER (WHERE o.ordered_at <= %(old_as_of)s::timestamptz)   AS orders_before,
            count(*) FILTER (WHERE o.ordered_at <= %(old_as_of)s::timestamptz AND o.discount_total > 0) AS discounted_before
     FROM orders o
