@@ -270,3 +270,17 @@ def test_health_and_metrics(harness):
     assert 'cib_slack_answers_total{source="offline"}' in metrics
     assert 'cib_http_requests_total{path="/slack/events",status="200"}' in metrics
     assert "cib_http_request_seconds_bucket" in metrics
+
+
+def test_workspace_without_table_blocks_gets_text_tables(harness):
+    harness.fake.reject_blocks("table")
+    harness.fake.reject_blocks("context_actions")
+    harness.event(_mention())
+    updates = harness.fake.wait_for("chat.update", count=2)
+    rejected, accepted = updates[0].args, updates[1].args
+    assert any(b["type"] == "table" for b in rejected["blocks"])
+    types = {b["type"] for b in accepted["blocks"]}
+    assert "table" not in types and "context_actions" not in types
+    text = json.dumps(accepted["blocks"])
+    assert "C-00000000" in text and "answer_feedback_negative" in text   # rows as text, 👎 as a button
+    assert accepted["text"]

@@ -141,3 +141,17 @@ def test_terminal_rendering_of_the_same_views():
     assert "[Show more]" in text and "[Export CSV]" in text
     assert "Revenue forecast" in text and "Upper 80%" in text and "2012-D004" in text
     assert '"type"' not in text and "feedback" not in text.lower()
+
+
+def test_clarification_and_refusal():
+    from analytics.router.answer import Answer as RouterAnswer, Clarification
+
+    asked = RouterAnswer(text="", clarification=Clarification(question="Which segment?",
+                                                              options=["frequency:frequent", "value:big spenders"]))
+    blocks = [b for page in answer_pages(asked) for b in page]
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert "Which segment?" in _all_text(blocks)
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("run_question_0", "frequency:frequent"), ("run_question_1", "value:big spenders")]
+    refused = Answer(text="", refusal="I can't share customers' email addresses.")
+    assert "email addresses" in _all_text(answer_pages(refused))
