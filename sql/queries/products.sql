@@ -61,67 +61,74 @@ LIMIT 1;
 -- One pass over the matching lines: a 'total' row for the whole matching set, then one page of
 -- 'group' rows (category or product, %(group_by)s) ranked by %(sort_by)s. Lines are first folded to
 -- one row per (group, order), so orders and repeat buyers are plain counts instead of DISTINCTs; a
--- buyer repeats when two or more of their sale orders hold the group.
+-- buyer repeats when two or more of their sale orders hold the group. Groups are numbered first
+-- (a product's own id, or its category's rank) so the big fold sorts integers, not text.
 WITH members AS (
     SELECT customer_id
     FROM customer_profiles
     WHERE run_id = %(run_id)s
       AND (%(segment)s::jsonb IS NULL OR dominant_segments @> %(segment)s::jsonb)
       AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s)
+), product_groups AS (
+    SELECT product_id, coalesce(category, 'uncategorized') AS category,
+           CASE WHEN %(group_by)s = 'product' THEN product_id
+                ELSE dense_rank() OVER (ORDER BY coalesce(category, 'uncategorized')) END AS group_no
+    FROM products
+    UNION ALL
+    SELECT 0, NULL, -1  -- lines without a product (kept in the money, shown as '(no product)')
 ), per_order AS MATERIALIZED (
-    -- Only one of the two keys varies; the other is a constant, so joins on both stay plain equalities.
-    SELECT CASE WHEN %(group_by)s = 'product' THEN coalesce(l.product_id, 0) ELSE -1 END AS product_id,
-           CASE WHEN %(group_by)s = 'category' THEN coalesce(p.category, 'uncategorized') ELSE '' END AS category,
-           l.order_id, o.customer_id, o.kind = 'sale' AS is_sale,
-           sum(l.quantity * l.unit_price - l.discount) AS amount,
-           coalesce(sum(l.quantity * l.unit_price - l.discount) FILTER (WHERE l.kind = 'sale'), 0) AS sale_amount,
+    SELECT pg.group_no, l.order_id,
+           min(o.customer_id) AS customer_id, bool_and(o.kind = 'sale') AS is_sale,
+           sum(l.amount) AS amount,
+           coalesce(sum(l.amount) FILTER (WHERE l.kind = 'sale'), 0) AS sale_amount,
            sum(l.quantity) AS units
     FROM orders o
-    JOIN order_lines l ON l.order_id = o.order_id
-    LEFT JOIN products p ON p.product_id = l.product_id
+    -- float8 sums keep the per-group state small (numeric sums spill the fold to disk); money is
+    -- rounded to cents at the end, far above float8's error on these totals.
+    JOIN (SELECT order_id, coalesce(product_id, 0) AS product_id, kind, quantity,
+                 (quantity * unit_price - discount)::double precision AS amount
+          FROM order_lines) l ON l.order_id = o.order_id
+    JOIN product_groups pg ON pg.product_id = l.product_id
     WHERE o.kind IN ('sale', 'return') AND l.kind IN ('sale', 'return')
       AND (%(start)s::timestamptz IS NULL OR o.ordered_at >= %(start)s)
       AND (%(end)s::timestamptz IS NULL OR o.ordered_at < %(end)s)
-      AND (%(category)s::text IS NULL OR lower(p.category) = lower(%(category)s))
+      AND (%(category)s::text IS NULL OR lower(pg.category) = lower(%(category)s))
       AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
            OR o.customer_id IN (SELECT customer_id FROM members))
-    GROUP BY 1, 2, l.order_id, o.customer_id, o.kind
+    GROUP BY 1, l.order_id
 ), groups AS (
-    SELECT product_id, category,
+    SELECT group_no,
            sum(amount) AS revenue, sum(sale_amount) AS gross_sales, sum(sale_amount - amount) AS returns,
            sum(units) AS units, count(*) FILTER (WHERE is_sale) AS orders
     FROM per_order
-    GROUP BY product_id, category
+    GROUP BY group_no
 ), buyers AS (
-    SELECT product_id, category, count(*) AS customers, count(*) FILTER (WHERE orders >= 2) AS repeat_customers
-    FROM (SELECT product_id, category, customer_id, count(*) AS orders
+    SELECT group_no, count(*) AS customers, count(*) FILTER (WHERE orders >= 2) AS repeat_customers
+    FROM (SELECT group_no, customer_id, count(*) AS orders
           FROM per_order
           WHERE is_sale AND customer_id IS NOT NULL
-          GROUP BY product_id, category, customer_id) per_buyer
-    GROUP BY product_id, category
+          GROUP BY group_no, customer_id) per_buyer
+    GROUP BY group_no
 ), ranked AS (
-    SELECT g.product_id, g.category, g.revenue, g.gross_sales, g.returns, g.units, g.orders,
+    SELECT g.group_no, g.revenue, g.gross_sales, g.returns, g.units, g.orders,
            coalesce(b.customers, 0) AS customers, coalesce(b.repeat_customers, 0) AS repeat_customers,
-           b.repeat_customers::double precision / nullif(b.customers, 0) AS repeat_rate
+           b.repeat_customers::double precision / nullif(b.customers, 0) AS repeat_rate,
+           row_number() OVER (ORDER BY CASE %(sort_by)s
+                                           WHEN 'orders' THEN g.orders::numeric
+                                           WHEN 'customers' THEN b.customers::numeric
+                                           WHEN 'repeat_rate' THEN (b.repeat_customers::double precision
+                                                                    / nullif(b.customers, 0))::numeric
+                                           ELSE g.revenue END DESC NULLS LAST,
+                                       g.revenue DESC, g.group_no) AS position
     FROM groups g
-    LEFT JOIN buyers b USING (product_id, category)
-), page AS (
-    SELECT *
-    FROM ranked
-    ORDER BY CASE %(sort_by)s
-                 WHEN 'orders' THEN orders::numeric
-                 WHEN 'customers' THEN customers::numeric
-                 WHEN 'repeat_rate' THEN repeat_rate::numeric
-                 ELSE revenue END DESC NULLS LAST,
-             revenue DESC, product_id, category
-    LIMIT %(limit)s
+    LEFT JOIN buyers b USING (group_no)
 ), by_order AS (
-    SELECT order_id, customer_id, bool_or(is_sale) AS is_sale FROM per_order GROUP BY order_id, customer_id
+    SELECT order_id, min(customer_id) AS customer_id, bool_or(is_sale) AS is_sale FROM per_order GROUP BY order_id
 ), by_buyer AS (
     SELECT customer_id, count(*) AS orders FROM by_order
     WHERE is_sale AND customer_id IS NOT NULL GROUP BY customer_id
 )
-SELECT 'total' AS row_type, 0 AS position, NULL::text AS group_key, NULL::text AS sku, NULL::text AS title,
+SELECT 'total' AS row_type, 0::bigint AS position, NULL::text AS group_key, NULL::text AS sku, NULL::text AS title,
        NULL::text AS product_category,
        (SELECT coalesce(sum(revenue), 0) FROM groups) AS revenue,
        (SELECT coalesce(sum(gross_sales), 0) FROM groups) AS gross_sales,
@@ -133,18 +140,17 @@ SELECT 'total' AS row_type, 0 AS position, NULL::text AS group_key, NULL::text A
        NULL::double precision AS repeat_rate,
        (SELECT count(*) FROM groups) AS groups
 UNION ALL
-SELECT 'group', row_number() OVER (ORDER BY CASE %(sort_by)s
-                                                WHEN 'orders' THEN pg.orders::numeric
-                                                WHEN 'customers' THEN pg.customers::numeric
-                                                WHEN 'repeat_rate' THEN pg.repeat_rate::numeric
-                                                ELSE pg.revenue END DESC NULLS LAST,
-                                            pg.revenue DESC, pg.product_id, pg.category),
-       CASE WHEN %(group_by)s = 'product' THEN pg.product_id::text ELSE pg.category END, p.sku, p.title,
+SELECT 'group', r.position,
+       CASE WHEN %(group_by)s = 'product' THEN r.group_no::text
+            ELSE coalesce((SELECT min(pg.category) FROM product_groups pg WHERE pg.group_no = r.group_no),
+                          '(no product)') END,
+       p.sku, p.title,
        CASE WHEN %(group_by)s = 'product' THEN coalesce(p.category, 'uncategorized') END,
-       pg.revenue, pg.gross_sales, pg.returns, pg.units, pg.orders, pg.customers, pg.repeat_customers,
-       pg.repeat_rate, NULL
-FROM page pg
-LEFT JOIN products p ON p.product_id = pg.product_id
+       r.revenue, r.gross_sales, r.returns, r.units, r.orders, r.customers, r.repeat_customers,
+       r.repeat_rate, NULL
+FROM ranked r
+LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = r.group_no
+WHERE r.position <= %(limit)s
 ORDER BY position;
 
 -- name: bought_together
