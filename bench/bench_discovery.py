@@ -93,9 +93,10 @@ def report(label: str, summary, extra: str = "") -> None:
           f"{summary.seconds:.1f} s end to end{extra}")
     if summary.error:
         print(f"  error: {summary.error}")
-    print(f"  {'stage':<12}{'seconds':>10}{'peak RSS MB':>14}")
+    print(f"  {'stage':<12}{'wall s':>10}{'client CPU s':>14}{'peak RSS MB':>14}")
     for stage in STAGES:
         print(f"  {stage:<12}{summary.stage_seconds.get(stage, float('nan')):>10.2f}"
+              f"{summary.stage_cpu_seconds.get(stage, float('nan')):>14.2f}"
               f"{summary.stage_peak_mb.get(stage, float('nan')):>14.0f}")
     metrics = summary.metrics
     if metrics.get("backtest", {}).get("possible"):

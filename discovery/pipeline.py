@@ -61,6 +61,7 @@ class RunSummary(BaseModel):
     seconds: float = 0.0
     stage_seconds: dict[str, float] = {}
     stage_peak_mb: dict[str, float] = {}
+    stage_cpu_seconds: dict[str, float] = {}   # this process's CPU (not PostgreSQL's): load-independent
     metrics: dict = {}
     counts: dict = {}
     error: str | None = None
@@ -130,16 +131,19 @@ class _Stages:
     def __init__(self, progress) -> None:
         self.seconds: dict[str, float] = {}
         self.peak: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.progress = progress
 
     def run(self, name: str, fn: Callable, *args):
         self.progress(STAGES.index(name), len(STAGES), name)
         started = time.perf_counter()
+        cpu_started = time.process_time()
         # One BLAS/OpenMP thread: the work is many small fits, where threads spin-wait more than
         # they help, badly so on a shared 2-core machine (clustering 10 s vs 1.2 s on 3,000 customers).
         with threadpool_limits(limits=1):
             result = fn(*args)
         self.seconds[name] = round(time.perf_counter() - started, 3)
+        self.cpu[name] = round(time.process_time() - cpu_started, 3)
         self.peak[name] = round(_peak_mb(), 1)
         return result
 
@@ -305,14 +309,13 @@ def runs_to_prune(runs: pd.DataFrame, unpublished: pd.DataFrame, now: datetime) 
 
 def prune_runs(db) -> list[int]:
     with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        cur.execute("UPDATE discovery_runs SET status = 'failed', error = 'abandoned: the process ended mid-run' "
-                    "WHERE status = 'running' AND started_at < now() - interval '1 day'")
-        cur.execute("SELECT run_id, started_at, is_current FROM discovery_runs WHERE status = 'published'")
+        cur.execute(query("discovery.mark_abandoned"))
+        cur.execute("SELECT now()")
+        now = cur.fetchone()[0]
+        cur.execute(query("discovery.published_run_ages"))
         runs = pd.DataFrame(cur.fetchall(), columns=["run_id", "started_at", "is_current"])
         cur.execute(query("discovery.unpublished_runs"))
         unpublished = pd.DataFrame(cur.fetchall(), columns=["run_id", "status", "started_at"])
-        cur.execute("SELECT now()")
-        now = cur.fetchone()[0]
         doomed = runs_to_prune(runs, unpublished, now)
         if doomed:
             cur.execute(query("discovery.delete_runs"), {"run_ids": doomed})
@@ -356,7 +359,8 @@ def run_discovery(db, settings, as_of=None, progress=None, on_published=None, *,
     def finish(status: str, error: str | None, archetype_count: int = 0) -> RunSummary:
         return RunSummary(run_id=run_id, status=status, as_of=record_as_of, customers=counts.get("customers", 0),
                           archetypes=archetype_count, seconds=round(time.perf_counter() - started, 3),
-                          stage_seconds=stages.seconds, stage_peak_mb=stages.peak, metrics=metrics,
+                          stage_seconds=stages.seconds, stage_peak_mb=stages.peak,
+                          stage_cpu_seconds=stages.cpu, metrics=metrics,
                           counts=counts, error=error)
 
     try:
@@ -391,8 +395,8 @@ def run_discovery(db, settings, as_of=None, progress=None, on_published=None, *,
         archetype_count = stages.run("publish", publish)
         # Record the publish stage's own time too (the row was written inside the transaction).
         with db.cursor() as cur:
-            cur.execute("UPDATE discovery_runs SET stage_seconds = %(s)s WHERE run_id = %(id)s",
-                        {"s": Jsonb(stages.seconds), "id": run_id})
+            cur.execute(query("discovery.record_stage_seconds"),
+                        {"stage_seconds": Jsonb(stages.seconds), "run_id": run_id})
     except DiscoveryRejected as exc:
         _record_unpublished(db, run_id, "rejected", str(exc), counts, stages.seconds, metrics)
         log.warning("discovery run %s rejected: %s", run_id, exc)

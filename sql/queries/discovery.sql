@@ -110,18 +110,26 @@ SET status = 'published', is_current = true, finished_at = now(),
     counts = %(counts)s, stage_seconds = %(stage_seconds)s, metrics = %(metrics)s
 WHERE run_id = %(run_id)s
 
--- name: published_runs
-SELECT run_id, as_of, is_current FROM discovery_runs WHERE status = 'published' ORDER BY as_of DESC, run_id DESC
-
 -- name: delete_runs
 -- Pruning: a run's segments, archetypes and profiles go with it (ON DELETE CASCADE).
 DELETE FROM discovery_runs WHERE run_id = ANY(%(run_ids)s) AND NOT is_current
 
 -- name: unpublished_runs
--- Failed, rejected and abandoned runs (a killed process leaves 'running' behind), newest first.
+-- Failed and rejected run records, newest first (running ones are never pruned).
 SELECT run_id, status, started_at FROM discovery_runs
-WHERE status <> 'published'
+WHERE status IN ('failed', 'rejected')
 ORDER BY started_at DESC, run_id DESC
+
+-- name: mark_abandoned
+-- A killed process leaves its run 'running'; after a day it cannot still be alive.
+UPDATE discovery_runs SET status = 'failed', error = 'abandoned: the process ended mid-run'
+WHERE status = 'running' AND started_at < now() - interval '1 day'
+
+-- name: published_run_ages
+SELECT run_id, started_at, is_current FROM discovery_runs WHERE status = 'published'
+
+-- name: record_stage_seconds
+UPDATE discovery_runs SET stage_seconds = %(stage_seconds)s WHERE run_id = %(run_id)s
 
 -- name: export_profiles
 -- One row per customer of the current run, for the store owner (real store ids on purpose).
