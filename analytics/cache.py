@@ -7,6 +7,7 @@ tries Redis again after a short pause.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -144,7 +145,10 @@ class Cache:
         """The cached value or None. With `model`, the value is parsed back into that pydantic model."""
         if self._memory is not None:
             value = self._memory.get(key)
-            return None if value is _MISSING else value
+            if value is _MISSING:
+                return None
+            # A copy, as Redis would give: a caller changing its answer must not change the cache.
+            return value.model_copy(deep=True) if isinstance(value, BaseModel) else copy.deepcopy(value)
         raw = self._redis_call(lambda r: r.get(self._full_key(r, key)))
         if raw is _MISSING or raw is None:
             return None

@@ -136,3 +136,10 @@ def test_redis_dies_mid_test_and_comes_back(loaded, settings, caplog):
     finally:
         server.kill()
         server.wait()
+
+
+def test_memory_cache_hands_out_copies():
+    cache = Cache(None)
+    cache.set("rows", {"a": [1]})
+    cache.get("rows")["a"].append(2)
+    assert cache.get("rows") == {"a": [1]}
