@@ -149,3 +149,12 @@ def test_offline_router_on_held_out_questions(capsys):
             if not ok:
                 print(f"  {case.question!r}: expected {case.tool} {case.args}, got {got} {arguments}")
     assert correct / len(HELDOUT) >= 0.80
+
+
+def test_discovery_style_names():
+    """snake_case segment names and signature-named archetypes, as the discovery run writes them."""
+    from tests.router_questions import DISCOVERY_CASES, DISCOVERY_VOCAB
+
+    router = OfflineRouter(DISCOVERY_VOCAB)
+    wrong = [(c.question, got, args) for c in DISCOVERY_CASES for ok, got, args in [check(router, c)] if not ok]
+    assert wrong == []

@@ -168,7 +168,7 @@ P_FOLLOWUP_START = _rx(r"^(and|also|what about|how about|same|now|ok(?:ay)?|then
 P_REFERENTIAL = _rx(r"\b(them|those|these|they|that list|the same|same (?:for|but|thing|again|as before)|instead|as well|of them|among them)\b")
 P_MORE = _rx(r"^(?:show |give me |load |see )?(?:some |the )?(?:more|next(?: page| \d+| ones)?|another (?:\d+|page|batch)|keep going|continue)\b")
 
-P_WHAT_BUY = _rx(r"\bwhat (?:do|does|did|are|is) (?:the |our )?[\w' -]{2,40}? (?:buy|buying|purchase|purchasing|order|ordering|get|getting)\b")
+P_WHAT_BUY = _rx(r"\bwhat (?:do|does|did|are|is) (?:the |our )?[\w'‹› -]{2,40}? (?:buy|buying|purchase|purchasing|order|ordering|get|getting)\b")
 
 PRODUCT_SORTS = (
     ("repeat_rate", r"\b(repeat|reorder\w*|bought again|buy again|come back for|loyal)\b"),
@@ -180,9 +180,11 @@ CAMPAIGN_OPTIONS = ["retention", "win_back", "upsell", "vip", "seasonal"]
 
 @dataclass
 class Parsed:
-    """The question after normalisation and typo correction, with every slot found in it."""
+    """The question after normalisation and typo correction, with every slot found in it.
+    `text` has the store's segment/archetype names blanked out; `full_text` keeps them."""
 
     text: str
+    full_text: str
     customers: list[str]
     segments: list[str]
     archetype: str | None
@@ -216,14 +218,18 @@ class OfflineRouter:
         customers = slots.customer_ids(raw)
         text = " ".join(self._correct_words(raw))
         vocab = self.vocabulary
-        bought = slots.bought_with(text)
+        segment_matches = slots.segment_matches(text, vocab)
+        archetype_match = slots.archetype_match(text, vocab)
+        spans = [(a, b) for a, b, _ in segment_matches] + ([archetype_match[:2]] if archetype_match else [])
+        # Intent words and categorical slots are read with the store's names blanked out.
+        intent = slots.mask_names(text, spans)
         return Parsed(
-            text=text, customers=customers, segments=slots.segments(text, vocab),
-            archetype=slots.archetype(text, vocab), categories=slots.categories(text, vocab),
-            bought_with=bought, money=slots.money(raw), limit=slots.limit(text),
-            period=slots.period(text, vocab.anchor), horizon=slots.horizon(text), metric=slots.metric(text),
-            risk_level=slots.risk_level(text), value_tier=slots.value_tier(text), campaign=slots.campaign(text),
-            axis=slots.axis(text), days_ago=slots.days_ago(text),
+            text=intent, full_text=text, customers=customers, segments=[v for _, _, v in segment_matches],
+            archetype=archetype_match[2] if archetype_match else None, categories=slots.categories(text, vocab),
+            bought_with=slots.bought_with(text), money=slots.money(raw), limit=slots.limit(text),
+            period=slots.period(text, vocab.anchor), horizon=slots.horizon(text), metric=slots.metric(intent),
+            risk_level=slots.risk_level(intent), value_tier=slots.value_tier(intent),
+            campaign=slots.campaign(intent), axis=slots.axis(intent), days_ago=slots.days_ago(text),
         )
 
     def _correct_words(self, raw: str) -> list[str]:
@@ -346,7 +352,11 @@ class OfflineRouter:
         if P_PRODUCTS.search(t) or p.bought_with or (p.categories and not P_SEGMENTS.search(t)) or P_WHAT_BUY.search(t):
             return self._products(p, seg)
 
-        ranking = P_CHURN.search(t) or P_VALUE.search(t) or P_RECENCY.search(t) or P_FREQUENCY.search(t) or P_PREDICTED.search(t)
+        # Ranking words are read on the full text: 'most frequent buyers' ranks even though
+        # 'frequent' is also a segment's name.
+        full = p.full_text
+        ranking = P_CHURN.search(full) or P_VALUE.search(full) or P_RECENCY.search(full) or P_FREQUENCY.search(full) \
+            or P_PREDICTED.search(full)
         if ranking and customer_list and not P_SEGMENTS.search(t) and not P_ARCHETYPE.search(t) and not P_DESCRIBE.search(t):
             return self._customers(p, seg)
         if P_SEGMENTS.search(t) or p.segments or P_ARCHETYPE.search(t) or p.archetype:
@@ -387,8 +397,9 @@ class OfflineRouter:
         if P_CHANGES.search(t) and P_SEGMENTS.search(t) and not p.segments:
             return _decision("analyze_segments", slots.as_dict(mode="changes", days_ago=p.days_ago))
         customer_list = bool(re.search(r"\b(customers|who|which|people|shoppers|buyers|list|members|ones)\b", t))
-        if (p.archetype or p.segments) and (P_CHURN.search(t) or P_VALUE.search(t) or p.risk_level or p.value_tier) \
-                and customer_list:
+        # 'replenishers at risk': churn is about customers, so a named group + churn words lists them.
+        if (p.archetype or p.segments) and (((P_CHURN.search(t) or p.risk_level) and not P_DESCRIBE.search(t)) or (
+                (P_VALUE.search(t) or p.value_tier) and customer_list)):
             return self._customers(p, p.segments[0] if p.segments else None)
         if p.archetype:
             return _decision("segment_info", {"name": p.archetype})
@@ -403,7 +414,7 @@ class OfflineRouter:
         return None
 
     def _customers(self, p: Parsed, seg: str | None) -> RouteDecision:
-        t = p.text
+        t = p.full_text
         if P_PREDICTED.search(t):
             sort_by = "predicted_value"
         elif P_CHURN.search(t) or p.risk_level:

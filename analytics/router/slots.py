@@ -411,17 +411,33 @@ AMBIGUOUS_SEGMENT_WORDS = {"high", "low", "medium", "new", "regular", "vip", "wh
                            "active", "top", "best", "at", "risk", "loyal", "value", "big", "small", "mid"}
 
 
+_HAY_TOKEN = re.compile(r"[a-z0-9$£€]+(?:['.,][a-z0-9]+)*'?")
+
+
 def _hay(text: str) -> list[str]:
     return [stem(t) for t in tokens(text.replace("_", " ").replace("-", " ")) if t not in {"&", "and"}]
 
 
-def segments(text: str, vocab: Vocabulary) -> list[str]:
-    """Segments named in the question as 'axis:name', longest names first, in order of appearance."""
-    found: list[tuple[int, str]] = []
+def _hay_spans(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Stemmed words of the text with their character spans ('_' and '-' separate words)."""
+    flat = text.replace("_", " ").replace("-", " ")  # same length: spans stay valid for `text`
+    words, spans = [], []
+    for m in _HAY_TOKEN.finditer(flat):
+        if m.group(0) in {"&", "and"}:
+            continue
+        words.append(stem(m.group(0)))
+        spans.append(m.span())
+    return words, spans
+
+
+def segment_matches(text: str, vocab: Vocabulary) -> list[tuple[int, int, str]]:
+    """(start, end, 'axis:name') for each segment named in the text, in order of appearance:
+    written 'axis:name', or a current segment's name (longest names first)."""
+    found: list[tuple[int, int, str]] = []
     for m in re.finditer(r"\b([a-z_]+):([a-z0-9][a-z0-9_ -]*?)(?=$|[\s,?.!]|\s+(?:and|vs|versus|with)\b)", text):
-        found.append((m.start(), f"{m.group(1)}:{m.group(2).strip()}"))
-    hay = _hay(text)
-    used: set[int] = set()
+        found.append((m.start(), m.end(), f"{m.group(1)}:{m.group(2).strip()}"))
+    hay, spans = _hay_spans(text)
+    used: set[int] = {i for i, (a, b) in enumerate(spans) if any(a < e and b > s for s, e, _ in found)}
     for key, (ax, name) in sorted(vocab._segment_keys, key=lambda kv: -len(kv[0])):
         i = _find(key, hay)
         if i < 0 or any(j in used for j in range(i, i + len(key))):
@@ -433,21 +449,41 @@ def segments(text: str, vocab: Vocabulary) -> list[str]:
                 continue
         used.update(range(i, i + len(key)))
         value = f"{ax}:{name}"
-        if value not in {v for _, v in found}:
-            found.append((i * 100, value))
-    return [v for _, v in sorted(found)]
+        if value not in {v for _, _, v in found}:
+            found.append((spans[i][0], spans[i + len(key) - 1][1], value))
+    return sorted(found)
+
+
+def segments(text: str, vocab: Vocabulary) -> list[str]:
+    return [value for _, _, value in segment_matches(text, vocab)]
+
+
+def archetype_match(text: str, vocab: Vocabulary) -> tuple[int, int, str] | None:
+    """(start, end, id or name) of the archetype named in the text (the longest name wins)."""
+    m = re.search(r"\b(a-[0-9a-f]{6})\b", text)
+    if m:
+        return m.start(), m.end(), "A" + m.group(1)[1:]
+    hay, spans = _hay_spans(text)
+    best: tuple[int, int, int, str] | None = None
+    for key, (_aid, name) in vocab._archetype_keys:
+        i = _find(key, hay)
+        if i >= 0 and (best is None or len(key) > best[0]):
+            best = (len(key), spans[i][0], spans[i + len(key) - 1][1], name)
+    return best[1:] if best else None
 
 
 def archetype(text: str, vocab: Vocabulary) -> str | None:
-    m = re.search(r"\b(a-[0-9a-f]{6})\b", text)
-    if m:
-        return m.group(1).upper()[0] + m.group(1)[1:]
-    hay = _hay(text)
-    best: tuple[int, str] | None = None
-    for key, (_aid, name) in vocab._archetype_keys:
-        if _find(key, hay) >= 0 and (best is None or len(key) > best[0]):
-            best = (len(key), name)
-    return best[1] if best else None
+    match = archetype_match(text, vocab)
+    return match[2] if match else None
+
+
+def mask_names(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text with the named segments/archetypes blanked out, so the words of a name ('deal
+    seekers', 'one time') are not read as intent words."""
+    out = text
+    for start, end in sorted(spans, reverse=True):
+        out = out[:start] + "‹name›" + out[end:]
+    return out
 
 
 def categories(text: str, vocab: Vocabulary) -> list[str]:
