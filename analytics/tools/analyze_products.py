@@ -215,9 +215,12 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     if params.bought_with:
         anchor, anchor_text = _anchor(ctx, params.bought_with)
         anchor_params = {**base, **anchor}
-        anchor_orders = int(_fetch(ctx, "products.anchor_orders", anchor_params)[0]["anchor_orders"])
-        if not small:
-            for row in _fetch(ctx, "products.bought_together", anchor_params):
+        found = [] if small else _fetch(ctx, "products.bought_together", anchor_params)
+        # The co-occurrence rows carry the anchor's order count; only without them is it asked for alone.
+        anchor_orders = int(found[0]["anchor_orders"] if found else
+                            _fetch(ctx, "products.anchor_orders", anchor_params)[0]["anchor_orders"])
+        if found:
+            for row in found:
                 together.append(TogetherRow(
                     sku=row["sku"], category=row["product_category"] if params.group_by == "product" else None,
                     item=(row["title"] or row["sku"] or "(unknown product)") if params.group_by == "product"

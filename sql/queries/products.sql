@@ -157,55 +157,60 @@ ORDER BY position;
 -- Co-occurrence with an anchor (products %(anchor_ids)s, or the category %(anchor_category)s) in the
 -- same sale order: support = share of all orders in scope holding both, confidence = share of the
 -- anchor's orders holding the other item, lift = confidence / the other item's own order share.
+-- Lines are folded to one row per (order, group) first, integers only, as in `summary`.
 WITH members AS (
     SELECT customer_id
     FROM customer_profiles
     WHERE run_id = %(run_id)s
       AND (%(segment)s::jsonb IS NULL OR dominant_segments @> %(segment)s::jsonb)
       AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s)
-), sold AS (
-    SELECT DISTINCT o.order_id, l.product_id,
-           coalesce(p.category, 'uncategorized') AS category,
-           (l.product_id = ANY (%(anchor_ids)s::bigint[])
-            OR lower(p.category) = lower(%(anchor_category)s::text)) AS is_anchor
+), product_groups AS (
+    SELECT product_id, category,
+           CASE WHEN %(group_by)s = 'product' THEN product_id
+                ELSE dense_rank() OVER (ORDER BY coalesce(category, 'uncategorized')) END AS group_no,
+           (product_id = ANY (%(anchor_ids)s::bigint[])
+            OR coalesce(lower(category) = lower(%(anchor_category)s::text), false)) AS is_anchor
+    FROM products
+    UNION ALL
+    SELECT 0, NULL, -1, false
+), sold AS MATERIALIZED (
+    SELECT l.order_id, pg.group_no, bool_or(pg.is_anchor) AS has_anchor, bool_or(NOT pg.is_anchor) AS has_other
     FROM orders o
     JOIN order_lines l ON l.order_id = o.order_id
-    LEFT JOIN products p ON p.product_id = l.product_id
+    JOIN product_groups pg ON pg.product_id = coalesce(l.product_id, 0)
     WHERE o.kind = 'sale' AND l.kind = 'sale' AND l.quantity > 0
       AND (%(start)s::timestamptz IS NULL OR o.ordered_at >= %(start)s)
       AND (%(end)s::timestamptz IS NULL OR o.ordered_at < %(end)s)
       AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
            OR o.customer_id IN (SELECT customer_id FROM members))
-), all_orders AS (
-    SELECT count(DISTINCT order_id) AS n FROM sold
-), anchor_orders AS (
-    SELECT DISTINCT order_id FROM sold WHERE is_anchor
-), items AS (
-    SELECT DISTINCT order_id,
-           CASE WHEN %(group_by)s = 'product' THEN coalesce(product_id, 0)::text ELSE category END AS group_key
-    FROM sold
-    WHERE NOT coalesce(is_anchor, false)
+    GROUP BY l.order_id, pg.group_no
+), per_order AS (
+    SELECT order_id, bool_or(has_anchor) AS has_anchor FROM sold GROUP BY order_id
+), counts AS (
+    SELECT count(*) AS all_orders, count(*) FILTER (WHERE has_anchor) AS anchor_orders FROM per_order
 ), item_orders AS (
-    SELECT group_key, count(*) AS orders_with_item FROM items GROUP BY group_key
+    SELECT group_no, count(*) AS orders_with_item FROM sold WHERE has_other GROUP BY group_no
 ), together AS (
-    SELECT i.group_key, count(*) AS orders_together
-    FROM items i
-    JOIN anchor_orders a ON a.order_id = i.order_id
-    GROUP BY i.group_key
+    SELECT s.group_no, count(*) AS orders_together
+    FROM sold s
+    JOIN per_order a ON a.order_id = s.order_id AND a.has_anchor
+    WHERE s.has_other
+    GROUP BY s.group_no
 )
-SELECT t.group_key, t.orders_together, io.orders_with_item,
-       (SELECT count(*) FROM anchor_orders) AS anchor_orders,
-       n.n AS all_orders,
-       t.orders_together::double precision / n.n AS support,
-       t.orders_together::double precision / (SELECT count(*) FROM anchor_orders) AS confidence,
-       (t.orders_together::double precision / (SELECT count(*) FROM anchor_orders))
-         / (io.orders_with_item::double precision / n.n) AS lift,
-       p.sku, p.title, p.category AS product_category
+SELECT CASE WHEN %(group_by)s = 'product' THEN t.group_no::text
+            ELSE coalesce((SELECT min(coalesce(pg.category, 'uncategorized')) FROM product_groups pg
+                           WHERE pg.group_no = t.group_no AND pg.product_id <> 0), '(no product)') END AS group_key,
+       t.orders_together, io.orders_with_item, c.anchor_orders, c.all_orders,
+       t.orders_together::double precision / c.all_orders AS support,
+       t.orders_together::double precision / c.anchor_orders AS confidence,
+       (t.orders_together::double precision / c.anchor_orders)
+         / (io.orders_with_item::double precision / c.all_orders) AS lift,
+       p.sku, p.title, coalesce(p.category, 'uncategorized') AS product_category
 FROM together t
-JOIN item_orders io USING (group_key)
-CROSS JOIN all_orders n
-LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id::text = t.group_key
-ORDER BY t.orders_together DESC, lift DESC, t.group_key
+JOIN item_orders io USING (group_no)
+CROSS JOIN counts c
+LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = t.group_no
+ORDER BY t.orders_together DESC, lift DESC, t.group_no
 LIMIT %(limit)s;
 
 -- name: anchor_orders
