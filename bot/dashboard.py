@@ -4,6 +4,7 @@ archetypes (through the same tools every other answer uses)."""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,10 @@ from sql import query
 
 log = logging.getLogger(__name__)
 TOP_AT_RISK = 5
+# Headline numbers depend only on the published run, so they are computed once per run (the Home
+# tab is opened far more often than runs are published).
+_headlines: dict[tuple[str, int], dict[str, Any]] = {}
+_headlines_lock = threading.Lock()
 
 
 @dataclass
@@ -32,12 +37,23 @@ def run_status(db) -> tuple[dict | None, dict | None]:
     return row["current_run"], row["latest_run"]
 
 
+def headline_for(db, run_id: int) -> dict[str, Any]:
+    key = (db.url, run_id)
+    with _headlines_lock:
+        if key in _headlines:
+            return _headlines[key]
+    with db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        headline = cur.execute(query("slack.home_headline"), {"run_id": run_id}).fetchone()
+    with _headlines_lock:
+        if len(_headlines) > 16:
+            _headlines.clear()
+        _headlines[key] = headline
+    return headline
+
+
 def load_dashboard(deps) -> Dashboard:
     current, latest = run_status(deps.db)
-    headline = None
-    if current:
-        with deps.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            headline = cur.execute(query("slack.home_headline")).fetchone()
+    headline = headline_for(deps.db, current["run_id"]) if current else None
     board = Dashboard(headline=headline, current_run=current, latest_run=latest)
     if current is None:
         return board

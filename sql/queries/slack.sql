@@ -31,11 +31,11 @@ SELECT
         FROM discovery_runs ORDER BY run_id DESC LIMIT 1) r) AS latest_run;
 
 -- name: home_headline
--- Headline numbers of the current run, in one pass over its profiles.
+-- Headline numbers of one run, in one pass over its profiles.
 SELECT count(*)                                                              AS customers,
        coalesce(sum(p.revenue), 0)                                           AS revenue,
        count(*) FILTER (WHERE p.risk_level IN ('high', 'critical'))          AS customers_at_risk,
        coalesce(sum(p.predicted_clv_12m)
                 FILTER (WHERE p.risk_level IN ('high', 'critical')), 0)      AS value_at_risk
 FROM customer_profiles p
-JOIN discovery_runs r ON r.run_id = p.run_id AND r.is_current;
+WHERE p.run_id = %(run_id)s;
