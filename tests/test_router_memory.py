@@ -83,3 +83,41 @@ def test_every_period_the_router_emits_parses_in_the_tools_grammar():
     for period in periods:
         parsed = parse_period(period, date(2024, 12, 31))
         assert not parsed.is_all, period
+
+
+def test_concurrent_writers_of_one_thread_keep_it_consistent(db):
+    """A smoke test under real concurrency (it does not reliably catch a missing lock: the
+    advisory lock in `append` is what guarantees each dropped turn is summarised once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    thread = key()
+    memory = ThreadMemory(db, max_turns=4)
+
+    def write(i: int) -> None:
+        memory.append(thread, question=f"q{i}", answer="a", source="offline",
+                      tool_calls=[call("analyze_customers", limit=i + 1)])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, range(12)))
+    summary, turns = memory.load(thread)
+    assert len(turns) == 4
+    # every dropped turn is summarised exactly once
+    assert sorted(line for line in summary.splitlines()) == sorted(
+        f"- asked 'q{i}' -> analyze_customers({{\"limit\": {i + 1}}})" for i in range(12)
+        if f"q{i}" not in {t["question"] for t in turns})
+
+
+def test_a_broken_memory_does_not_stop_the_answer(db, settings):
+    from analytics.router import Router
+    from analytics.tools.registry import ToolContext
+
+    class Broken(ThreadMemory):
+        def load(self, thread_key):
+            raise RuntimeError("database down")
+
+        def append(self, *args, **kwargs):
+            raise RuntimeError("database down")
+
+    router = Router(ToolContext(db=db, settings=settings), settings, client=None, memory=Broken(db), vocabulary=VOCAB)
+    answer = router.answer("hmm", key())
+    assert answer.clarification is not None and answer.source == "offline"

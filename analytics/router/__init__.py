@@ -61,7 +61,7 @@ class Router:
         refusal = safety.refusal_for(question)
         if refusal:
             return RouteDecision(refusal=refusal)
-        summary, turns = self.memory.load(thread_key)
+        summary, turns = self._history(thread_key)
         if self.client is not None:
             from analytics.router import claude as claude_loop
 
@@ -90,7 +90,7 @@ class Router:
             self._record(answer, thread_key, user, started, outcome="refusal")
             return answer
 
-        summary, turns = self.memory.load(thread_key)
+        summary, turns = self._history(thread_key)
         fallback_reason = None
         if self.client is not None:
             from analytics.router import claude as claude_loop
@@ -146,7 +146,17 @@ class Router:
         return Answer(text=f"{safety.scrub(result.summary)}\n{note}", tool_calls=[call], source="offline",
                       fallback_reason=fallback_reason)
 
-    # -- bookkeeping ---------------------------------------------------------------------------------
+    # -- thread history ----------------------------------------------------------------------------------
+
+    def _history(self, thread_key: str | None) -> tuple[str, list[dict[str, Any]]]:
+        """The thread so far; if it cannot be read the question is answered on its own."""
+        try:
+            return self.memory.load(thread_key)
+        except Exception:  # noqa: BLE001 - logged with context; the answer still goes out
+            log.exception("could not read thread %s", thread_key)
+            return "", []
+
+    # -- bookkeeping (writes) --------------------------------------------------------------------------
 
     def _remember(self, thread_key: str | None, question: str, answer: Answer) -> None:
         if not thread_key or answer.refusal:

@@ -75,6 +75,7 @@ class ThreadMemory:
             for c in tool_calls
         ]
         with self.db.connection() as conn, conn.cursor() as cur:
+            cur.execute(query("router.lock_thread"), {"thread_key": thread_key})
             cur.execute(query("router.insert_turn"), {
                 "thread_key": thread_key, "question": question, "answer": answer, "source": source,
                 "tool_calls": Jsonb(stored_calls), "option_calls": Jsonb(option_calls or []),

@@ -15,6 +15,10 @@ FROM router_threads
 WHERE thread_key = %(thread_key)s
   AND updated_at > now() - make_interval(secs => %(ttl_seconds)s);
 
+-- name: lock_thread
+-- Serialises writers of one thread (two instances answering in the same Slack thread) until commit.
+SELECT pg_advisory_xact_lock(hashtextextended(%(thread_key)s, 727005));
+
 -- name: insert_turn
 INSERT INTO router_turns (thread_key, question, answer, source, tool_calls, option_calls)
 VALUES (%(thread_key)s, %(question)s, %(answer)s, %(source)s, %(tool_calls)s, %(option_calls)s)
