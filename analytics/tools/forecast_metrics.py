@@ -173,7 +173,8 @@ def _backward_buckets(stop: pd.Timestamp, unit: str, count: int, earliest: pd.Ti
 def _label(start: pd.Timestamp, stop: pd.Timestamp, unit: str) -> str:
     if unit == "days":
         return start.strftime("%Y-%m-%d")
-    return f"{start.strftime('%b %d')}" if unit == "weeks" else start.strftime("%b %Y")
+    # Months run from the day after the latest order, not from the 1st: the label says where they start.
+    return start.strftime("%d %b") if unit == "weeks" else start.strftime("%d %b %Y")
 
 
 def _bucket_unit(unit: str, horizon_days: int, metric: str) -> str:
@@ -355,7 +356,8 @@ def _fmt(metric: str, value: float) -> str:
 def _summary(r: ForecastMetricsResult) -> str:
     what = {"revenue": "Revenue", "orders": "Orders", "active_customers": "Distinct buying customers",
             "average_order_value": "Average order value"}[r.metric]
-    text = (f"{what} over the next {r.horizon} {r.unit} ({r.start.isoformat()} to {r.end.isoformat()}): about "
+    unit = r.unit[:-1] if r.horizon == 1 else r.unit
+    text = (f"{what} over the next {r.horizon} {unit} ({r.start.isoformat()} to {r.end.isoformat()}): about "
             f"{_fmt(r.metric, r.total)} (80% interval {_fmt(r.metric, r.lower)}–{_fmt(r.metric, r.upper)}). ")
     text += r.model
     if r.backtest is not None and r.backtest_note:
