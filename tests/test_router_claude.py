@@ -14,6 +14,7 @@ from analytics.tools import registry
 from analytics.tools.registry import Tool, ToolContext, ToolError, ToolResult
 from analytics.tools.inputs import TOOL_INPUTS
 from settings import load_settings
+from sql import Database
 from tests import fake_anthropic as fa
 from tests.fake_anthropic import FakeAnthropic
 
@@ -192,8 +193,13 @@ def test_claude_follow_up_on_another_instance_sees_the_thread(settings, db, fake
         fa.end_turn("412 customers are at risk."),
     ]) as fake:
         make_router(settings, db, fake).answer("who is at risk?", key)
-    with FakeAnthropic(script=[fa.end_turn("Of those, 3 bought batting.")]) as fake2:
-        answer = make_router(settings, db, fake2).answer("and which of them bought batting?", key)
+    # the second "instance" has its own connection pool and client, like another app process
+    other_db = Database(settings.database_url, migrate=False)
+    try:
+        with FakeAnthropic(script=[fa.end_turn("Of those, 3 bought batting.")]) as fake2:
+            answer = make_router(settings, other_db, fake2).answer("and which of them bought batting?", key)
+    finally:
+        other_db.close()
     messages = fake2.requests[0].body["messages"]
     assert messages[0] == {"role": "user", "content": "who is at risk?"}
     assert messages[1]["role"] == "assistant" and "412 customers are at risk." in messages[1]["content"]
@@ -207,7 +213,11 @@ def test_offline_follow_up_on_another_instance(settings, db, fake_tools):
     first = make_router(settings, db, None).answer("top 10 customers at high risk", key)
     assert first.tool_calls[0].arguments == {"sort_by": "churn_risk", "risk_level": "high", "limit": 10}
     assert "offline router" in first.text
-    second = make_router(settings, db, None).answer("same for vip customers", key)
+    other_db = Database(settings.database_url, migrate=False)
+    try:
+        second = make_router(settings, other_db, None).answer("same for vip customers", key)
+    finally:
+        other_db.close()
     assert second.tool_calls[0].tool == "analyze_customers"
     assert second.tool_calls[0].arguments == {"sort_by": "churn_risk", "risk_level": "high", "limit": 10,
                                               "value_tier": "vip"}
