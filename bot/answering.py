@@ -12,6 +12,7 @@ from bot.delivery import post_pages, replace_with_error
 from bot.metrics import METRICS
 from bot.views.answer import answer_pages
 from bot.views.charts import forecast_png
+from bot.views.help import help_blocks
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,6 @@ THINKING = "⏳ Looking into it…"
 FAILED = ("Sorry, I couldn't answer that just now (the error is logged). "
           "Try again in a minute, or ask `help` for what I can do.")
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
-MAX_QUESTION_CHARS = 2000
 
 
 def thread_key(channel: str, thread_ts: str) -> str:
@@ -40,10 +40,7 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
         return
     question = clean_question(question)
     if not question or question.lower() in ("help", "?"):
-        from bot.views.help import help_blocks
-
-        blocks = help_blocks()
-        client.chat_postMessage(channel=channel, thread_ts=thread_ts, blocks=blocks, text="What I can do")
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, blocks=help_blocks(), text="What I can do")
         return
     # Progress: the assistant pane's "is thinking…" status (cleared by Slack when the answer is
     # posted), or elsewhere a placeholder message that the answer (or the error) replaces.
@@ -53,7 +50,8 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
         if not status_shown:
             placeholder_ts = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)["ts"]
         with deps.slot():
-            answer = deps.router.answer(question[:MAX_QUESTION_CHARS], thread_key(channel, thread_ts), user)
+            # The full text: the router itself refuses oversize questions politely.
+            answer = deps.router.answer(question, thread_key(channel, thread_ts), user)
             pages = answer_pages(answer)
         results = [c.result for c in (answer.tool_calls or []) if getattr(c, "result", None) is not None]
         post_pages(client, channel, pages, thread_ts=thread_ts, replace_ts=placeholder_ts,

@@ -284,3 +284,11 @@ def test_workspace_without_table_blocks_gets_text_tables(harness):
     text = json.dumps(accepted["blocks"])
     assert "C-00000000" in text and "answer_feedback_negative" in text   # rows as text, 👎 as a button
     assert accepted["text"]
+
+
+def test_mention_help_lists_what_the_bot_does(harness):
+    harness.event(_mention(text="<@UBOT> help"))
+    post = harness.fake.wait_for("chat.postMessage")[0].args
+    text = json.dumps(post["blocks"])
+    assert post["thread_ts"] == "1700000000.000100" and "/churn-check" in text and "/forecast" in text
+    assert harness.router.questions == []
