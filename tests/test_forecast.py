@@ -337,9 +337,17 @@ def test_active_customers_and_average_order_value(ctx, store):
     assert aov.repeat_purchases is not None and "repeat purchases" not in aov.summary
 
 
-def test_cached_answer_is_reused(ctx, store, settings):
+def test_cached_answer_is_reused(ctx, store, settings, monkeypatch):
+    import analytics.tools.forecast_metrics as tool
+
     first = run_tool(ctx, "forecast_metrics", {"metric": "revenue", "horizon": 30})
-    assert run_tool(ctx, "forecast_metrics", {"metric": "revenue", "horizon": 30}) is first
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the cached answer should have been used")
+
+    monkeypatch.setattr(tool, "_compute", not_again)
+    assert run_tool(ctx, "forecast_metrics", {"metric": "revenue", "horizon": 30}) == first
+    monkeypatch.undo()
     assert json.loads(first.model_dump_json())["forecast"]
     # Through Redis the answer is stored as JSON and parsed back into the same typed result.
     redis_ctx = ToolContext(db=store[0], settings=settings, cache=Cache.from_settings(settings))
