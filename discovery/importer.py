@@ -130,7 +130,11 @@ def _as_number(series: pd.Series) -> tuple[pd.Series, pd.Series]:
         return values, values.isna()
     text = _as_text(series)
     empty = text.eq("")
-    values = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+    try:  # fast path: Arrow parses a clean column in one go
+        values = pd.Series(pa.array(text.where(~empty), from_pandas=True, type=pa.string())
+                           .cast(pa.float64()).to_numpy(zero_copy_only=False), index=text.index)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        values = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
     return values, empty
 
 
@@ -329,7 +333,9 @@ def _first_nonempty(values: pd.Series, codes: np.ndarray, size: int, last: bool 
     """Per group code 0..size-1: the first (or last) non-empty value, NaN where there is none."""
     grouped = values.replace("", np.nan).groupby(codes, sort=True)
     picked = grouped.last() if last else grouped.first()
-    return picked.reindex(range(size)).to_numpy(dtype=object)
+    if len(picked) != size:  # every code present (the usual case) means the index is already 0..size-1
+        picked = picked.reindex(range(size))
+    return picked.to_numpy(dtype=object)
 
 
 def _build_entities(prepared: PreparedLines, order_keys: pd.Index) -> None:
