@@ -117,14 +117,15 @@ def run_scenario(fake: FakeSlack, server_url: str, scenario: Scenario, requests:
     return {"listener": scenario.name, "n": len(acks), "acks": acks, "answers": answers}
 
 
-def server_histogram(url: str) -> dict[str, float]:
-    """Cumulative bucket counts of the server's own /slack/events latency (from /metrics)."""
-    buckets = {}
+def server_histogram(url: str) -> dict[str, dict[str, float]]:
+    """listener -> cumulative bucket counts of the server's own ack time (cib_slack_ack_seconds)."""
+    found: dict[str, dict[str, float]] = {}
     for line in httpx.get(url + "/metrics").text.splitlines():
-        if line.startswith("cib_http_request_seconds_bucket") and 'path="/slack/events"' in line:
+        if line.startswith("cib_slack_ack_seconds_bucket"):
+            listener = line.split('listener="', 1)[1].split('"', 1)[0]
             bound = line.split('le="', 1)[1].split('"', 1)[0]
-            buckets[bound] = float(line.rsplit(" ", 1)[1])
-    return buckets
+            found.setdefault(listener, {})[bound] = float(line.rsplit(" ", 1)[1])
+    return found
 
 
 class Server:
@@ -223,11 +224,14 @@ def main() -> int:
               f"{ms(percentile(t, 0.99)):>12}")
     print(f"worst ack p99 seen by the client: {worst_ack * 1000:.0f} ms (goal ≤ 200 ms) — "
           f"{'met' if worst_ack <= 0.2 else 'NOT met'}")
-    total = after.get("+Inf", 0) - before.get("+Inf", 0)
-    if total:
-        shares = ", ".join(f"≤ {float(b) * 1000:g} ms: {(after[b] - before.get(b, 0)) / total:.1%}"
-                           for b in ("0.01", "0.05", "0.1", "0.2", "0.5") if b in after)
-        print(f"server-side time of the {total:.0f} POST /slack/events (from /metrics): {shares}")
+    print("server-side ack time (cib_slack_ack_seconds from /metrics), share of requests within:")
+    for listener, buckets in sorted(after.items()):
+        earlier = before.get(listener, {})
+        total = buckets.get("+Inf", 0) - earlier.get("+Inf", 0)
+        if total:
+            shares = "  ".join(f"≤{float(b) * 1000:g} ms {(buckets[b] - earlier.get(b, 0)) / total:6.1%}"
+                               for b in ("0.01", "0.05", "0.1", "0.2", "0.5") if b in buckets)
+            print(f"  {listener:<22}{total:>5.0f}  {shares}")
     return 0
 
 

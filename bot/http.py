@@ -3,6 +3,8 @@ Bolt's sync dispatch (signature check, the listener's ack) runs in a worker thre
 slow request cannot stall the event loop that also serves health checks and Gorgias."""
 from __future__ import annotations
 
+import time
+
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import SlackRequestHandler, to_bolt_request, to_starlette_response
 from starlette.concurrency import run_in_threadpool
@@ -10,7 +12,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; refuse anything absurd early
+from bot.metrics import METRICS
+
+MAX_BODY_BYTES = 1_000_000
+
+
+def listener_name(body: dict) -> str:
+    """A short, bounded label for what a Slack request was (for the ack-time metric)."""
+    if body.get("command"):
+        return str(body["command"])[:40]
+    if body.get("type") == "event_callback":
+        event = body.get("event") or {}
+        return str(event.get("type", "event"))[:40]
+    actions = body.get("actions") or []
+    if actions:
+        action_id = str(actions[0].get("action_id", "action"))
+        return action_id.rstrip("0123456789").rstrip("_")[:40]
+    return str(body.get("type") or "other")[:40]  # Slack's payloads are far smaller; refuse anything absurd early
 
 
 def slack_routes(app: App) -> list[Route]:
@@ -19,8 +37,13 @@ def slack_routes(app: App) -> list[Route]:
     async def slack_events(request: Request) -> Response:
         if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
             return Response("request body too large", status_code=413)
+        started = time.perf_counter()
         body = await request.body()
-        bolt_response = await run_in_threadpool(handler.app.dispatch, to_bolt_request(request, body))
+        bolt_request = to_bolt_request(request, body)
+        bolt_response = await run_in_threadpool(handler.app.dispatch, bolt_request)
+        if bolt_response.status == 200:
+            METRICS.observe("cib_slack_ack_seconds", time.perf_counter() - started,
+                            listener=listener_name(bolt_request.body))
         return to_starlette_response(bolt_response)
 
     return [Route("/slack/events", slack_events, methods=["POST"], name="slack_events")]

@@ -12,6 +12,7 @@ _HELP = {
     "cib_http_request_seconds": ("histogram", "HTTP request latency by path"),
     "cib_slack_requests_total": ("counter", "Slack requests by kind (event, command, action)"),
     "cib_slack_answers_total": ("counter", "Answers posted by source (claude, offline, command)"),
+    "cib_slack_ack_seconds": ("histogram", "Server time to acknowledge a Slack request, by listener"),
     "cib_slack_listener_seconds": ("histogram", "Time from receipt to the answer posted, by listener"),
     "cib_slack_errors_total": ("counter", "Listener failures by listener"),
     "cib_slack_duplicate_events_total": ("counter", "Retried events skipped because already handled"),

@@ -270,6 +270,7 @@ def test_health_and_metrics(harness):
     assert 'cib_slack_answers_total{source="offline"}' in metrics
     assert 'cib_http_requests_total{path="/slack/events",status="200"}' in metrics
     assert "cib_http_request_seconds_bucket" in metrics
+    assert 'cib_slack_ack_seconds_count{listener="app_mention"} 1' in metrics
 
 
 def test_workspace_without_table_blocks_gets_text_tables(harness):
