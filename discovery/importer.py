@@ -200,7 +200,8 @@ class _Problems:
 
 
 def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
-                  encoding: str | None = None, malformed: pd.Series | None = None) -> PreparedLines:
+                  encoding: str | None = None, malformed: pd.Series | None = None,
+                  progress: Progress = no_progress) -> PreparedLines:
     """Check and type every canonical column, classify the rows, and build the staging frames.
 
     Raises ImportFailed naming the first bad row and column unless `skip_bad_rows`, in which case
@@ -232,6 +233,7 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
                  frame["ordered_at"])
     problems.add(sku.eq(""), "sku", "empty; every line needs a product code")
 
+    progress(22, 100, "checking numbers")
     quantity, empty_qty = _as_number(frame["quantity"])
     problems.add(empty_qty, "quantity", "empty")
     problems.add(quantity.isna() & ~empty_qty, "quantity", "not a number", frame["quantity"])
@@ -253,6 +255,7 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
     discount = discount.fillna(0.0)
     problems.add(kind.ne("") & ~kind.isin(KINDS), "kind", "not one of sale, return, adjustment", kind)
 
+    progress(28, 100, "checking orders")
     # One order, one customer: a later line naming someone else is a data error, not a second order.
     reasons = problems.reasons()
     clean = ~frame.index.isin(reasons.index)
@@ -325,6 +328,7 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
     lines["line_no"] = lines.groupby("order_pos", sort=False).cumcount() + 1
 
     prepared = PreparedLines(lines=lines, rejected=rejected, summary=summary)
+    progress(32, 100, "orders, customers, products")
     _build_entities(prepared, pd.Index(order_keys))
     return prepared
 
@@ -566,7 +570,7 @@ def import_file(db, path: Path | str, fmt: str = "auto", skip_bad_rows: bool = F
     progress(15, 100, "checking")
     mapped = map_to_canonical(raw, fmt)
     prepared = prepare_lines(mapped, raw.source, skip_bad_rows=skip_bad_rows, encoding=raw.encoding,
-                             malformed=raw.malformed)
+                             malformed=raw.malformed, progress=progress)
     if len(prepared.rejected):
         side = rejected_path or rejected_path_for(path)
         try:
@@ -594,7 +598,7 @@ def import_frame(db, frame: pd.DataFrame, source_name: str, *, skip_bad_rows: bo
     frame = frame.reset_index(drop=True)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     mapped = map_to_canonical(RawTable(frame, source_name), "canonical")
-    prepared = prepare_lines(mapped, source_name, skip_bad_rows=skip_bad_rows)
+    prepared = prepare_lines(mapped, source_name, skip_bad_rows=skip_bad_rows, progress=progress)
     progress(40, 100, "loading")
     summary = load_prepared(db, prepared, progress)
     summary.seconds = round(time.perf_counter() - started, 3)
