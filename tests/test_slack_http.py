@@ -266,8 +266,10 @@ def test_health_and_metrics(harness):
     assert harness.http.get("/health").json() == {"status": "ok"}
     harness.event(_mention())
     harness.fake.wait_for("chat.update")
-    metrics = harness.http.get("/metrics").text
-    assert 'cib_slack_answers_total{source="offline"}' in metrics
+    deadline = time.monotonic() + 5  # the answer is counted just after its message is sent
+    while 'cib_slack_answers_total{source="offline"}' not in (metrics := harness.http.get("/metrics").text):
+        assert time.monotonic() < deadline, metrics
+        time.sleep(0.05)
     assert 'cib_http_requests_total{path="/slack/events",status="200"}' in metrics
     assert "cib_http_request_seconds_bucket" in metrics
     assert 'cib_slack_ack_seconds_count{listener="app_mention"} 1' in metrics
