@@ -296,10 +296,12 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
         "email": text["email"], "name": text["name"], "phone": text["phone"],
         "country": text["country"], "sku": sku, "title": text["product_title"],
         "category": text["category"], "discount_code": text["discount_code"],
-        "quantity": quantity.fillna(0).astype("int64"),
+        # Rejected rows may hold NaN or huge values: zero them so the integer casts cannot fail.
+        "quantity": quantity.where(quantity.abs() <= _MAX_INT32, 0).fillna(0).astype("int64"),
         # Money as whole cents from here on, so order totals are exact sums.
-        "price_cents": (price.fillna(0) * 100).round().astype("int64"),
-        "discount_cents": (discount * 100).round().astype("int64"), "explicit_kind": kind,
+        "price_cents": (price.where(price.abs() < _MAX_MONEY, 0).fillna(0) * 100).round().astype("int64"),
+        "discount_cents": (discount.where(discount.abs() < _MAX_MONEY, 0) * 100).round().astype("int64"),
+        "explicit_kind": kind,
     })
     if len(reasons):  # selecting rows copies every column: only when something was rejected
         lines = lines[~frame.index.isin(reasons.index)]

@@ -487,3 +487,15 @@ def test_header_only_file_imports_nothing(fresh_db, tmp_path):
     with pytest.raises(ImportFailed, match="empty"):
         (tmp_path / "nothing.csv").write_text("")
         import_file(fresh_db, tmp_path / "nothing.csv")
+
+
+def test_skip_bad_rows_survives_infinite_and_huge_values(fresh_db, tmp_path):
+    rows = _corrupt(canonical_rows(), 2, "unit_price", "inf")            # order 1002
+    rows = _corrupt(rows, 3, "quantity", "1e20")                         # order 1003
+    rows = _corrupt(rows, 4, "line_discount", "nan")                     # order 1004
+    summary = import_file(fresh_db, write_csv(tmp_path / "huge.csv", HEADER, rows), skip_bad_rows=True)
+    assert (summary.rows_rejected, summary.new_orders) == (3, 2)
+    side = pd.read_csv(summary.rejected_file, dtype=str, keep_default_na=False)
+    assert side["reason"].tolist() == ["column 'unit_price': out of range ('inf')",
+                                       "column 'quantity': out of range ('1e20')",
+                                       "column 'line_discount': not a number ('nan')"]
