@@ -158,3 +158,20 @@ def test_discovery_style_names():
     router = OfflineRouter(DISCOVERY_VOCAB)
     wrong = [(c.question, got, args) for c in DISCOVERY_CASES for ok, got, args in [check(router, c)] if not ok]
     assert wrong == []
+
+
+def test_out_of_range_values_are_named_and_the_bound_offered():
+    router = OfflineRouter(VOCAB)
+    decision = router.route("campaign for 10000 customers retention")
+    assert decision.clarification.question == "The limit can be at most 5000 (you asked for 10000)."
+    history = [{"question": "…", "tool_calls": [], "option_calls": decision.option_calls}]
+    picked = router.route("yes please", history)
+    assert picked.to_json() == {"tool": "target_campaign", "arguments": {"campaign": "retention", "limit": 5000}}
+    assert "730" in router.route("forecast revenue next 1000 days").clarification.question
+
+
+def test_unclear_questions_get_the_menu_not_a_refusal():
+    router = OfflineRouter(VOCAB)
+    for question in ("show me everything", "hi", "?", "C-1234"):
+        decision = router.route(question)
+        assert decision.clarification and len(decision.option_calls) == 5, question

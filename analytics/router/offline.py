@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from pydantic import ValidationError
+
 from analytics.router import safety, slots
 from analytics.router.answer import Clarification, RouteDecision
 from analytics.tools.inputs import TOOL_INPUTS
@@ -285,10 +287,8 @@ class OfflineRouter:
                 merged = _merge(previous, parsed)
                 if merged is not None:
                     return merged
-            # 'hi' or 'what?' gets the menu; 'tell me a story' or 'weather?' a polite no.
-            short = len(parsed.text.split()) <= 2 and not safety.is_off_topic(question)
-            if not short and not P_DOMAIN.search(parsed.text) and not _has_any_slot(parsed):
-                return RouteDecision(refusal=safety.REFUSE_OFF_TOPIC)
+            # Clearly off-topic ('weather?', 'tell me a joke') gets a polite no; anything else
+            # ('hi', 'show me everything') the menu of what the bot can do.
             if safety.is_off_topic(question):
                 return RouteDecision(refusal=safety.REFUSE_OFF_TOPIC)
         if previous and _has_any_slot(parsed):
@@ -450,14 +450,33 @@ def _decision(tool: str, arguments: dict[str, Any]) -> RouteDecision:
     model = TOOL_INPUTS[tool]
     try:
         validated = model.model_validate(arguments)
-    except Exception as exc:  # pydantic.ValidationError: say which value is wrong
-        problem = str(exc).splitlines()
-        return RouteDecision(clarification=Clarification(
-            question=f"I couldn't use that for {tool}: {problem[1] if len(problem) > 1 else problem[0]}. Could you rephrase?",
-            options=[]))
+    except ValidationError as exc:
+        return _out_of_range(tool, arguments, exc)
     # Only what the question said (plus required fields): defaults stay implicit.
     keep = set(arguments) | {name for name, f in model.model_fields.items() if f.is_required()}
     return RouteDecision(tool=tool, arguments=validated.model_dump(include=keep, mode="json"))
+
+
+def _out_of_range(tool: str, arguments: dict[str, Any], exc: ValidationError) -> RouteDecision:
+    """Name the value the tool cannot take; for a number over/under its bound, offer the bound."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "arguments"
+    value = arguments.get(field)
+    bounds = {type(m).__name__: m for m in getattr(TOOL_INPUTS[tool].model_fields.get(field), "metadata", [])}
+    limit = None
+    if isinstance(value, (int, float)):
+        if "Le" in bounds and value > bounds["Le"].le:
+            limit = bounds["Le"].le
+        elif "Ge" in bounds and value < bounds["Ge"].ge:
+            limit = bounds["Ge"].ge
+    if limit is None:
+        return RouteDecision(clarification=Clarification(
+            question=f"I can't use {value!r} as {field.replace('_', ' ')}: {error['msg'].lower()}. Could you rephrase?"))
+    fixed = dict(arguments, **{field: limit})
+    return _clarify(f"The {field.replace('_', ' ')} can be at most {limit} (you asked for {value:g})."
+                    if limit < value else
+                    f"The {field.replace('_', ' ')} must be at least {limit} (you asked for {value:g}).",
+                    [(f"use {limit} instead", tool, fixed)])
 
 
 def _clarify(question: str, options: list[tuple[str, str, dict[str, Any]]], extra: dict[str, Any] | None = None) -> RouteDecision:
@@ -502,6 +521,8 @@ def _pick_option(text: str, options: list[dict[str, Any]]) -> dict[str, Any] | N
     ordinal = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
     if m:
         index = int(m.group(1))
+    elif len(options) == 1 and re.fullmatch(r"\s*(yes|yep|yeah|sure|ok(ay)?|please|do it|go ahead|use it)\b.*", text):
+        index = 1
     else:
         o = re.search(r"\b(first|second|third|fourth|fifth)\b", text)
         if not o or len(text.split()) > 4:

@@ -59,7 +59,8 @@ _STORE_ID_AFTER_WORD = re.compile(
     r"([a-z]*\d[\w-]{2,30})\b"
 )
 _HASH_ID = re.compile(r"#\s*([a-z]*\d[\w-]{2,30})\b")
-_BARE_ID = re.compile(r"(?<![\w$£€.,-])(\d{5,9})(?![\w%,.]|\s*(?:k\b|days?|weeks?|months?|years?|dollars|bucks|usd|gbp|eur|€|£))")
+_BARE_ID = re.compile(r"(?<![\w$£€.,-])(\d{5,9})(?![\w%,.]|\s*(?:k\b|days?|weeks?|months?|years?|dollars|bucks|usd|gbp|eur|€|£|"
+                      r"customers|people|buyers|clients|shoppers|orders|products|items|units|rows))")
 
 
 def customer_ids(text: str) -> list[str]:
@@ -133,7 +134,7 @@ def limit(text: str) -> int | None:
             # '$500 customers' is money, '2010 customers' a year.
             if text[max(0, start - 1):start] in "$£€" and start > 0:
                 continue
-            if value.is_integer() and 1 <= value <= 5000 and not _looks_like_year(m.group(1)):
+            if value.is_integer() and 1 <= value <= 1_000_000 and not _looks_like_year(m.group(1)):
                 return int(value)
     return None
 
