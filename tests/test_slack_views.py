@@ -24,10 +24,11 @@ def test_largest_customer_list_is_paged_within_limits():
     for page in pages:
         assert bk.check_message_limits(page) == []
     tables = [b for page in pages for b in page if b["type"] == "table"]
-    assert sum(len(t["rows"]) - 1 for t in tables) == 100          # every row shown, header repeated
-    assert all(t["rows"][0][0]["text"] == "Public id" for t in tables)
+    assert len(tables) == 1 and len(tables[0]["rows"]) == 100        # header + 99 customers
+    assert tables[0]["rows"][0][0]["text"] == "Public id"
     text = _all_text(pages)
-    assert "C-00000063" in text                                      # the 100th customer (0x63)
+    assert "C-00000062" in text and "C-00000063" not in text         # the 99th shown, the 100th in the CSV
+    assert "first 99 shown" in text
     assert "Show more" in text and "Export CSV" in text
 
 
@@ -155,3 +156,19 @@ def test_clarification_and_refusal():
         ("run_question_0", "frequency:frequent"), ("run_question_1", "value:big spenders")]
     refused = Answer(text="", refusal="I can't share customers' email addresses.")
     assert "email addresses" in _all_text(answer_pages(refused))
+
+
+def test_command_pages_with_intro_stay_within_limits():
+    many = [{"row": i, **{f"c{j}": j for j in range(25)}} for i in range(5000)]
+
+    class Big(ToolResult):
+        rows: list[dict]
+
+    pages = tool_result_pages("analyze_customers", {"limit": 100}, Big(tool="analyze_customers", summary="big", rows=many),
+                              intro="<@U1> ran `/churn-check`")
+    assert pages[0][0]["type"] == "context" and len(pages) == 1
+    for page in pages:
+        assert bk.check_message_limits(page) == []
+    tables = [b for page in pages for b in page if b["type"] == "table"]
+    assert len(tables) == 1 and len(tables[0]["rows"]) == 100 and all(len(r) == 20 for r in tables[0]["rows"])
+    assert "first 99 shown" in _all_text(pages) and "Export CSV" in _all_text(pages)

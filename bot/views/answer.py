@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from bot.views import blocks as bk
-from bot.views.results import render_result, result_rows
+from bot.views.results import MAX_ROWS_SHOWN, render_result, result_rows
 
 SOURCE_LABELS = {"claude": "Claude", "offline": "offline router", "offline_fallback": "offline router (Claude unavailable)"}
 SHOW_MORE = "show_more"
@@ -52,7 +52,8 @@ def result_buttons(tool: str, arguments: dict[str, Any], result: Any) -> list[di
     if has_more is None:
         has_more = len(rows) >= limit
     if "offset" in _input_fields(tool) and has_more:
-        more = dict(arguments, offset=int(arguments.get("offset") or 0) + limit)
+        # Continue after the last row shown (a table shows at most 99), so no customer is skipped.
+        more = dict(arguments, offset=int(arguments.get("offset") or 0) + min(limit, MAX_ROWS_SHOWN))
         buttons.append(bk.button("Show more", SHOW_MORE, tool_call_value(tool, more)))
     if tool in _EXPORTABLE and rows:
         buttons.append(bk.button("Export CSV", EXPORT_CSV, tool_call_value(tool, arguments)))
@@ -129,9 +130,12 @@ def answer_pages(answer: Any) -> list[list[bk.Block]]:
     return bk.paginate(answer_blocks(answer))
 
 
-def tool_result_pages(tool: str, arguments: dict[str, Any], result: Any, *, title: str | None = None) -> list[list[bk.Block]]:
-    """A slash command's or button's direct tool result as paged messages."""
-    out = [bk.header(title)] if title else []
+def tool_result_pages(tool: str, arguments: dict[str, Any], result: Any, *, title: str | None = None,
+                      intro: str | None = None) -> list[list[bk.Block]]:
+    """A slash command's or button's direct tool result as paged messages; `intro` is a context
+    line on top (who ran which command)."""
+    out = [bk.context(intro)] if intro else []
+    out += [bk.header(title)] if title else []
     out.extend(render_result(result, with_header=title is None))
     buttons = result_buttons(tool, arguments, result)
     if buttons:

@@ -21,6 +21,8 @@ TOOL_TITLES = {
 }
 _SKIP = {"tool", "summary"}
 MAX_FIELD_PAIRS = 20
+# One table block per list: a channel gets one readable page, not dozens of messages.
+MAX_ROWS_SHOWN = bk.MAX_TABLE_ROWS - 1
 
 
 def _is_scalar(value: Any) -> bool:
@@ -101,8 +103,10 @@ def _render_mapping(data: dict[str, Any], out: list[bk.Block], skip: set[str]) -
             out.append(bk.context(f"*{humanize(key)}*"))
             _render_mapping(value[0], out, set())
         elif _is_row_list(value):
-            out.append(bk.context(f"*{humanize(key)}* ({len(value):,})"))
-            out.extend(table_of(_drop_empty_columns(value)))
+            shown = value[:MAX_ROWS_SHOWN]
+            note = f" — first {len(shown):,} shown; *Export CSV* has them all" if len(shown) < len(value) else ""
+            out.append(bk.context(f"*{humanize(key)}* ({len(value):,}){note}"))
+            out.extend(table_of(_drop_empty_columns(shown)))
         elif isinstance(value, dict):
             out.append(bk.context(f"*{humanize(key)}*"))
             _render_mapping(value, out, set())

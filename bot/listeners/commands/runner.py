@@ -56,8 +56,8 @@ def register_command(app, deps, command: str, parse: Callable[[str], ToolCalls])
                 except Exception as exc:
                     _report_tool_error(respond, tool, exc)
                     return
-                pages = tool_result_pages(tool, arguments, result)
-                pages[0].insert(0, bk.context(f"<@{command.get('user_id')}> ran `{command_name} {text}`".strip()))
+                pages = tool_result_pages(tool, arguments, result,
+                                          intro=f"<@{command.get('user_id')}> ran `{f'{command_name} {text}'.strip()}`")
                 try:
                     post_pages(client, channel, pages, chart_png=lambda r=result: forecast_png(r))
                 except SlackApiError as exc:
