@@ -132,8 +132,15 @@ def test_scrub_removes_contact_details_but_not_figures():
 def test_clarification_offers_options_with_calls():
     decision = OfflineRouter(VOCAB).route("campaign for the frequent segment")
     assert decision.clarification and len(decision.clarification.options) == 5
-    assert decision.option_calls[1] == {"tool": "target_campaign",
+    assert decision.option_calls[1] == {"tool": "target_campaign", "label": "win-back (lapsed customers)",
                                         "arguments": {"campaign": "win_back", "segment": "frequency:frequent"}}
+    history = [{"question": "…", "tool_calls": [], "option_calls": decision.option_calls}]
+    router = OfflineRouter(VOCAB)
+    # answered by number, by ordinal, or with words from one option's label
+    for reply, campaign in (("2", "win_back"), ("the fourth", "vip"), ("win back", "win_back"),
+                            ("holiday buyers", "seasonal")):
+        picked = router.route(reply, history)
+        assert picked.arguments == {"campaign": campaign, "segment": "frequency:frequent"}, reply
 
 
 def test_offline_router_on_held_out_questions(capsys):

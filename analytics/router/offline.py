@@ -259,7 +259,7 @@ class OfflineRouter:
         if safety.is_off_topic(question) and not P_DOMAIN.search(parsed.text):
             return RouteDecision(refusal=safety.REFUSE_OFF_TOPIC)
         if pending:
-            picked = _pick_option(parsed.text, pending)
+            picked = _pick_option(parsed.text, pending, [call.get("label", "") for call in pending])
             if picked is not None:
                 return _decision(picked["tool"], picked["arguments"])
 
@@ -481,12 +481,12 @@ def _out_of_range(tool: str, arguments: dict[str, Any], exc: ValidationError) ->
 
 def _clarify(question: str, options: list[tuple[str, str, dict[str, Any]]], extra: dict[str, Any] | None = None) -> RouteDecision:
     calls = []
-    for _label, tool, args in options:
+    for label, tool, args in options:
         merged = dict(args)
         for key, value in (extra or {}).items():
             if key in TOOL_INPUTS[tool].model_fields:
                 merged.setdefault(key, value)
-        calls.append({"tool": tool, "arguments": merged})
+        calls.append({"tool": tool, "arguments": merged, "label": label})
     return RouteDecision(clarification=Clarification(question=question, options=[o[0] for o in options]),
                          option_calls=calls)
 
@@ -510,12 +510,13 @@ def _previous_call(history: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _pending_options(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The calls behind the options of a clarification asked in the last turn (each with its label)."""
     if history and history[-1].get("option_calls") and not history[-1].get("tool_calls"):
         return list(history[-1]["option_calls"])
     return []
 
 
-def _pick_option(text: str, options: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _pick_option(text: str, options: list[dict[str, Any]], labels: list[str] | None = None) -> dict[str, Any] | None:
     """'2', 'the second', 'option 2' or words from the option's label (e.g. 'win-back')."""
     m = re.fullmatch(r"\s*(?:option\s*|number\s*|#)?(\d)\s*[.!)]?\s*", text)
     ordinal = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
@@ -523,12 +524,28 @@ def _pick_option(text: str, options: list[dict[str, Any]]) -> dict[str, Any] | N
         index = int(m.group(1))
     elif len(options) == 1 and re.fullmatch(r"\s*(yes|yep|yeah|sure|ok(ay)?|please|do it|go ahead|use it)\b.*", text):
         index = 1
-    else:
-        o = re.search(r"\b(first|second|third|fourth|fifth)\b", text)
-        if not o or len(text.split()) > 4:
-            return None
+    elif (o := re.search(r"\b(first|second|third|fourth|fifth)\b", text)) and len(text.split()) <= 4:
         index = ordinal[o.group(1)]
+    else:
+        index = _option_by_words(text, labels or [])
+        if index is None:
+            return None
     return options[index - 1] if 1 <= index <= len(options) else None
+
+
+_STOP = {"the", "by", "and", "for", "with", "of", "a", "an", "most", "please", "one", "ones"}
+
+
+def _option_by_words(text: str, labels: list[str]) -> int | None:
+    """A short reply that shares words with exactly one option's label ('lifetime value', 'win back')."""
+    words = set(re.findall(r"[a-z]+", text)) - _STOP
+    if not words or len(words) > 5:
+        return None
+    overlaps = [len(words & (set(re.findall(r"[a-z]+", label.lower())) - _STOP)) for label in labels]
+    best = max(overlaps, default=0)
+    if best == 0 or overlaps.count(best) > 1:
+        return None
+    return overlaps.index(best) + 1
 
 
 def _has_any_slot(p: Parsed) -> bool:
