@@ -17,4 +17,7 @@ def build_context(settings, db, cache: Cache | None = None) -> ToolContext:
 
 def after_discovery_run(ctx: ToolContext) -> int:
     """Call after a discovery run publishes: drops cached answers and precomputes common ones."""
+    from analytics.runs import forget_current_run
+
+    forget_current_run(ctx)
     return ctx.cache.refresh() if ctx.cache is not None else 0

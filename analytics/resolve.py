@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import time
 
 from analytics.runs import require_current_run
 from analytics.tools.inputs import AXES
@@ -14,6 +15,8 @@ _PUBLIC_ID = re.compile(r"^c-?([0-9a-f]{8})$", re.IGNORECASE)
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 # difflib ratio: 'big spendres' vs 'big spenders' is 0.92; unrelated short names stay below.
 _FUZZY_CUTOFF = 0.8
+_KNOWN_SECONDS = 300.0
+_KNOWN_MAX = 50_000
 
 
 def normalise(text: str) -> str:
@@ -33,15 +36,28 @@ def resolve_customer(ctx: ToolContext, text: str) -> int:
     typed = (text or "").strip()
     if not typed:
         raise ToolError("Which customer? Give their id as C-XXXXXXXX or the store's customer id.")
+    known = _known_customers(ctx)
+    hit = known.get(typed)
+    if hit is not None and time.monotonic() - hit[0] < _KNOWN_SECONDS:
+        return hit[1]
     match = _PUBLIC_ID.match(typed)
+    found = None
     if match:
         found = _scalar(ctx, "resolve.customer_by_public_id", {"public_id": "C-" + match.group(1).upper()})
-        if found is not None:
-            return found
-    found = _scalar(ctx, "resolve.customer_by_store_id", {"store_id": typed})
+    if found is None:
+        found = _scalar(ctx, "resolve.customer_by_store_id", {"store_id": typed})
     if found is not None:
+        if len(known) >= _KNOWN_MAX:
+            known.clear()   # crude, but bounded; re-reading ids is cheap
+        known[typed] = (time.monotonic(), found)
         return found
     raise ToolError(f"No customer {typed!r}: use the id shown by the bot (C-XXXXXXXX) or the store's customer id.")
+
+
+def _known_customers(ctx: ToolContext) -> dict[str, tuple[float, int]]:
+    # Ids a user typed → internal ids, per process. Both ids are stable (a public id changes only
+    # when the pseudonym key changes), so a short memory saves a round trip on repeated lookups.
+    return ctx.extras.setdefault("_known_customers", {})
 
 
 def resolve_customer_by_contact(ctx: ToolContext, *, email: str | None = None, phone: str | None = None) -> int | None:

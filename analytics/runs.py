@@ -1,6 +1,7 @@
 """Which discovery run a question reads: the current one, or an earlier one for change over time."""
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -9,6 +10,10 @@ from analytics.tools.registry import ToolContext, ToolError
 from sql import query
 
 NO_RUN_MESSAGE = "no discovery run yet — run `python app.py discover`"
+# Which run is current is re-read at most this often per process: one database round trip less
+# per answer. A run published by another process is seen within this interval (a publish in this
+# process calls forget_current_run()).
+RUN_CHECK_SECONDS = 1.0
 
 
 class RunInfo(BaseModel):
@@ -26,7 +31,18 @@ def _one(ctx: ToolContext, name: str, params: dict | None = None) -> RunInfo | N
 
 def current_run(ctx: ToolContext) -> RunInfo | None:
     """The published run every answer reads, or None before the first discovery."""
-    return _one(ctx, "runs.current")
+    now = time.monotonic()
+    known = ctx.extras.get("_current_run")
+    if known is not None and now - known[0] < RUN_CHECK_SECONDS:
+        return known[1]
+    run = _one(ctx, "runs.current")
+    ctx.extras["_current_run"] = (now, run)
+    return run
+
+
+def forget_current_run(ctx: ToolContext) -> None:
+    """Make the next current_run() read the database (after this process published a run)."""
+    ctx.extras.pop("_current_run", None)
 
 
 def require_current_run(ctx: ToolContext) -> RunInfo:

@@ -14,6 +14,7 @@ import redis
 
 from analytics.cache import Cache
 from analytics.context import after_discovery_run, build_context
+from analytics.runs import RUN_CHECK_SECONDS
 from analytics.tools.registry import ToolContext, run_tool
 from tests.analytics_fixture import CURRENT, Profile, analytics_db, load_fixture, loaded, publish_new_run  # noqa: F401
 from tests.conftest import REDIS_URL
@@ -62,7 +63,8 @@ def test_new_run_changes_answers(fresh_db, settings, redis_prefix):
 
     # Everyone critical in the new run: a cached old answer would still say 4.
     doomed = {s: Profile(**{**p.__dict__, "churn": 0.95, "risk": "critical"}) for s, p in CURRENT.items()}
-    publish_new_run(fresh_db, fx, doomed)
+    publish_new_run(fresh_db, fx, doomed)     # as another process would: nobody tells this one
+    time.sleep(RUN_CHECK_SECONDS + 0.05)      # the new current run is noticed within this interval
     after = _customer_totals(ctx)
     assert after.customers_at_risk == 10 and after.value_at_risk == after.lifetime_value
     assert run_tool(ctx, "lookup_customer", {"customer": "S001"}).customer.risk_level == "critical"
