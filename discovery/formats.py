@@ -144,7 +144,8 @@ def read_table(path: Path) -> RawTable:
         raise ImportFailed(f"{source}: no such file")
     if path.is_dir():
         raise ImportFailed(f"{source}: is a directory, not an order export")
-    head = path.open("rb").read(4)
+    with path.open("rb") as handle:
+        head = handle.read(4)
     suffixes = "".join(path.suffixes).lower()
     try:
         if head[:4] == b"PAR1" or suffixes.endswith(".parquet"):
@@ -199,7 +200,7 @@ def detect_format(frame: pd.DataFrame, source: str) -> str:
 
 
 def _require(frame: pd.DataFrame, source: str, fmt: str, wanted: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    """canonical name -> the file's column for it; a missing required column is a file-level error."""
+    """canonical name -> the file's column for it (first spelling found); `_missing` checks the result."""
     keys = _lookup(frame)
     found: dict[str, str] = {}
     for canonical, alternatives in wanted.items():
