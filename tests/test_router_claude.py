@@ -184,6 +184,9 @@ def test_route_with_claude_decides_without_running(settings, db, fake_tools):
         decision = make_router(settings, db, fake).route("top 5 by value")
     assert decision.to_json() == {"tool": "analyze_customers", "arguments": {"sort_by": "value", "limit": 5}}
     assert decision.source == "claude" and fake_tools == []
+    with db.cursor() as cur:
+        row = cur.execute("SELECT * FROM router_usage WHERE outcome = 'route' ORDER BY usage_id DESC LIMIT 1").fetchone()
+    assert row["source"] == "claude" and row["rounds"] == 1 and row["input_tokens"] > 0
 
 
 def test_claude_follow_up_on_another_instance_sees_the_thread(settings, db, fake_tools):

@@ -66,8 +66,12 @@ class Router:
             from analytics.router import claude as claude_loop
 
             try:
+                started = time.perf_counter()
                 messages = claude_loop.history_messages(summary, turns, question)
-                tool, arguments, text, _usage = claude_loop.first_tool_call(self.client, self.model, messages)
+                tool, arguments, text, usage = claude_loop.first_tool_call(self.client, self.model, messages)
+                # Routing with Claude costs tokens too: record them like an answer's.
+                self._record(Answer(text=text, source="claude", usage=usage), thread_key, None, started,
+                             outcome="route")
                 if tool is None:
                     return RouteDecision(clarification=Clarification(question=text or "Could you rephrase that?"),
                                          source="claude")

@@ -35,7 +35,7 @@ CREATE TABLE router_usage (
     cache_creation_input_tokens  integer NOT NULL DEFAULT 0,
     cache_read_input_tokens      integer NOT NULL DEFAULT 0,
     tools                        text[] NOT NULL DEFAULT '{}',
-    outcome                      text NOT NULL,   -- answer | clarification | refusal | error
+    outcome                      text NOT NULL,   -- answer | clarification | refusal | error | route
     fallback_reason              text,
     latency_ms                   integer
 );
