@@ -125,3 +125,28 @@ def test_claude_path_with_real_tools_sends_no_pii_to_the_model(store_settings):
     assert fixture.public_ids["S001"] in sent
     for secret in pii_strings():
         assert secret.lower() not in sent.lower(), secret
+
+
+def test_app_cli_route_and_ask_in_a_subprocess(store_settings):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    settings, fixture = store_settings
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "SLACK_", "GORGIAS_"))}
+    env.update(DATABASE_URL=settings.database_url, PSEUDONYM_SECRET="test-pseudonym-secret", LOG_LEVEL="WARNING")
+
+    def app(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "app.py", *args], cwd=root, env=env, input=stdin,
+                              capture_output=True, text=True, timeout=120)
+
+    done = app("route", "-", stdin="top 3 customers by value\nwhat's the weather\n")
+    assert done.returncode == 0, done.stderr
+    first, second = [json.loads(line) for line in done.stdout.splitlines()]
+    assert first == {"tool": "analyze_customers", "arguments": {"sort_by": "value", "limit": 3}}
+    assert "refusal" in second
+    done = app("ask", "top 3 customers by value", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result"]["tool"] == "analyze_customers"
