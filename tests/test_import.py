@@ -400,7 +400,7 @@ def test_cli_ingest_json(fresh_database_url, tmp_path):
     result = subprocess.run([sys.executable, "app.py", "ingest", str(path), "--json"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = json.loads(result.stdout)                     # one JSON object and nothing else
     for key in ("rows_read", "rows_loaded", "rows_rejected", "rows_without_customer", "cancellation_rows",
                 "orders", "customers", "new_orders", "new_customers"):
         assert key in summary
@@ -499,3 +499,15 @@ def test_skip_bad_rows_survives_infinite_and_huge_values(fresh_db, tmp_path):
     assert side["reason"].tolist() == ["column 'unit_price': out of range ('inf')",
                                        "column 'quantity': out of range ('1e20')",
                                        "column 'line_discount': not a number ('nan')"]
+
+
+def test_forced_format(fresh_db, tmp_path):
+    header = ["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price", "Customer ID", "Country"]
+    path = write_csv(tmp_path / "export.csv", header,
+                     [["489434", "85048", "GLASS BALL", "12", "2009-12-01 07:45:00", "6.95", "13085", "United Kingdom"]])
+    with pytest.raises(ImportFailed, match=r"export\.csv: missing required columns 'Name', 'Created at', "
+                                           r"'Lineitem quantity', 'Lineitem price' for the shopify format"):
+        import_file(fresh_db, path, fmt="shopify")
+    with pytest.raises(ImportFailed, match=r"unknown format 'csv'"):
+        import_file(fresh_db, path, fmt="csv")
+    assert import_file(fresh_db, path, fmt="uci").new_orders == 1
