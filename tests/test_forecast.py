@@ -115,6 +115,23 @@ def test_recovers_planted_trend_and_seasonality():
     assert 0.6 <= ((noisy >= low) & (noisy <= high)).mean() <= 1.0
 
 
+def test_trend_bends_when_growth_stops():
+    # Two years of +50 %/year (in logs), then a flat third year: a straight log-line through all
+    # three years would keep growing; the changepoint a year before the end lets it level off.
+    rng = np.random.default_rng(5)
+    weeks = pd.date_range("2021-01-03", periods=156, freq="7D")
+    years = np.arange(156) / 52.18
+    level = 1000 * np.exp(0.5 * np.minimum(years, 2.0))
+    series = pd.Series(level * np.exp(rng.normal(0, 0.05, 156)), index=weeks)
+    bent = SeasonalTrendForecaster().fit(series)
+    straight = SeasonalTrendForecaster(changepoint_weeks=0).fit(series)
+    assert "trend free to bend 52 weeks before the end" in bent.notes_
+    truth = np.full(26, level[-1])
+    bent_error = _wmape(truth, bent.predict(26)["forecast"].to_numpy())
+    straight_error = _wmape(truth, straight.predict(26)["forecast"].to_numpy())
+    assert bent_error < 0.1 and bent_error < straight_error / 2
+
+
 def test_short_history_without_free_trend_is_said():
     series, _ = _planted_daily(weeks=30, growth_per_year=0.0)
     model = SeasonalTrendForecaster().fit(series)
