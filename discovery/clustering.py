@@ -165,6 +165,10 @@ def _name_value(c: dict, store: dict) -> str:
 
 
 def _name_exploration(c: dict, store: dict) -> str:
+    if store["categories"] <= 1 and c["categories"] <= 1:
+        # The store has no product categories (e.g. UCI exports): breadth is products per order.
+        ratio = _ratio(c["products_per_order"], store["products_per_order"])
+        return "narrow_baskets" if ratio < 0.6 else "wide_baskets" if ratio > 1.6 else "typical_baskets"
     if c["top_category_share"] >= 0.8:
         return "single_category"
     if c["categories"] >= max(4, store["categories"] * 2) or c["category_entropy"] >= 1.2:
@@ -195,7 +199,7 @@ def _name_cadence(c: dict, store: dict) -> str:
 
 def _name_maturity(c: dict, store: dict) -> str:
     if c["tenure_days"] <= 90:
-        return "newcomer"
+        return "newcomer" if c["recency_days"] < 30 or c["recency_ratio"] < 0.5 else "quiet_newcomer"
     if c["recency_days"] >= 180 and c["recency_ratio"] >= 0.5:
         return "lapsed"
     if c["recency_days"] >= 90 and c["recency_ratio"] >= 0.3:
@@ -210,10 +214,11 @@ def _name_repurchase(c: dict, store: dict) -> str:
 
 
 def _name_returns(c: dict, store: dict) -> str:
-    rate = c["return_value_rate"]
-    if rate >= 0.2:
+    # Value returned, or how often an order comes back (B2B-style stores return small parts often).
+    value, orders = c["return_value_rate"], c["return_order_share"]
+    if value >= 0.2 or orders >= 0.5:
         return "serial_returner"
-    return "some_returns" if rate >= 0.04 else "rarely_returns"
+    return "some_returns" if value >= 0.04 or orders >= 0.2 else "rarely_returns"
 
 
 NAMERS = {
@@ -247,12 +252,15 @@ PHRASES = {
     "big_spender": "high lifetime spend", "low_spender": "small orders and low lifetime spend",
     "small_basket": "small orders", "mid_spender": "typical spend", "high_spender": "above-typical spend",
     "single_category": "buys almost only from one category", "explorer": "buys across many categories",
-    "focused": "sticks mostly to one category", "browser": "buys from a few categories",
+    "focused": "sticks mostly to one category",
+    "narrow_baskets": "few different products per order", "wide_baskets": "many different products per order",
+    "typical_baskets": "a typical range of products per order", "browser": "buys from a few categories",
     "deal_seeker": "buys mostly with discounts", "occasional_deals": "uses discounts sometimes",
     "full_price": "rarely uses discounts", "weekend_shopper": "orders mostly at weekends",
     "holiday_gifter": "orders concentrated in November–December", "evening_shopper": "orders mostly in the evening",
     "weekday_shopper": "orders on weekdays", "anytime_shopper": "no marked timing pattern",
-    "newcomer": "first order within the last 90 days", "lapsed": "quiet for a long time relative to their history",
+    "newcomer": "first order within the last 90 days",
+    "quiet_newcomer": "first order within the last 90 days, quiet since", "lapsed": "quiet for a long time relative to their history",
     "cooling": "quieter lately than their history suggests", "veteran": "customer for two years or more",
     "established": "steady customer", "replenisher": "re-buys the same products",
     "some_reorders": "re-buys some products", "tries_new": "rarely buys the same product twice",
