@@ -146,7 +146,9 @@ def main() -> int:
     from analytics.context import build_context
     from sql import Database
 
-    settings = load_settings(database_url=args.database_url, anthropic_api_key=None)
+    # A private cache prefix: invalidating it must not empty anyone else's cache.
+    settings = load_settings(database_url=args.database_url, anthropic_api_key=None,
+                             redis_key_prefix=f"cib-bench-router:{uuid.uuid4().hex[:8]}:")
     db = Database(args.database_url)
     try:
         with db.cursor() as cur:
