@@ -138,6 +138,11 @@ def test_bought_together_with_a_product(ctx):
     assert result.anchor_orders == len(anchor_orders) == 7
     assert "Star quilt pattern (SKU P1)" in result.bought_with
     assert {r.sku for r in result.bought_together} == set(together.index) == {"F1", "F2"}
+    assert result.rows == []  # with bought_with, the pairs are the answer
+    lifts = [r.lift for r in result.bought_together]  # both pairs clear the 3-order floor: lift decides
+    assert lifts == sorted(lifts, reverse=True)
+    assert result.summary.startswith(f"Bought with Star quilt pattern (SKU P1) (7 orders), most strongly: "
+                                     f"{result.bought_together[0].item} (lift {lifts[0]:.1f}")
     for row in result.bought_together:
         confidence = together[row.sku] / len(anchor_orders)
         assert row.orders_together == together[row.sku]
@@ -176,7 +181,10 @@ def test_no_personal_data_and_cache_round_trip(loaded, settings):
     arguments = {"group_by": "product", "bought_with": "F1", "segment": "frequent"}
     first = run_tool(redis_ctx, "analyze_products", arguments)
     second = run_tool(redis_ctx, "analyze_products", arguments)  # parsed back from Redis
-    assert second == first and type(second.rows[0]).__name__ == "ProductRow"
+    assert second == first and second.rows == [] and second.bought_together  # bought_with: the pairs are the page
+    listing = {"group_by": "product", "limit": 3}
+    assert type(run_tool(redis_ctx, "analyze_products", listing).rows[0]).__name__ == "ProductRow"
+    assert type(run_tool(redis_ctx, "analyze_products", listing).rows[0]).__name__ == "ProductRow"  # from Redis
     text = first.model_dump_json()
     for secret in pii_strings():
         assert secret not in text

@@ -183,8 +183,10 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     if small:
         notes.append(f"Not broken down by {params.group_by}: {scope_text} is under the minimum group size "
                      f"of {min_group_size(ctx)} customers.")
-    # A page of 0 still returns the 'total' row: a small group gets its totals and nothing finer.
-    found = _fetch(ctx, "products.summary", {**base, "limit": 0 if small else params.limit})
+    # A page of 0 still returns the 'total' row: a small group gets its totals and nothing finer, and a
+    # bought-with question gets the co-occurrence list as its page instead of the ranking.
+    page_size = 0 if small or params.bought_with else params.limit
+    found = _fetch(ctx, "products.summary", {**base, "limit": page_size})
     totals_row, page = found[0], found[1:]
     total_revenue = float(totals_row["revenue"] or 0)
     rows: list[CategoryRow | ProductRow] = []
@@ -229,7 +231,9 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
                     share_of_anchor_orders=round(float(row["confidence"]), 4),
                     share_of_all_orders=round(float(row["support"]), 4), lift=round(float(row["lift"]), 3)))
         notes.append("Bought together: items in the same order as the anchor; share of anchor orders is the "
-                     "confidence, share of all orders the support, lift > 1 means more often than by chance.")
+                     "confidence, share of all orders the support, lift > 1 means more often than by chance. "
+                     "Ranked by lift among items in at least 2 % of the anchor's orders (and 3 orders), then "
+                     "by orders together.")
 
     return AnalyzeProductsResult(
         tool="analyze_products", summary=_summary(params, period, scope_text, totals, rows, anchor_text,
@@ -245,7 +249,15 @@ def _summary(params, period: Period, scope_text: str, totals: ProductTotals, row
     where = f"{period.describe()}, {scope_text}"
     if params.category:
         where += f", category '{params.category}'"
-    text = (f"{where}: net revenue {totals.revenue:,.2f} (returns {totals.returns:,.2f}) from "
+    text = ""
+    if anchor_text:
+        if together:
+            best = together[0]
+            text += (f"Bought with {anchor_text} ({anchor_orders:,} orders), most strongly: {best.item} "
+                     f"(lift {best.lift:.1f}, {best.orders_together:,} orders together). ")
+        elif not small:
+            text += f"Nothing else was bought in the same order as {anchor_text} ({anchor_orders:,} orders). "
+    text += (f"{where}: net revenue {totals.revenue:,.2f} (returns {totals.returns:,.2f}) from "
             f"{totals.orders:,} orders by {totals.customers:,} customers")
     if totals.repeat_rate is not None:
         text += f"; {totals.repeat_rate:.0%} of buyers bought again"
@@ -255,13 +267,6 @@ def _summary(params, period: Period, scope_text: str, totals: ProductTotals, row
         name = top.category if isinstance(top, CategoryRow) else (top.product or top.sku)
         text += (f" Top {params.group_by} by {params.sort_by.replace('_', ' ')}: {name} "
                  f"({top.revenue:,.2f}, {top.orders:,} orders) of {totals.groups:,}.")
-    elif not small:
+    elif not small and not anchor_text and totals.orders == 0:
         text += " Nothing was sold in this scope."
-    if anchor_text:
-        if together:
-            best = together[0]
-            text += (f" Bought with {anchor_text} ({anchor_orders:,} orders): most often {best.item} "
-                     f"({best.orders_together:,} orders together, lift {best.lift:.1f}).")
-        else:
-            text += f" Nothing else was bought in the same order as {anchor_text} ({anchor_orders:,} orders)."
     return text

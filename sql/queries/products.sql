@@ -210,7 +210,9 @@ FROM together t
 JOIN item_orders io USING (group_no)
 CROSS JOIN counts c
 LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = t.group_no
-ORDER BY t.orders_together DESC, lift DESC, t.group_no
+-- Lift first among items common enough to matter (a pair seen twice can have any lift), then the rest.
+ORDER BY (t.orders_together >= greatest(3, ceil(0.02 * c.anchor_orders))) DESC,
+         lift DESC, t.orders_together DESC, t.group_no
 LIMIT %(limit)s;
 
 -- name: anchor_orders
