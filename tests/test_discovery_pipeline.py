@@ -148,11 +148,13 @@ CARRIED = {
     "frequency": ["frequent_hobbyist", "one_time_buyer"],
     "maturity": ["lapsing"],
 }
-# Measured ARI on the 3,000-customer store (seed 11), customers with 3+ orders; see the report.
+# Measured ARI on this 3,000-customer store (seed 11), customers with 3+ orders: price 0.99,
+# repurchase 0.94, returns 0.97, exploration 0.82, cadence 0.83 (asserted below). On these two the
+# generator does not plant a separable type, so they are reported, not asserted:
 NOT_SEPARABLE = {
-    "cadence": "ordinary customers with 2–3 orders that fell in Nov–Dec look seasonal: ARI ≈ 0.6",
-    "frequency": "hobbyists (24/yr) overlap lapsing (15/yr) and the gamma spread of others: ARI ≈ 0.1",
-    "maturity": "ordinary customers who drop out (BG/NBD) are as lapsed as the lapsing type: ARI ≈ 0.2",
+    "frequency": "every planted type has its own rate (2.2–24 orders a year), so 'ordinary' is not one "
+                 "frequency group and hobbyists (24) overlap lapsing (15): ARI ≈ −0.1",
+    "maturity": "ordinary customers who drop out (BG/NBD) look as lapsed as the lapsing type: ARI ≈ 0.4",
 }
 
 
