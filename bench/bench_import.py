@@ -118,7 +118,6 @@ def main() -> int:
         with FreshDatabase() as db:
             results.append(measure("synthetic, in-memory frame", db.name, lambda: import_frame(db, frame, "synthetic")))
             results.append(measure("synthetic, re-import (no-op)", db.name, lambda: import_frame(db, frame, "synthetic")))
-        del frame
         with FreshDatabase() as db:
             results.append(measure("synthetic, canonical csv.gz", db.name, lambda: import_file(db, csv_path)))
     if not args.skip_uci:
