@@ -192,6 +192,10 @@ class _Problems:
             reason = reason + " (" + values[mask].astype(str).map(repr) + ")"
         self.parts.append(reason)
 
+    def add_reasons(self, column: str, reasons: pd.Series) -> None:
+        """Reasons that differ row by row (a Series of text indexed by row number)."""
+        self.parts.append(f"column '{self.columns.get(column, column)}': " + reasons)
+
     def reasons(self) -> pd.Series:
         if not self.parts:
             return pd.Series([], dtype=object, index=pd.Index([], name="row"))
@@ -267,9 +271,8 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
     conflict[named] = customer[named].ne(order_customer)
     if conflict.any():
         rows = conflict.index[conflict.to_numpy()]
-        label = mapped.source_columns.get("customer_id", "customer_id")
-        problems.parts.append(f"column '{label}': the order's first line (row "
-                              + first_row.loc[rows].astype(str) + ") names another customer")
+        problems.add_reasons("customer_id", "the order's first line (row " + first_row.loc[rows].astype(str)
+                             + ") names another customer")
         reasons = problems.reasons()
 
     if len(malformed):
