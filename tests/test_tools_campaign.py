@@ -55,3 +55,28 @@ def test_bad_campaign(ctx):
         run_tool(ctx, "target_campaign", {"campaign": "spam_everyone"})
     with pytest.raises(ToolError, match="limit"):
         run_tool(ctx, "target_campaign", {"campaign": "vip", "limit": 10_000})
+
+
+def test_cached_selection_still_writes_a_fresh_export_and_keeps_no_emails(loaded, settings, redis_prefix):
+    import redis
+
+    from analytics.cache import Cache
+    from analytics.tools.registry import ToolContext
+    from tests.analytics_fixture import pii_strings
+    from tests.conftest import REDIS_URL
+
+    db, fx = loaded
+    prefix = redis_prefix + "campaign:"
+    ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}),
+                      cache=Cache(REDIS_URL, prefix=prefix))
+    first = run_tool(ctx, "target_campaign", {"campaign": "retention"})
+    second = run_tool(ctx, "target_campaign", {"campaign": "retention"})
+    assert first.rows == second.rows and first.export_path != second.export_path
+    with open(second.export_path, newline="", encoding="utf-8") as handle:
+        assert [r["email"] for r in csv.DictReader(handle)] == [CUSTOMERS[s][1] for s in ("S003", "S007", "S004", "S010")]
+    client = redis.Redis.from_url(REDIS_URL)
+    stored = b" ".join(client.get(k) or b"" for k in client.scan_iter(prefix + "*")).decode()
+    assert "target_campaign" in " ".join(k.decode() for k in client.scan_iter(prefix + "*"))
+    assert not [s for s in pii_strings() if s in stored]
+    for key in client.scan_iter(prefix + "*"):
+        client.delete(key)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from analytics.enrichment import compensation_tier
 from analytics.runs import RunInfo, require_current_run
-from analytics.tools.common import archetype_filter, money, num, pct, read_cursor, segment_filter
+from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
 from analytics.tools.inputs import TargetCampaignInput
 from analytics.tools.registry import ToolContext, ToolResult, register
 from sql import query
@@ -63,6 +63,15 @@ class TargetCampaignResult(ToolResult):
     export_path: str | None = Field(None, description="CSV with real ids and emails for the marketing tool")
 
 
+class _Selection(BaseModel):
+    """What is cached per run and arguments: the chat result, plus the internal ids and export
+    fields of every selected customer (no names or emails: those are read when the file is written)."""
+
+    result: TargetCampaignResult
+    customer_ids: list[int]
+    export_fields: list[dict]
+
+
 def write_export(settings, campaign: str, run_id: int, rows: list[dict]) -> Path:
     """The selection as CSV under DATA_DIR/exports (created owner-only: it holds emails)."""
     folder = Path(settings.data_dir) / "exports"
@@ -80,8 +89,8 @@ def write_export(settings, campaign: str, run_id: int, rows: list[dict]) -> Path
 def select_customers(ctx: ToolContext, run: RunInfo, campaign: str, *, axis: str | None = None,
                      segment: str | None = None, archetype_id: str | None = None, min_value: float | None = None,
                      limit: int = 100) -> list[dict]:
-    """The ranked selection for a campaign (with store ids and emails: for exports only). Every row
-    carries `eligible_count` and `eligible_value`: totals over everyone who qualifies, before the limit."""
+    """The ranked selection for a campaign. Every row carries `eligible_count` and `eligible_value`:
+    totals over everyone who qualifies, before the limit."""
     return [r for r in _select(ctx, run, [campaign], axis, segment, archetype_id, min_value, limit)
             if r["customer_id"] is not None]
 
@@ -110,8 +119,27 @@ def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCamp
     run = require_current_run(ctx)
     axis, segment = segment_filter(ctx, params.segment, run.run_id)
     archetype_id = archetype_filter(ctx, params.archetype, run.run_id)
-    rows = select_customers(ctx, run, params.campaign, axis=axis, segment=segment, archetype_id=archetype_id,
-                            min_value=params.min_value, limit=params.limit)
+
+    def compute() -> _Selection:
+        rows = select_customers(ctx, run, params.campaign, axis=axis, segment=segment, archetype_id=archetype_id,
+                                min_value=params.min_value, limit=params.limit)
+        return _selection(ctx, params, rows, axis, segment, archetype_id)
+
+    selection = cached(ctx, "target_campaign", run.run_id, params, compute, _Selection)
+    if not selection.customer_ids:
+        return selection.result
+    # The file is written on every call (a fresh export each time); contacts are read only for it.
+    with read_cursor(ctx) as cur:
+        cur.execute(query("campaigns.contacts"), {"customer_ids": selection.customer_ids})
+        contacts = {r["customer_id"]: r for r in cur.fetchall()}
+    export_rows = [{**fields, **{k: contacts[cid][k] for k in ("store_customer_id", "email", "name")}}
+                   for cid, fields in zip(selection.customer_ids, selection.export_fields)]
+    export = write_export(ctx.settings, params.campaign, run.run_id, export_rows)
+    return selection.result.model_copy(update={"export_path": str(export)})
+
+
+def _selection(ctx: ToolContext, params: TargetCampaignInput, rows: list[dict], axis: str | None,
+               segment: str | None, archetype_id: str | None) -> _Selection:
     for r in rows:
         r["discount_percent"] = compensation_tier(ctx.settings, float(r["revenue"])).percent
         r["lifetime_value"] = float(r["revenue"])
@@ -123,7 +151,6 @@ def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCamp
     for r in rows:
         key = f"{r['discount_percent']:g}"
         tiers[key] = tiers.get(key, 0) + 1
-    export = write_export(ctx.settings, params.campaign, run.run_id, rows) if rows else None
     filters: dict[str, str | float] = {}
     if axis:
         filters["segment"] = f"{axis}:{segment}"
@@ -140,7 +167,7 @@ def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCamp
     else:
         summary = f"No customers qualify for a {name} campaign ({criteria})" + (
             " with these filters." if filters else ".")
-    return TargetCampaignResult(
+    result = TargetCampaignResult(
         tool="target_campaign", summary=summary, campaign=params.campaign, criteria=criteria, filters=filters,
         eligible=eligible, selected=len(rows), selected_lifetime_value=round(selected_value, 2),
         assumed_response_rate=response_rate, expected_value=round(expected_value, 2), discount_tiers=tiers,
@@ -148,5 +175,7 @@ def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCamp
                           lifetime_value=r["lifetime_value"], average_order_value=num(r["avg_order_value"]),
                           days_since_last_order=r["recency_days"], churn_probability=r["churn_probability"],
                           risk_level=r["risk_level"], predicted_value_12m=num(r["predicted_clv_12m"]),
-                          discount_percent=r["discount_percent"], reason=r["reason"]) for r in rows[:PREVIEW_ROWS]],
-        export_path=str(export) if export else None)
+                          discount_percent=r["discount_percent"], reason=r["reason"]) for r in rows[:PREVIEW_ROWS]])
+    export_fields = [{k: r[k] for k in EXPORT_COLUMNS if k not in ("store_customer_id", "email", "name")}
+                     for r in rows]
+    return _Selection(result=result, customer_ids=[r["customer_id"] for r in rows], export_fields=export_fields)

@@ -10,7 +10,7 @@
 --   vip:       whale/vip tier not yet lost, most valuable first
 --   seasonal:  bought in the coming two calendar months in an earlier year, not lost
 WITH base AS (
-    -- Columns of customer_profiles_summary_idx only; names and emails are joined for the selection.
+    -- Columns of customer_profiles_summary_idx only; public ids are joined for the chosen rows.
     -- Money as float8: ranking 25k rows on numeric products is several times slower.
     SELECT p.customer_id, p.value_tier, p.orders, p.revenue::float8 AS revenue,
            p.avg_order_value::float8 AS avg_order_value, p.recency_days, p.churn_probability, p.risk_level,
@@ -59,7 +59,7 @@ WITH base AS (
     FROM eligible e
     WHERE %(limit)s > 0
 ), chosen AS (
-    SELECT r.*, c.public_id, c.store_customer_id, c.email, c.name,
+    SELECT r.*, c.public_id,
            concat_ws(', ',
                CASE WHEN r.churn_probability IS NOT NULL THEN 'churn ' || round(r.churn_probability * 100) || '%%' END,
                r.orders || ' order(s)',
@@ -79,3 +79,9 @@ SELECT ch.*, t.campaign, t.eligible_count, t.eligible_value
 FROM totals t
 LEFT JOIN chosen ch ON ch.campaign = t.campaign
 ORDER BY t.campaign, ch.rn;
+
+-- name: contacts
+-- Real ids, emails and names for the export file only (never for chat).
+SELECT customer_id, store_customer_id, email, name
+FROM customers
+WHERE customer_id = ANY(%(customer_ids)s::bigint[]);
