@@ -103,23 +103,25 @@ LIMIT %(limit)s;
 -- name: typical_products
 -- The products most members of each group bought (sales up to the run's as_of). A group is an
 -- archetype (archetype_ids) or one segment (axis/segment). Large groups are read through a fixed
--- pseudo-random sample of sample_size members per group (a multiplicative hash of the id: the
--- same members every time), so a card costs the same for 300 or 30,000 members; buyer shares are
--- sample estimates. Products bought by fewer than min_buyers sampled members are left out, as
--- they would point at individuals.
-WITH members AS (
-    SELECT customer_id, grp, count(*) OVER (PARTITION BY grp) AS sampled
-    FROM (
-        SELECT p.customer_id, g.grp,
-               row_number() OVER (PARTITION BY g.grp ORDER BY mod(p.customer_id * 2654435761, 4294967291)) AS rn
-        FROM customer_profiles p
-        CROSS JOIN LATERAL (SELECT CASE WHEN %(axis)s::text IS NULL THEN p.archetype_id
-                                        ELSE %(axis)s::text || ':' || %(segment)s::text END AS grp) g
-        WHERE p.run_id = %(run_id)s
-          AND ((%(axis)s::text IS NULL AND p.archetype_id = ANY(%(archetype_ids)s::text[]))
-               OR (%(axis)s::text IS NOT NULL AND p.dominant_segments ->> %(axis)s::text = %(segment)s::text))
-    ) ranked
-    WHERE rn <= %(sample_size)s
+-- pseudo-random sample of about sample_size members per group (a multiplicative hash of the id
+-- below a threshold: the same members every time, no sorting), so a card costs about the same for
+-- 300 or 30,000 members; buyer shares are sample estimates. Products bought by fewer than
+-- min_buyers sampled members are left out, as they would point at individuals.
+WITH groups AS (
+    SELECT archetype_id AS grp, least(1.0, %(sample_size)s::float8 / greatest(members, 1)) AS fraction
+    FROM archetypes
+    WHERE run_id = %(run_id)s AND %(axis)s::text IS NULL AND archetype_id = ANY(%(archetype_ids)s::text[])
+    UNION ALL
+    SELECT axis || ':' || name, least(1.0, %(sample_size)s::float8 / greatest(members, 1))
+    FROM segments
+    WHERE run_id = %(run_id)s AND axis = %(axis)s::text AND name = %(segment)s::text
+), members AS (
+    SELECT p.customer_id, g.grp, count(*) OVER (PARTITION BY g.grp) AS sampled
+    FROM customer_profiles p
+    JOIN groups g ON g.grp = CASE WHEN %(axis)s::text IS NULL THEN p.archetype_id
+                                  ELSE %(axis)s::text || ':' || (p.dominant_segments ->> %(axis)s::text) END
+    WHERE p.run_id = %(run_id)s
+      AND mod(p.customer_id * 2654435761, 4294967291) < g.fraction * 4294967291
 ), bought AS (
     -- Per member through the indexes (orders by customer, lines by order); OFFSET 0 keeps the
     -- planner from flattening this into hash joins over every order line in the store.
