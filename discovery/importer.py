@@ -32,6 +32,7 @@ _TEXT_COLUMNS = ["order_id", "customer_id", "email", "name", "phone", "country",
                  "product_title", "category", "discount_code", "kind"]
 _MAX_INT32 = 2**31 - 1
 _MAX_MONEY = 1e10  # numeric(12, 2)
+_MAX_TOTAL = 1e12  # numeric(14, 2)
 _COPY_BLOCK = 8 << 20
 
 
@@ -257,6 +258,9 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
     problems.add(discount.lt(0), "line_discount", "negative discount", frame["line_discount"])
     problems.add(discount.abs().ge(_MAX_MONEY), "line_discount", "out of range", frame["line_discount"])
     discount = discount.fillna(0.0)
+    # Order totals are numeric(14, 2): a single line worth more than that cannot be stored.
+    problems.add((quantity * price).abs().ge(_MAX_TOTAL), "quantity", "line value (quantity x price) out of range",
+                 frame["quantity"])
     problems.add(kind.ne("") & ~kind.isin(KINDS), "kind", "not one of sale, return, adjustment", kind)
 
     progress(28, 100, "checking orders")
@@ -456,6 +460,14 @@ def _try(conn, cur, statement: str) -> bool:
 def load_prepared(db, prepared: PreparedLines, progress: Progress = no_progress) -> ImportSummary:
     """Merge customers and products through staging tables, then COPY the new orders and their lines
     straight into orders and order_lines with ids resolved in NumPy: one transaction."""
+    try:
+        return _load(db, prepared, progress)
+    except psycopg.errors.DataError as exc:  # e.g. an order total beyond numeric(14, 2): nothing committed
+        raise ImportFailed(f"{prepared.summary.source}: the database refused a value "
+                           f"({str(exc).splitlines()[0]}); nothing was imported") from None
+
+
+def _load(db, prepared: PreparedLines, progress: Progress) -> ImportSummary:
     summary = prepared.summary
     total = 100
     orders = prepared.orders

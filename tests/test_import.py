@@ -511,3 +511,16 @@ def test_forced_format(fresh_db, tmp_path):
     with pytest.raises(ImportFailed, match=r"unknown format 'csv'"):
         import_file(fresh_db, path, fmt="csv")
     assert import_file(fresh_db, path, fmt="uci").new_orders == 1
+
+
+def test_order_total_beyond_the_database_range_fails_cleanly(fresh_db, tmp_path):
+    # Each line fits, the order's total (3 x 9e11) does not fit numeric(14, 2).
+    rows = [["9001", "2024-01-01 10:00:00", "C1", "", "", "", "", f"BIG-{i}", "", "", "1", "900000000.00", "0", ""]
+            for i in range(3)]
+    rows = [r[:10] + ["1000"] + r[11:] for r in rows]
+    with pytest.raises(ImportFailed, match=r"big\.csv: the database refused a value .*nothing was imported"):
+        import_file(fresh_db, write_csv(tmp_path / "big.csv", HEADER, rows))
+    assert store_counts(fresh_db) == {"customers": 0, "products": 0, "orders": 0, "order_lines": 0}
+    rows[0][10] = "2000"
+    with pytest.raises(ImportFailed, match=r"row 1, column 'quantity': line value \(quantity x price\) out of range"):
+        import_file(fresh_db, write_csv(tmp_path / "bigger.csv", HEADER, rows))
