@@ -7,7 +7,7 @@ SELECT c.customer_id, c.public_id, c.store_customer_id, c.name, c.email, c.phone
        p.recency_days, p.tenure_days, p.history, p.memberships, p.dominant_segments,
        p.segment_strengths, p.archetype_id, p.probability_alive, p.churn_probability,
        p.risk_level, p.churn_reasons, p.expected_purchases_30d, p.expected_purchases_90d,
-       p.predicted_clv_12m, p.value_tier, p.features, a.name AS archetype_name
+       p.predicted_clv_12m, p.value_tier, a.name AS archetype_name
 FROM customers c
 LEFT JOIN customer_profiles p ON p.customer_id = c.customer_id AND p.run_id = %(run_id)s
 LEFT JOIN archetypes a ON a.run_id = p.run_id AND a.archetype_id = p.archetype_id
