@@ -141,8 +141,9 @@ def test_bought_together_with_a_product(ctx):
     assert result.rows == []  # with bought_with, the pairs are the answer
     lifts = [r.lift for r in result.bought_together]  # both pairs clear the 3-order floor: lift decides
     assert lifts == sorted(lifts, reverse=True)
-    assert result.summary.startswith(f"Bought with Star quilt pattern (SKU P1) (7 orders), most strongly: "
-                                     f"{result.bought_together[0].item} (lift {lifts[0]:.1f}")
+    first = result.bought_together[0]
+    assert result.summary.startswith(f"Bought with Star quilt pattern (SKU P1) (7 orders): first {first.item} "
+                                     f"({first.orders_together} orders together, lift {lifts[0]:.1f})")
     for row in result.bought_together:
         confidence = together[row.sku] / len(anchor_orders)
         assert row.orders_together == together[row.sku]

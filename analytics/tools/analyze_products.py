@@ -232,8 +232,8 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
                     share_of_all_orders=round(float(row["support"]), 4), lift=round(float(row["lift"]), 3)))
         notes.append("Bought together: items in the same order as the anchor; share of anchor orders is the "
                      "confidence, share of all orders the support, lift > 1 means more often than by chance. "
-                     "Ranked by lift among items in at least 2 % of the anchor's orders (and 3 orders), then "
-                     "by orders together.")
+                     "Ranked by lift among items in at least 1 % of the anchor's orders (and 3 orders), the "
+                     "rest by orders together.")
 
     return AnalyzeProductsResult(
         tool="analyze_products", summary=_summary(params, period, scope_text, totals, rows, anchor_text,
@@ -253,8 +253,8 @@ def _summary(params, period: Period, scope_text: str, totals: ProductTotals, row
     if anchor_text:
         if together:
             best = together[0]
-            text += (f"Bought with {anchor_text} ({anchor_orders:,} orders), most strongly: {best.item} "
-                     f"(lift {best.lift:.1f}, {best.orders_together:,} orders together). ")
+            text += (f"Bought with {anchor_text} ({anchor_orders:,} orders): first {best.item} "
+                     f"({best.orders_together:,} orders together, lift {best.lift:.1f}). ")
         elif not small:
             text += f"Nothing else was bought in the same order as {anchor_text} ({anchor_orders:,} orders). "
     text += (f"{where}: net revenue {totals.revenue:,.2f} (returns {totals.returns:,.2f}) from "

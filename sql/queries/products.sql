@@ -210,9 +210,13 @@ FROM together t
 JOIN item_orders io USING (group_no)
 CROSS JOIN counts c
 LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = t.group_no
--- Lift first among items common enough to matter (a pair seen twice can have any lift), then the rest.
-ORDER BY (t.orders_together >= greatest(3, ceil(0.02 * c.anchor_orders))) DESC,
-         lift DESC, t.orders_together DESC, t.group_no
+-- Items common enough to matter (in 1 percent of the anchor's orders, at least 3) by lift; a pair seen
+-- a handful of times can have any lift, so the rest follow by how often they were bought together.
+ORDER BY (t.orders_together >= greatest(3, ceil(0.01 * c.anchor_orders))) DESC,
+         CASE WHEN t.orders_together >= greatest(3, ceil(0.01 * c.anchor_orders))
+              THEN t.orders_together::double precision * c.all_orders / (c.anchor_orders * io.orders_with_item)
+         END DESC,
+         t.orders_together DESC, lift DESC, t.group_no
 LIMIT %(limit)s;
 
 -- name: anchor_orders
