@@ -90,32 +90,37 @@ ORDER BY p.recency_days, p.revenue DESC, c.public_id
 LIMIT %(limit)s;
 
 -- name: discount_usage
--- Per customer share of orders with a discount, now and as of the earlier run (old_as_of, may be
--- NULL); dependent = 2+ orders and at least `share` of them discounted. One pass over the sales
--- grouped by customer id; public ids are joined for the listed customers only.
+-- Per customer share of orders with a discount, now and as of the earlier run; dependent = 2+
+-- orders and at least `share` of them discounted. Order counts come from the runs' profiles (sale
+-- orders up to each run's as_of, as discovery counts them), so only discounted orders are read.
 WITH members AS (
-    SELECT p.customer_id, p.revenue
+    SELECT p.customer_id, p.revenue::float8 AS revenue, p.orders
     FROM customer_profiles p
     WHERE p.run_id = %(run_id)s
       AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
-), usage AS (
+), earlier AS (
+    SELECT customer_id, orders FROM customer_profiles WHERE run_id = %(old_run_id)s
+), discounted AS (
     SELECT o.customer_id,
-           count(*)                                                             AS orders,
-           count(*) FILTER (WHERE o.discount_total > 0)                        AS discounted,
+           count(*)                                                             AS discounted,
            sum(o.discount_total::float8)                                        AS discount_given,
-           count(*) FILTER (WHERE o.ordered_at <= %(old_as_of)s::timestamptz)   AS orders_before,
-           count(*) FILTER (WHERE o.ordered_at <= %(old_as_of)s::timestamptz AND o.discount_total > 0) AS discounted_before
+           count(*) FILTER (WHERE o.ordered_at <= %(old_as_of)s::timestamptz)   AS discounted_before
     FROM orders o
-    WHERE o.kind = 'sale' AND o.ordered_at <= %(as_of)s::timestamptz AND o.customer_id IS NOT NULL
+    WHERE o.kind = 'sale' AND o.discount_total > 0 AND o.ordered_at <= %(as_of)s::timestamptz
+      AND o.customer_id IS NOT NULL
     GROUP BY o.customer_id
 ), flagged AS (
-    SELECT m.customer_id, m.revenue, u.orders, u.discounted, u.discount_given,
-           u.orders >= 2 AND u.discounted >= %(share)s * u.orders                           AS dependent,
-           u.orders_before >= 2 AND u.discounted_before >= %(share)s * u.orders_before      AS dependent_before
+    SELECT m.customer_id, m.revenue, m.orders,
+           coalesce(d.discounted, 0)                                             AS discounted,
+           coalesce(d.discount_given, 0)                                         AS discount_given,
+           m.orders >= 2 AND coalesce(d.discounted, 0) >= %(share)s * m.orders  AS dependent,
+           coalesce(e.orders, 0) >= 2
+               AND coalesce(d.discounted_before, 0) >= %(share)s * e.orders     AS dependent_before
     FROM members m
-    JOIN usage u ON u.customer_id = m.customer_id
+    LEFT JOIN discounted d ON d.customer_id = m.customer_id
+    LEFT JOIN earlier e ON e.customer_id = m.customer_id
 )
-SELECT (SELECT count(*) FROM members)                                       AS customers,
+SELECT count(*)                                                             AS customers,
        count(*) FILTER (WHERE dependent)                                    AS dependent,
        count(*) FILTER (WHERE dependent_before)                             AS dependent_before,
        coalesce(sum(revenue) FILTER (WHERE dependent), 0)                   AS dependent_value,
