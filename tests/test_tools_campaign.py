@@ -80,3 +80,15 @@ def test_cached_selection_still_writes_a_fresh_export_and_keeps_no_emails(loaded
     assert not [s for s in pii_strings() if s in stored]
     for key in client.scan_iter(prefix + "*"):
         client.delete(key)
+
+
+def test_unwritable_export_folder_is_a_clear_error(loaded, settings, tmp_path):
+    from analytics.cache import Cache
+    from analytics.tools.registry import ToolContext
+
+    db, _ = loaded
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the data folder should be")
+    ctx = ToolContext(db=db, settings=settings.model_copy(update={"data_dir": blocked}), cache=Cache(None))
+    with pytest.raises(ToolError, match="could not be written to .*not-a-dir"):
+        run_tool(ctx, "target_campaign", {"campaign": "vip"})

@@ -14,7 +14,7 @@ from analytics.enrichment import compensation_tier
 from analytics.runs import RunInfo, require_current_run
 from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
 from analytics.tools.inputs import TargetCampaignInput
-from analytics.tools.registry import ToolContext, ToolResult, register
+from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from sql import query
 
 PREVIEW_ROWS = 25
@@ -134,7 +134,11 @@ def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCamp
         contacts = {r["customer_id"]: r for r in cur.fetchall()}
     export_rows = [{**fields, **{k: contacts[cid][k] for k in ("store_customer_id", "email", "name")}}
                    for cid, fields in zip(selection.customer_ids, selection.export_fields)]
-    export = write_export(ctx.settings, params.campaign, run.run_id, export_rows)
+    try:
+        export = write_export(ctx.settings, params.campaign, run.run_id, export_rows)
+    except OSError as exc:
+        raise ToolError(f"The campaign list could not be written to {Path(ctx.settings.data_dir) / 'exports'}: "
+                        f"{exc.strerror or exc}. Check that DATA_DIR is writable.") from None
     return selection.result.model_copy(update={"export_path": str(export)})
 
 
