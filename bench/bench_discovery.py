@@ -14,7 +14,6 @@ and are not part of discovery. Peak memory is the process's peak RSS at the end 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import resource
 import sys

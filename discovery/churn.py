@@ -91,7 +91,7 @@ def supervised_frame(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack([np.asarray(columns[name], dtype=float) for name in SUPERVISED_FEATURES])
 
 
-def _purchased_after(orders: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> set:
+def _purchased_after(orders: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> np.ndarray:
     window = orders[(orders["kind"] == "sale") & (orders["ordered_at"] > start) & (orders["ordered_at"] <= end)]
     return window["customer_id"].unique()
 

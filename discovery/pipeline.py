@@ -21,7 +21,7 @@ import logging
 import resource
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Callable
 
 import numpy as np
@@ -442,19 +442,21 @@ def run_discovery_cli(settings, as_of: str | None, as_json: bool) -> int:
             return 2
     db = connect_database(settings)
     try:
-        on_published = None
         try:
             from analytics.cache import Cache
         except ImportError:  # analytics not installed: nothing cached to invalidate
             Cache = None  # noqa: N806
-        if Cache is not None:
-            def on_published(run_id: int) -> None:
-                # A separate process: only a shared (Redis) cache holds answers worth invalidating.
-                cache = Cache.from_settings(settings)
-                try:
-                    cache.invalidate_all()
-                finally:
-                    cache.close()
+
+        def on_published(run_id: int) -> None:
+            # A separate process: only a shared (Redis) cache holds answers worth invalidating.
+            if Cache is None:
+                return
+            cache = Cache.from_settings(settings)
+            try:
+                cache.invalidate_all()
+            finally:
+                cache.close()
+
         summary = run_discovery(db, settings, as_of=as_of,
                                 progress=no_progress if as_json else terminal_progress("Discovery"),
                                 on_published=on_published)

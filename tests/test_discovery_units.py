@@ -83,7 +83,6 @@ def test_segment_names_are_readable_and_unique():
 
 
 def test_archetypes_merge_small_combinations_into_nearest():
-    n = 1000
     dominant = {"a": np.array(["x"] * 600 + ["y"] * 397 + ["y"] * 3, dtype=object),
                 "b": np.array(["p"] * 600 + ["q"] * 397 + ["p"] * 3, dtype=object)}
     U_a = np.where((dominant["a"] == "x")[:, None], [0.9, 0.1], [0.1, 0.9])
