@@ -182,3 +182,14 @@ def test_unclear_questions_get_the_menu_not_a_refusal():
     for question in ("show me everything", "hi", "?", "C-1234"):
         decision = router.route(question)
         assert decision.clarification and len(decision.option_calls) == 5, question
+
+
+@pytest.mark.parametrize("question, tool, arguments", [
+    ("forcast revnue nxt quater", "forecast_metrics", {"metric": "revenue", "horizon": 3, "unit": "months"}),
+    ("wich customrs r at rsk", "analyze_customers", {"sort_by": "churn_risk"}),
+    ("top 5 custs by rev", "analyze_customers", {"sort_by": "value", "limit": 5}),
+    ("best sellng prodcts last quater", "analyze_products", {"group_by": "product", "period": "last_quarter"}),
+])
+def test_typos_and_chat_shorthand(question, tool, arguments):
+    decision = OfflineRouter(VOCAB).route(question)
+    assert decision.tool == tool and {k: decision.arguments.get(k) for k in arguments} == arguments

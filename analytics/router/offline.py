@@ -58,6 +58,17 @@ football weather joke story world money people person thing things stuff great l
 """.split()
 
 
+# Chat shorthand, expanded before spelling correction (too short for it to guess).
+SHORTHAND = {
+    "nxt": "next", "abt": "about", "r": "are", "u": "you", "ur": "your", "pls": "please", "plz": "please",
+    "cust": "customer", "custs": "customers", "rev": "revenue", "qtr": "quarter", "wk": "week", "wks": "weeks",
+    "yr": "year", "yrs": "years", "mo": "month", "mos": "months", "rsk": "risk", "prod": "product",
+    "prods": "products", "cat": "category", "cats": "categories", "seg": "segment", "segs": "segments",
+    "w/": "with", "b4": "before", "thx": "thanks", "ppl": "people", "avg": "average", "amt": "amount",
+    "tho": "though", "wat": "what", "wut": "what", "hw": "how", "whos": "who's", "hows": "how's",
+}
+
+
 class TypoCorrector:
     """Corrects misspelt words to known ones by symmetric deletion (one delete on each side covers
     a substitution, insertion, deletion or transposition), so lookups stay O(word length)."""
@@ -237,8 +248,12 @@ class OfflineRouter:
     def _correct_words(self, raw: str) -> list[str]:
         out = []
         for piece in raw.split(" "):
+            piece = SHORTHAND.get(piece, piece)
             # Keep punctuation attached to the word ('batting?'), correct only the letters.
             m = re.fullmatch(r"([^a-z0-9]*)([a-z]+)([^a-z0-9]*)", piece)
+            if m and m.group(2) in SHORTHAND:
+                piece = m.group(1) + SHORTHAND[m.group(2)] + m.group(3)
+                m = re.fullmatch(r"([^a-z0-9]*)([a-z]+)([^a-z0-9]*)", piece)
             if m and len(m.group(2)) >= 4:
                 out.append(m.group(1) + self.corrector.correct(m.group(2)) + m.group(3))
             else:
