@@ -3,6 +3,10 @@ what sells together with a product or category, optionally for one segment / arc
 
 Revenue is net: returns and cancellations are subtracted in the period they were booked; orders,
 customers and repeat purchase count sales only. No customer appears in the result, only counts.
+
+The queries read a rollup of the order lines (one row per order and product) and, for all history and
+all customers, the stored answers per group; `refresh_product_rollup` keeps both current with the
+orders (called here when the data changed, and after imports / discovery runs by the warm hooks).
 """
 from __future__ import annotations
 
@@ -107,6 +111,43 @@ def _fetch(ctx: ToolContext, name: str, params: dict) -> list[dict]:
         return [dict(row) for row in cur.fetchall()]
 
 
+def refresh_product_rollup(db) -> bool:
+    """Fold the orders imported since the last refresh into the rollup and store the all-history
+    answers again; True when anything changed. One refresher at a time; readers keep seeing the
+    previous rollup until this commits."""
+    with db.cursor() as cur:
+        cur.execute(query("products.tuning"))
+        cur.execute(query("products.rollup_lock"))
+        cur.execute(query("products.data_version"))
+        version = cur.fetchone()
+        if not _rollup_stale(version):  # another process refreshed it while this one waited
+            return False
+        after = version["rollup_order_id"] or 0
+        if after > version["last_order_id"]:  # orders were deleted: the appended rows are no guide
+            cur.execute(query("products.rollup_clear"))
+            after = 0
+        if after < version["last_order_id"]:
+            cur.execute(query("products.rollup_extend"), {"after": after, "upto": version["last_order_id"]})
+        cur.execute(query("products.facts_clear"))
+        everything = {"run_id": None, "segment": None, "archetype_id": None, "start": None, "end": None,
+                      "category": None, "sort_by": "revenue", "limit": 2**62}
+        for group_by in ("category", "product"):
+            cur.execute(query("products.summary"), {**everything, "group_by": group_by})
+            rows = [{"group_by": group_by, "row_type": row["row_type"],
+                     **{k: row[k] for k in ("group_no", "group_key", "product_category", "revenue", "gross_sales", "returns",
+                                            "units", "orders", "customers", "repeat_customers", "groups")}}
+                    for row in cur.fetchall()]
+            cur.executemany(query("products.facts_save"), rows)
+        cur.execute(query("products.state_save"), {"last_order_id": version["last_order_id"],
+                                                   "products_version": version["products_version"]})
+    return True
+
+
+def _rollup_stale(version: dict) -> bool:
+    return (version["rollup_order_id"] != version["last_order_id"]
+            or version["rollup_products_version"] != version["products_version"])
+
+
 def _check_category(ctx: ToolContext, text: str) -> str:
     known = [row["category"] for row in _fetch(ctx, "products.categories", {})]
     for name in known:
@@ -160,6 +201,8 @@ def _period(ctx: ToolContext, text: str | None, latest) -> Period:
 @register("analyze_products", DESCRIPTION)
 def analyze_products(ctx: ToolContext, params: AnalyzeProductsInput) -> AnalyzeProductsResult:
     version = _fetch(ctx, "products.data_version", {})[0]
+    if _rollup_stale(version):
+        refresh_product_rollup(ctx.db)  # normally done already by the import / discovery warm hook
     if ctx.cache is None:
         return _compute(ctx, params, version)
     run = None
@@ -186,7 +229,9 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     # A page of 0 still returns the 'total' row: a small group gets its totals and nothing finer, and a
     # bought-with question gets the co-occurrence list as its page instead of the ranking.
     page_size = 0 if small or params.bought_with else params.limit
-    found = _fetch(ctx, "products.summary", {**base, "limit": page_size})
+    # All history for all customers is the most asked question: its answer per group is stored.
+    stored = period.is_all and scope["run_id"] is None
+    found = _fetch(ctx, "products.summary_facts" if stored else "products.summary", {**base, "limit": page_size})
     totals_row, page = found[0], found[1:]
     total_revenue = float(totals_row["revenue"] or 0)
     rows: list[CategoryRow | ProductRow] = []

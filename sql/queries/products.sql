@@ -9,6 +9,9 @@
 -- Money is line value after line discounts. Returns (negative quantities) are netted into revenue
 -- in the period they were booked; orders, customers and repeat purchase count sales only;
 -- adjustments (bookkeeping rows) are never counted.
+-- The answers read product_order_rollup (order lines folded to one row per order and product, see
+-- migration 008), kept current by the rollup_* queries below; all-history answers for all customers
+-- read product_group_facts, summary's own output stored when the data changed.
 
 -- name: tuning
 -- For the rest of the transaction: these queries scan every line of the store once, which the
@@ -17,8 +20,100 @@
 SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true);
 
 -- name: data_version
--- Cheap (two index lookups): the reference date for periods and a fingerprint for cache keys.
-SELECT max(ordered_at) AS latest_order_at, max(order_id) AS last_order_id FROM orders;
+-- Cheap (two index lookups and a hash of the ~thousands of products' categories): the reference date
+-- for periods, a fingerprint for cache keys, and what the rollup was last built from.
+SELECT max(ordered_at) AS latest_order_at, coalesce(max(order_id), 0) AS last_order_id,
+       (SELECT md5(coalesce(string_agg(product_id || ':' || coalesce(category, ''), ',' ORDER BY product_id), ''))
+        FROM products) AS products_version,
+       (SELECT last_order_id FROM product_rollup_state) AS rollup_order_id,
+       (SELECT products_version FROM product_rollup_state) AS rollup_products_version
+FROM orders;
+
+-- name: rollup_lock
+-- One refresher at a time (any fixed number); the others wait, then find the rollup current.
+SELECT pg_advisory_xact_lock(727008);
+
+-- name: rollup_clear
+-- Orders disappeared (the rollup is ahead of the orders): start again from nothing.
+DELETE FROM product_order_rollup;
+
+-- name: rollup_extend
+-- Fold the orders imported since the last refresh (%(after)s < order_id <= %(upto)s) into the rollup:
+-- orders are only ever appended, so earlier rows never change. float8 sums keep later folds small
+-- (numeric sums spill them to disk); money is rounded to cents at the end, far above float8's error.
+INSERT INTO product_order_rollup (order_id, product_id, customer_id, ordered_at, is_sale, sold, amount,
+                                  sale_amount, units)
+SELECT l.order_id, coalesce(l.product_id, 0), min(o.customer_id), min(o.ordered_at), bool_and(o.kind = 'sale'),
+       coalesce(bool_or(o.kind = 'sale' AND l.kind = 'sale' AND l.quantity > 0), false),
+       sum((l.quantity * l.unit_price - l.discount)::double precision),
+       coalesce(sum((l.quantity * l.unit_price - l.discount)::double precision) FILTER (WHERE l.kind = 'sale'), 0),
+       sum(l.quantity)
+FROM orders o
+JOIN order_lines l ON l.order_id = o.order_id
+WHERE o.order_id > %(after)s AND o.order_id <= %(upto)s
+  AND o.kind IN ('sale', 'return') AND l.kind IN ('sale', 'return')
+GROUP BY l.order_id, coalesce(l.product_id, 0)
+ORDER BY min(o.ordered_at);  -- rows land roughly in date order, so a period reads few pages
+
+-- name: facts_clear
+DELETE FROM product_group_facts;
+
+-- name: facts_save
+INSERT INTO product_group_facts (group_by, row_type, group_no, group_key, product_category, revenue, gross_sales,
+                                 returns, units, orders, customers, repeat_customers, groups)
+VALUES (%(group_by)s, %(row_type)s, %(group_no)s, %(group_key)s, %(product_category)s, %(revenue)s,
+        %(gross_sales)s, %(returns)s, %(units)s, %(orders)s, %(customers)s, %(repeat_customers)s, %(groups)s);
+
+-- name: state_save
+INSERT INTO product_rollup_state (singleton, last_order_id, products_version)
+VALUES (true, %(last_order_id)s, %(products_version)s)
+ON CONFLICT (singleton) DO UPDATE
+SET last_order_id = excluded.last_order_id, products_version = excluded.products_version, refreshed_at = now();
+
+-- name: summary_facts
+-- `summary` for all history and all customers, from its stored output: the groups of %(group_by)s
+-- (only %(category)s's when given) ranked by %(sort_by)s, and the total row — with a category filter
+-- that category's own row, whose orders, buyers and repeat buyers are exactly the filtered totals.
+WITH picked AS (
+    SELECT f.*
+    FROM product_group_facts f
+    WHERE f.group_by = %(group_by)s AND f.row_type = 'group'
+      AND (%(category)s::text IS NULL
+           OR (lower(CASE WHEN f.group_by = 'product' THEN f.product_category ELSE f.group_key END)
+               = lower(%(category)s)
+               AND f.group_no <> -1))  -- lines without a product belong to no category
+), ranked AS (
+    SELECT p.*, p.repeat_customers::double precision / nullif(p.customers, 0) AS repeat_rate,
+           row_number() OVER (ORDER BY CASE %(sort_by)s
+                                           WHEN 'orders' THEN p.orders::numeric
+                                           WHEN 'customers' THEN p.customers::numeric
+                                           WHEN 'repeat_rate' THEN (p.repeat_customers::double precision
+                                                                    / nullif(p.customers, 0))::numeric
+                                           ELSE p.revenue END DESC NULLS LAST,
+                                       p.revenue DESC, p.group_no) AS position
+    FROM picked p
+), total AS (
+    SELECT t.*
+    FROM product_group_facts t
+    WHERE (%(category)s::text IS NULL AND t.group_by = %(group_by)s AND t.row_type = 'total')
+       OR (%(category)s::text IS NOT NULL AND t.group_by = 'category' AND t.row_type = 'group'
+           AND lower(t.group_key) = lower(%(category)s))
+)
+SELECT 'total' AS row_type, 0::bigint AS position, NULL::text AS group_key, NULL::text AS sku, NULL::text AS title,
+       NULL::text AS product_category,
+       coalesce(t.revenue, 0) AS revenue, coalesce(t.gross_sales, 0) AS gross_sales,
+       coalesce(t.returns, 0) AS returns, coalesce(t.units, 0) AS units, coalesce(t.orders, 0) AS orders,
+       coalesce(t.customers, 0) AS customers, coalesce(t.repeat_customers, 0) AS repeat_customers,
+       NULL::double precision AS repeat_rate, (SELECT count(*) FROM picked) AS groups
+FROM (SELECT 1) one
+LEFT JOIN total t ON true
+UNION ALL
+SELECT 'group', r.position, r.group_key, p.sku, p.title, r.product_category,
+       r.revenue, r.gross_sales, r.returns, r.units, r.orders, r.customers, r.repeat_customers, r.repeat_rate, NULL
+FROM ranked r
+LEFT JOIN products p ON r.group_by = 'product' AND p.product_id = r.group_no
+WHERE r.position <= %(limit)s
+ORDER BY position;
 
 -- name: categories
 SELECT coalesce(category, 'uncategorized') AS category, count(*) AS products
@@ -77,25 +172,17 @@ WITH members AS (
     UNION ALL
     SELECT 0, NULL, -1  -- lines without a product (kept in the money, shown as '(no product)')
 ), per_order AS MATERIALIZED (
-    SELECT pg.group_no, l.order_id,
-           min(o.customer_id) AS customer_id, bool_and(o.kind = 'sale') AS is_sale,
-           sum(l.amount) AS amount,
-           coalesce(sum(l.amount) FILTER (WHERE l.kind = 'sale'), 0) AS sale_amount,
-           sum(l.quantity) AS units
-    FROM orders o
-    -- float8 sums keep the per-group state small (numeric sums spill the fold to disk); money is
-    -- rounded to cents at the end, far above float8's error on these totals.
-    JOIN (SELECT order_id, coalesce(product_id, 0) AS product_id, kind, quantity,
-                 (quantity * unit_price - discount)::double precision AS amount
-          FROM order_lines) l ON l.order_id = o.order_id
-    JOIN product_groups pg ON pg.product_id = l.product_id
-    WHERE o.kind IN ('sale', 'return') AND l.kind IN ('sale', 'return')
-      AND (%(start)s::timestamptz IS NULL OR o.ordered_at >= %(start)s)
-      AND (%(end)s::timestamptz IS NULL OR o.ordered_at < %(end)s)
+    SELECT pg.group_no, r.order_id,
+           min(r.customer_id) AS customer_id, bool_and(r.is_sale) AS is_sale,
+           sum(r.amount) AS amount, sum(r.sale_amount) AS sale_amount, sum(r.units) AS units
+    FROM product_order_rollup r
+    JOIN product_groups pg ON pg.product_id = r.product_id
+    WHERE (%(start)s::timestamptz IS NULL OR r.ordered_at >= %(start)s)
+      AND (%(end)s::timestamptz IS NULL OR r.ordered_at < %(end)s)
       AND (%(category)s::text IS NULL OR lower(pg.category) = lower(%(category)s))
       AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
-           OR o.customer_id IN (SELECT customer_id FROM members))
-    GROUP BY 1, l.order_id
+           OR r.customer_id IN (SELECT customer_id FROM members))
+    GROUP BY 1, r.order_id
 ), groups AS (
     SELECT group_no,
            sum(amount) AS revenue, sum(sale_amount) AS gross_sales, sum(sale_amount - amount) AS returns,
@@ -138,7 +225,7 @@ SELECT 'total' AS row_type, 0::bigint AS position, NULL::text AS group_key, NULL
        (SELECT count(*) FROM by_buyer) AS customers,
        (SELECT count(*) FROM by_buyer WHERE orders >= 2) AS repeat_customers,
        NULL::double precision AS repeat_rate,
-       (SELECT count(*) FROM groups) AS groups
+       (SELECT count(*) FROM groups) AS groups, NULL::bigint AS group_no
 UNION ALL
 SELECT 'group', r.position,
        CASE WHEN %(group_by)s = 'product' THEN r.group_no::text
@@ -147,7 +234,7 @@ SELECT 'group', r.position,
        p.sku, p.title,
        CASE WHEN %(group_by)s = 'product' THEN coalesce(p.category, 'uncategorized') END,
        r.revenue, r.gross_sales, r.returns, r.units, r.orders, r.customers, r.repeat_customers,
-       r.repeat_rate, NULL
+       r.repeat_rate, NULL, r.group_no  -- the number ranks ties; refresh stores it with summary_facts
 FROM ranked r
 LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = r.group_no
 WHERE r.position <= %(limit)s
@@ -174,16 +261,15 @@ WITH members AS (
     UNION ALL
     SELECT 0, NULL, -1, false
 ), sold AS MATERIALIZED (
-    SELECT l.order_id, pg.group_no, bool_or(pg.is_anchor) AS has_anchor, bool_or(NOT pg.is_anchor) AS has_other
-    FROM orders o
-    JOIN order_lines l ON l.order_id = o.order_id
-    JOIN product_groups pg ON pg.product_id = coalesce(l.product_id, 0)
-    WHERE o.kind = 'sale' AND l.kind = 'sale' AND l.quantity > 0
-      AND (%(start)s::timestamptz IS NULL OR o.ordered_at >= %(start)s)
-      AND (%(end)s::timestamptz IS NULL OR o.ordered_at < %(end)s)
+    SELECT r.order_id, pg.group_no, bool_or(pg.is_anchor) AS has_anchor, bool_or(NOT pg.is_anchor) AS has_other
+    FROM product_order_rollup r
+    JOIN product_groups pg ON pg.product_id = r.product_id
+    WHERE r.sold
+      AND (%(start)s::timestamptz IS NULL OR r.ordered_at >= %(start)s)
+      AND (%(end)s::timestamptz IS NULL OR r.ordered_at < %(end)s)
       AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
-           OR o.customer_id IN (SELECT customer_id FROM members))
-    GROUP BY l.order_id, pg.group_no
+           OR r.customer_id IN (SELECT customer_id FROM members))
+    GROUP BY r.order_id, pg.group_no
 ), per_order AS (
     SELECT order_id, bool_or(has_anchor) AS has_anchor FROM sold GROUP BY order_id
 ), counts AS (
@@ -228,13 +314,12 @@ WITH members AS (
       AND (%(segment)s::jsonb IS NULL OR dominant_segments @> %(segment)s::jsonb)
       AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s)
 )
-SELECT count(DISTINCT o.order_id) AS anchor_orders
-FROM orders o
-JOIN order_lines l ON l.order_id = o.order_id
-LEFT JOIN products p ON p.product_id = l.product_id
-WHERE o.kind = 'sale' AND l.kind = 'sale' AND l.quantity > 0
-  AND (l.product_id = ANY (%(anchor_ids)s::bigint[]) OR lower(p.category) = lower(%(anchor_category)s::text))
-  AND (%(start)s::timestamptz IS NULL OR o.ordered_at >= %(start)s)
-  AND (%(end)s::timestamptz IS NULL OR o.ordered_at < %(end)s)
+SELECT count(DISTINCT r.order_id) AS anchor_orders
+FROM product_order_rollup r
+LEFT JOIN products p ON p.product_id = r.product_id
+WHERE r.sold
+  AND (r.product_id = ANY (%(anchor_ids)s::bigint[]) OR lower(p.category) = lower(%(anchor_category)s::text))
+  AND (%(start)s::timestamptz IS NULL OR r.ordered_at >= %(start)s)
+  AND (%(end)s::timestamptz IS NULL OR r.ordered_at < %(end)s)
   AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
-       OR o.customer_id IN (SELECT customer_id FROM members));
+       OR r.customer_id IN (SELECT customer_id FROM members));

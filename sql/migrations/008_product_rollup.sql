@@ -1,0 +1,53 @@
+-- Product rollup for analyze_products: the order lines folded once to one row per (order, product),
+-- so a question reads ~1 row per order line's product instead of joining orders to order_lines and
+-- folding them again; plus the all-history answers per group (category / product), recomputed when
+-- the data changes, so the most common questions read a few hundred rows.
+-- Only analytics/tools/analyze_products.py (via sql/queries/products.sql) writes these tables.
+
+-- One row per (order, product) of the sale / return lines of sale / return orders (adjustments are
+-- never counted). Appended in order_id order as orders are imported (they only ever are appended).
+CREATE TABLE product_order_rollup (
+    order_id     bigint NOT NULL,
+    product_id   bigint NOT NULL,             -- 0: lines without a product
+    customer_id  bigint,                      -- NULL: guest order
+    ordered_at   timestamptz NOT NULL,
+    is_sale      boolean NOT NULL,            -- the order is a sale (not a return)
+    sold         boolean NOT NULL,            -- a sale line with quantity > 0 in a sale order (basket basis)
+    amount       double precision NOT NULL,   -- net line value (quantity * unit_price - discount)
+    sale_amount  double precision NOT NULL,   -- the same, sale lines only
+    units        bigint NOT NULL,
+    PRIMARY KEY (order_id, product_id)
+);
+-- Periods read a date range; segment / archetype filters read their members' rows; bought-together
+-- finds the anchor's orders by product.
+CREATE INDEX product_order_rollup_at_idx ON product_order_rollup (ordered_at);
+CREATE INDEX product_order_rollup_customer_idx ON product_order_rollup (customer_id);
+CREATE INDEX product_order_rollup_product_idx ON product_order_rollup (product_id);
+
+-- The all-history, all-customer answer of products.summary for each group_by, every group (no
+-- page limit) plus the 'total' row, as that query returns them.
+CREATE TABLE product_group_facts (
+    group_by          text NOT NULL CHECK (group_by IN ('category', 'product')),
+    row_type          text NOT NULL CHECK (row_type IN ('total', 'group')),
+    group_no          bigint,
+    group_key         text,
+    product_category  text,
+    revenue           double precision NOT NULL,
+    gross_sales       double precision NOT NULL,
+    returns           double precision NOT NULL,
+    units             bigint NOT NULL,
+    orders            bigint NOT NULL,
+    customers         bigint NOT NULL,
+    repeat_customers  bigint NOT NULL,
+    groups            bigint
+);
+CREATE INDEX product_group_facts_idx ON product_group_facts (group_by, row_type);
+
+-- What the rollup and the facts were built from: rebuilt / extended when the orders' max(order_id)
+-- or the products change. One row.
+CREATE TABLE product_rollup_state (
+    singleton        boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    last_order_id    bigint NOT NULL,
+    products_version text NOT NULL,
+    refreshed_at     timestamptz NOT NULL DEFAULT now()
+);
