@@ -62,10 +62,8 @@ def cmd_ingest(args, settings: Settings) -> int:
 
 def after_import(settings: Settings) -> None:
     """New customers need their pseudonymous ids before anything shows them."""
-    try:
-        from analytics.pseudonyms import assign_public_ids
-    except ImportError:  # analytics not built yet
-        return
+    from analytics.pseudonyms import assign_public_ids
+
     db = open_database(settings)
     try:
         assign_public_ids(db, settings)
@@ -107,11 +105,8 @@ def cmd_demo(args, settings: Settings) -> int:
     print(report)
     if args.no_chat:
         return 0
-    try:
-        from bot.console import run_chat
-    except ImportError:
-        print("(the console chat arrives with the router; the data above is ready)")
-        return 0
+    from bot.console import run_chat
+
     return run_chat(settings)
 
 
@@ -120,7 +115,27 @@ def cmd_demo(args, settings: Settings) -> int:
 def cmd_discover(args, settings: Settings) -> int:
     from discovery.pipeline import run_discovery_cli
 
-    return run_discovery_cli(settings, as_of=args.as_of, as_json=args.json)
+    return run_discovery_cli(settings, as_of=args.as_of, as_json=args.json,
+                             on_published=shared_cache_refresher(settings))
+
+
+def shared_cache_refresher(settings: Settings):
+    """The publish hook for runs made by this process: drop and re-warm the answers that serving
+    processes share through Redis. An in-process cache dies with the CLI, and serving processes
+    notice a new current run by themselves, so without Redis there is nothing to do."""
+    if not settings.redis_url:
+        return None
+
+    def refresh(run_id: int) -> None:
+        from analytics.context import after_discovery_run, build_context
+
+        db = open_database(settings)
+        try:
+            after_discovery_run(build_context(settings, db))
+        finally:
+            db.close()
+
+    return refresh
 
 
 def cmd_export(args, settings: Settings) -> int:
@@ -308,7 +323,7 @@ def cmd_serve(args, settings: Settings) -> int:
     if settings.slack_bot_token is None:
         log.warning("SLACK_BOT_TOKEN is not set: serving health and Gorgias only")
     try:
-        uvicorn.run(web, host=args.host, port=settings.port, log_level=settings.log_level.lower(),
+        uvicorn.run(web, host=args.host, port=settings.port, log_level=(settings.log_level or "info").lower(),
                     proxy_headers=True)
     finally:
         db.close()
@@ -388,10 +403,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # A server logs what it does; a CLI command speaks through its own output and logs problems.
+    default_level = "INFO" if args.command == "serve" else "WARNING"
     logging.basicConfig(
-        level=(args.log_level or settings.log_level).upper(),
+        level=(args.log_level or settings.log_level or default_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
     return args.func(args, settings)
 
 

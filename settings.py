@@ -32,8 +32,8 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = None
     # The newest Haiku-class model in the installed SDK (anthropic 2.12 lists it; not in its DEPRECATED_MODELS).
     anthropic_model: str = "claude-haiku-5-5"
-    anthropic_timeout_seconds: float = Field(20.0, gt=0)
-    anthropic_max_retries: int = Field(2, ge=0, le=10)
+    anthropic_timeout_seconds: float = Field(15.0, gt=0)
+    anthropic_max_retries: int = Field(1, ge=0, le=10)
 
     # Slack
     slack_bot_token: SecretStr | None = None
@@ -79,7 +79,7 @@ class Settings(BaseSettings):
 
     # Serving
     port: int = Field(3000, ge=1, le=65535)
-    log_level: str = "INFO"
+    log_level: str | None = Field(None, description="DEBUG/INFO/WARNING; unset: INFO for serve, WARNING for CLI commands")
 
     # Analytics
     pseudonym_secret: SecretStr | None = Field(

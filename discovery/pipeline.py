@@ -428,9 +428,10 @@ def _json_safe(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def run_discovery_cli(settings, as_of: str | None, as_json: bool) -> int:
+def run_discovery_cli(settings, as_of: str | None, as_json: bool,
+                      on_published: Callable[[int], None] | None = None) -> int:
     """`python app.py discover`: 0 published, 3 rejected (the data cannot support a run), 1 failed,
-    2 a bad --as-of value."""
+    2 a bad --as-of value. `on_published(run_id)` is the composition root's hook (cache refresh)."""
     from discovery.progress import no_progress, terminal_progress
     from sql import connect_database
 
@@ -442,21 +443,6 @@ def run_discovery_cli(settings, as_of: str | None, as_json: bool) -> int:
             return 2
     db = connect_database(settings)
     try:
-        try:
-            from analytics.cache import Cache
-        except ImportError:  # analytics not installed: nothing cached to invalidate
-            Cache = None  # noqa: N806
-
-        def on_published(run_id: int) -> None:
-            # A separate process: only a shared (Redis) cache holds answers worth invalidating.
-            if Cache is None:
-                return
-            cache = Cache.from_settings(settings)
-            try:
-                cache.invalidate_all()
-            finally:
-                cache.close()
-
         summary = run_discovery(db, settings, as_of=as_of,
                                 progress=no_progress if as_json else terminal_progress("Discovery"),
                                 on_published=on_published)

@@ -135,19 +135,6 @@ def test_prepare_demo_loads_reports_and_reuses(demo_settings):
         db.close()
 
 
-def test_prepare_demo_says_so_when_discovery_is_missing(demo_settings, monkeypatch):
-    from sql.database import Database
-
-    monkeypatch.setitem(sys.modules, "discovery.pipeline", None)  # import now raises ImportError
-    db = Database(demo_settings.database_url)
-    try:
-        report = prepare_demo(db, demo_settings, customers=60)
-    finally:
-        db.close()
-    assert "Discovery is not available in this build yet" in report
-    assert _number("customers", report) == 60
-
-
 def test_prepare_demo_rejects_a_bad_size_by_value(demo_settings):
     with pytest.raises(ValueError, match="-3"):
         prepare_demo(None, demo_settings, customers=-3)
