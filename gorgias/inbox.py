@@ -8,8 +8,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg.types.json import Jsonb
-
 from gorgias.payload import TicketEvent
 from sql import query
 
@@ -86,18 +84,24 @@ class Inbox:
         return self.enqueue_many([event])[0]
 
     def enqueue_many(self, events: list[TicketEvent]) -> list[tuple[int, bool]]:
-        """Store several events in one transaction (one WAL flush); results in the same order."""
-        params = [{"ticket_id": e.ticket_id, "message_id": e.message_id,
-                   "payload": Jsonb(e.model_dump(mode="json", by_alias=True, exclude_none=True))} for e in events]
-        results = []
+        """Store several events in one statement and one transaction (one WAL flush); results in
+        the same order. A key repeated inside the batch is a duplicate delivery of its first copy."""
+        first: dict[tuple[int, int], TicketEvent] = {}
+        for e in events:
+            first.setdefault((e.ticket_id, e.message_id), e)
+        batch = list(first.values())
         with self.db.cursor() as cur:
-            cur.executemany(query("gorgias.enqueue"), params, returning=True)
-            while True:
-                row = cur.fetchone()
-                results.append((row["event_id"], row["inserted"]))
-                if not cur.nextset():
-                    break
-            cur.execute(query("gorgias.notify"))
+            cur.execute(query("gorgias.enqueue"), {
+                "ticket_ids": [e.ticket_id for e in batch], "message_ids": [e.message_id for e in batch],
+                # pydantic serialises in Rust; the text is cast to jsonb by the statement
+                "payloads": [e.model_dump_json(by_alias=True, exclude_none=True) for e in batch]})
+            stored = {(r["ticket_id"], r["message_id"]): (r["event_id"], r["inserted"]) for r in cur.fetchall()}
+        results, seen = [], set()
+        for e in events:
+            key = (e.ticket_id, e.message_id)
+            event_id, inserted = stored[key]
+            results.append((event_id, inserted and key not in seen))
+            seen.add(key)
         return results
 
     def claim(self, limit: int, lease_seconds: float) -> list[ClaimedEvent]:

@@ -1,11 +1,19 @@
 -- Gorgias inbox (gorgias/inbox.py) and customer resolution (gorgias/resolve.py).
 
 -- name: enqueue
+-- One statement for a whole group-commit batch (one round trip, then one WAL flush at commit).
 -- A redelivery of the same (ticket, message) only counts the delivery; xmax = 0 marks a new row.
-INSERT INTO gorgias_inbox (ticket_id, message_id, payload)
-VALUES (%(ticket_id)s, %(message_id)s, %(payload)s)
-ON CONFLICT (ticket_id, message_id) DO UPDATE SET deliveries = gorgias_inbox.deliveries + 1
-RETURNING event_id, (xmax = 0) AS inserted;
+-- The batch has no repeated keys (gorgias/inbox.py folds them): ON CONFLICT may touch a row once.
+-- The NOTIFY wakes workers in other processes; it is delivered at commit.
+WITH stored AS (
+    INSERT INTO gorgias_inbox (ticket_id, message_id, payload)
+    SELECT * FROM unnest(%(ticket_ids)s::bigint[], %(message_ids)s::bigint[], %(payloads)s::jsonb[])
+    ON CONFLICT (ticket_id, message_id) DO UPDATE SET deliveries = gorgias_inbox.deliveries + 1
+    RETURNING event_id, ticket_id, message_id, (xmax = 0) AS inserted
+), wake AS (
+    SELECT pg_notify('gorgias_inbox', '')
+)
+SELECT stored.* FROM stored, wake;
 
 -- name: notify
 -- Wakes workers in other processes (they LISTEN on this channel); delivered at commit.
