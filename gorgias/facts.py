@@ -49,10 +49,12 @@ class CustomerFacts(BaseModel):
         return self.name.split()[0].title() if self.name and self.name.strip() else None
 
 
-def customer_facts(ctx, customer_id: int) -> CustomerFacts:
+def customer_facts(ctx, customer_id: int, recent: list[RecentOrder] | None = None) -> CustomerFacts:
     """Facts from the shared enrichment, with the store's order numbers added (the agent searches
-    by them); from the order history alone if the enrichment cannot answer."""
-    recent = _recent_orders(ctx.db, customer_id)
+    by them); from the order history alone if the enrichment cannot answer. `recent`: the orders
+    when the caller already read them for a batch (recent_orders_many)."""
+    if recent is None:
+        recent = _recent_orders(ctx.db, customer_id)
     try:
         from analytics.enrichment import customer_context
 
@@ -93,9 +95,24 @@ def _recent_orders(db, customer_id: int, limit: int = 5) -> list[RecentOrder]:
     with db.cursor() as cur:
         cur.execute(query("gorgias.customer_recent_orders"), {"customer_id": customer_id, "limit": limit})
         rows = cur.fetchall()
-    return [RecentOrder(order_id=r["store_order_id"], ordered_on=r["ordered_at"].date(), kind=r["kind"],
-                        total=float(r["total"]), items=int(r["items"]), categories=list(r["categories"]))
-            for r in rows]
+    return [_recent(r) for r in rows]
+
+
+def recent_orders_many(db, customer_ids: list[int], limit: int = 5) -> dict[int, list[RecentOrder]]:
+    """_recent_orders for several customers in one statement; every asked id gets a list."""
+    found: dict[int, list[RecentOrder]] = {customer_id: [] for customer_id in customer_ids}
+    if not customer_ids:
+        return found
+    with db.cursor() as cur:
+        cur.execute(query("gorgias.customers_recent_orders"), {"customer_ids": list(found), "limit": limit})
+        for r in cur.fetchall():
+            found[r["customer_id"]].append(_recent(r))
+    return found
+
+
+def _recent(r: dict) -> RecentOrder:
+    return RecentOrder(order_id=r["store_order_id"], ordered_on=r["ordered_at"].date(), kind=r["kind"],
+                       total=float(r["total"]), items=int(r["items"]), categories=list(r["categories"]))
 
 
 def _from_orders(db, customer_id: int, recent: list[RecentOrder]) -> CustomerFacts:

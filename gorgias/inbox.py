@@ -116,11 +116,24 @@ class Inbox:
             cur.execute(query("gorgias.relaxed_commit"))
             cur.execute(query(f"gorgias.{name}"), params)
 
-    def extend_lease(self, event_id: int, lease_seconds: float) -> None:
-        self._update("extend_lease", event_id=event_id, lease_seconds=lease_seconds)
+    def extend_lease(self, event_id: int, lease_seconds: float, attempts: int) -> bool:
+        """Renew the lease while no other worker has re-claimed the event (`attempts` is the count
+        our claim returned). False: the event is no longer ours to post."""
+        with self.db.cursor() as cur:
+            cur.execute(query("gorgias.relaxed_commit"))
+            cur.execute(query("gorgias.extend_lease"),
+                        {"event_id": event_id, "lease_seconds": lease_seconds, "attempts": attempts})
+            return cur.rowcount > 0
 
     def mark_done(self, event_id: int, note_message_id: int | None) -> None:
         self._update("mark_done", event_id=event_id, note_message_id=note_message_id)
+
+    def mark_finished(self, outcomes: list[tuple[int, str, int | None, str | None]]) -> None:
+        """Several (event_id, 'done' | 'skipped', note id, skip reason) in one statement."""
+        if not outcomes:
+            return
+        event_ids, statuses, note_ids, reasons = (list(column) for column in zip(*outcomes))
+        self._update("mark_finished", event_ids=event_ids, statuses=statuses, note_ids=note_ids, reasons=reasons)
 
     def mark_skipped(self, event_id: int, reason: str) -> None:
         self._update("mark_skipped", event_id=event_id, reason=reason)

@@ -1,6 +1,9 @@
 """Drains the inbox: claim → filter → resolve → facts → urgency → recommendation → draft → note →
 post. Failures retry with backoff and are parked after `gorgias_max_attempts`. A re-claimed event
-(its worker crashed mid-post) first looks for its own note on the ticket, so it is never posted twice."""
+(its worker crashed mid-post) first looks for its own note on the ticket, so it is never posted twice.
+
+Work goes in batches: one claim statement, one resolution statement, one recent-orders statement
+and one finishing statement per batch; the enrichment runs once per customer of the batch."""
 from __future__ import annotations
 
 import logging
@@ -12,26 +15,37 @@ import psycopg
 
 from gorgias.client import GorgiasAPIError, GorgiasClient
 from gorgias.draft import draft_reply
-from gorgias.facts import customer_facts
+from gorgias.facts import CustomerFacts, customer_facts, recent_orders_many
 from gorgias.filters import NOTE_MARKER, decide
 from gorgias.inbox import ClaimedEvent, Inbox
 from gorgias.note import Note, render_note
 from gorgias.recommend import recommend
-from gorgias.resolve import resolve_customer
+from gorgias.resolve import Resolution, resolve_customer, resolve_many
 from gorgias.sources import detect_style
 from gorgias.urgency import assess_urgency
 from sql import query
 
 log = logging.getLogger(__name__)
 
-CLAIM_BATCH = 10
+CLAIM_BATCH = 16           # template drafts: a burst drains in few statements
+CLAIM_BATCH_WITH_MODEL = 2  # Claude drafts take seconds each: small claims keep every thread busy
 IDLE_POLL_SECONDS = 0.5
+# An event is posted without renewing its lease while the claim is younger than this share of the
+# lease: the client's waiting budget (half the lease) plus its timeout still ends inside the lease.
+LEASE_RENEW_AFTER = 0.25
 
 
-def build_note(settings, db, ctx, claimed: ClaimedEvent) -> Note:
+def claim_limit(settings) -> int:
+    return CLAIM_BATCH if settings.anthropic_api_key is None else CLAIM_BATCH_WITH_MODEL
+
+
+def build_note(settings, db, ctx, claimed: ClaimedEvent, resolution: Resolution | None = None,
+               facts: CustomerFacts | None = None) -> Note:
+    """The note for one event; `resolution`/`facts` when the caller already has them for a batch."""
     event = claimed.event
-    resolution = resolve_customer(db, event)
-    facts = customer_facts(ctx, resolution.customer_id) if resolution.found else None
+    resolution = resolution or resolve_customer(db, event)
+    if facts is None and resolution.found:
+        facts = customer_facts(ctx, resolution.customer_id)
     urgency = assess_urgency(" ".join(filter(None, [event.message.subject or event.ticket.subject, event.message.text])))
     style = detect_style(event)
     advice = recommend(settings, facts, urgency)
@@ -45,7 +59,10 @@ class InboxWorker:
         self.settings, self.db, self.ctx, self.client = settings, db, ctx, client
         self.inbox = inbox or Inbox(db)
         self.on_outcome = on_outcome      # callback(outcome, event_id, seconds since received) for metrics
-        self._wake = threading.Event()
+        # One waiting thread is woken per wake-up (not all of them to race for one event); a thread
+        # that claims a full batch wakes the next, so a burst still spreads over every thread.
+        self._wake = threading.Condition()
+        self._woken = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -62,13 +79,16 @@ class InboxWorker:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._wake.set()
+        with self._wake:
+            self._wake.notify_all()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
 
     def wake(self) -> None:
-        self._wake.set()
+        with self._wake:
+            self._woken = True
+            self._wake.notify()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -78,8 +98,10 @@ class InboxWorker:
                 log.exception("gorgias worker: claiming from the inbox failed")
                 handled = 0
             if not handled:
-                self._wake.wait(IDLE_POLL_SECONDS)
-                self._wake.clear()
+                with self._wake:
+                    if not self._woken and not self._stop.is_set():
+                        self._wake.wait(IDLE_POLL_SECONDS)
+                    self._woken = False
 
     def _listen(self) -> None:
         """Wake on NOTIFY from intake in any process sharing the inbox (the idle poll is the fallback)."""
@@ -89,57 +111,125 @@ class InboxWorker:
                     conn.execute(query("gorgias.listen"))
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self._wake.set()
+                            self.wake()
             except psycopg.Error as exc:
                 log.warning("gorgias worker: LISTEN connection lost (%s); polling until it is back", exc)
                 self._stop.wait(5)
 
     # --- one pass ---------------------------------------------------------------------------------
-    def run_once(self, limit: int = CLAIM_BATCH) -> int:
+    def run_once(self, limit: int | None = None) -> int:
+        """Claim one batch and handle it; returns the number of events claimed."""
+        limit = limit or claim_limit(self.settings)
+        claimed_at = time.monotonic()   # before the claim: the lease started no earlier than this
         claimed = self.inbox.claim(limit, self.settings.gorgias_lease_seconds)
-        for item in claimed:
-            try:
-                self.handle(item)
-            except Exception:  # e.g. the database went away mid-event: its lease brings it back later
-                log.exception("gorgias event %s: handling failed; it returns to the queue when its lease ends",
-                              item.event_id)
+        if len(claimed) == limit:
+            self.wake()                  # more may be waiting: let another thread help
+        finished: list[tuple[int, str, int | None, str | None]] = []
+        outcomes: list[tuple[str, ClaimedEvent]] = []
+        try:
+            self._handle_batch(claimed, claimed_at, finished, outcomes)
+        finally:
+            self._finish(finished)
+            if self.on_outcome:
+                for outcome, item in outcomes:
+                    self.on_outcome(outcome, item.event_id, item.received_at)
         return len(claimed)
 
     def handle(self, claimed: ClaimedEvent) -> str:
-        outcome = self._handle(claimed)
+        """One claimed event on its own (the batch path with a batch of one)."""
+        finished: list[tuple[int, str, int | None, str | None]] = []
+        outcomes: list[tuple[str, ClaimedEvent]] = []
+        try:
+            self._handle_batch([claimed], time.monotonic(), finished, outcomes)
+        finally:
+            self._finish(finished)
         if self.on_outcome:
-            self.on_outcome(outcome, claimed.event_id, claimed.received_at)
-        return outcome
+            for outcome, item in outcomes:
+                self.on_outcome(outcome, item.event_id, item.received_at)
+        return outcomes[0][0] if outcomes else "error"
 
-    def _handle(self, claimed: ClaimedEvent) -> str:
+    def _finish(self, finished: list) -> None:
+        try:
+            self.inbox.mark_finished(finished)
+        except Exception:  # the events come back when their lease ends and find their own notes
+            log.exception("gorgias worker: recording %d finished event(s) failed", len(finished))
+        finished.clear()
+
+    def _handle_batch(self, claimed: list[ClaimedEvent], claimed_at: float, finished: list, outcomes: list) -> None:
+        to_note: list[ClaimedEvent] = []
+        for item in claimed:
+            try:
+                early = self._screen(item, finished)
+            except Exception:  # e.g. the database went away: its lease brings it back later
+                log.exception("gorgias event %s: handling failed; it returns to the queue when its lease ends",
+                              item.event_id)
+                continue
+            if early:
+                outcomes.append((early, item))
+            else:
+                to_note.append(item)
+        if not to_note:
+            return
+        try:
+            resolutions: list[Resolution | None] = resolve_many(self.db, [item.event for item in to_note])
+            recent = recent_orders_many(self.db, sorted({r.customer_id for r in resolutions if r.found}))
+        except Exception:  # the per-event path below retries and parks each event on its own
+            log.exception("gorgias worker: resolving a batch of %d failed", len(to_note))
+            resolutions, recent = [None] * len(to_note), {}
+        facts_by_customer: dict[int, CustomerFacts] = {}
+        for item, resolution in zip(to_note, resolutions):
+            try:
+                outcome = self._note(item, claimed_at, resolution, recent, facts_by_customer, finished)
+            except Exception:
+                log.exception("gorgias event %s: handling failed; it returns to the queue when its lease ends",
+                              item.event_id)
+                continue
+            outcomes.append((outcome, item))
+
+    def _screen(self, claimed: ClaimedEvent, finished: list) -> str | None:
+        """'parked' or 'skipped' when the event gets no note, else None."""
         event_id, event = claimed.event_id, claimed.event
         where = f"event {event_id} (ticket {event.ticket_id}, message {event.message_id})"
-        max_attempts = self.settings.gorgias_max_attempts
-        if claimed.attempts > max_attempts:
+        if claimed.attempts > self.settings.gorgias_max_attempts:
             # Only a claim whose worker died repeatedly gets here (errors park on their own).
             error = f"gave up after {claimed.attempts - 1} attempts; last: {claimed.previous_error or 'worker stopped mid-way'}"
             self.inbox.mark_parked(event_id, error)
             log.error("gorgias %s parked: %s", where, error)
             return "parked"
-
         decision = decide(event, self.settings)
         if not decision.process:
-            self.inbox.mark_skipped(event_id, decision.reason)
+            finished.append((event_id, "skipped", None, decision.reason))
             log.info("gorgias %s skipped: %s", where, decision.reason)
             return "skipped"
         log.info("gorgias %s accepted: %s", where, decision.reason)
+        return None
 
+    def _note(self, claimed: ClaimedEvent, claimed_at: float, resolution: Resolution | None,
+              recent: dict, facts_by_customer: dict, finished: list) -> str:
+        event_id, event = claimed.event_id, claimed.event
+        where = f"event {event_id} (ticket {event.ticket_id}, message {event.message_id})"
+        lease = self.settings.gorgias_lease_seconds
         try:
             # Tried before (a crash, a 5xx after Gorgias stored the note, a requeued parked event):
             # look for our note first, so it is never posted twice.
             if claimed.attempts > 1 or claimed.previous_error:
                 existing = self._find_posted_note(event.ticket_id, event_id)
                 if existing is not None:
-                    self.inbox.mark_done(event_id, existing)
+                    finished.append((event_id, "done", existing, None))
                     log.info("gorgias %s: note %s was already posted before a restart", where, existing)
                     return "done"
-            note = build_note(self.settings, self.db, self.ctx, claimed)
-            self.inbox.extend_lease(event_id, self.settings.gorgias_lease_seconds)
+            facts = None
+            if resolution is not None and resolution.found:
+                facts = facts_by_customer.get(resolution.customer_id)
+                if facts is None:
+                    facts = customer_facts(self.ctx, resolution.customer_id, recent.get(resolution.customer_id))
+                    facts_by_customer[resolution.customer_id] = facts
+            note = build_note(self.settings, self.db, self.ctx, claimed, resolution, facts)
+            if time.monotonic() - claimed_at > lease * LEASE_RENEW_AFTER:
+                self._finish(finished)   # what is posted is recorded before this batch runs on
+                if not self.inbox.extend_lease(event_id, lease, claimed.attempts):
+                    log.warning("gorgias %s: its lease ran out and another worker claimed it; not posting", where)
+                    return "released"
             posted = self.client.post_internal_note(event.ticket_id, note.html, note.text)
         except GorgiasAPIError as exc:
             return self._failed(claimed, where, str(exc), exc.retriable)
@@ -147,7 +237,7 @@ class InboxWorker:
             log.exception("gorgias %s: building the note failed", where)
             return self._failed(claimed, where, f"{type(exc).__name__}: {exc}", True)
 
-        self.inbox.mark_done(event_id, posted.get("id"))
+        finished.append((event_id, "done", posted.get("id"), None))
         log.info("gorgias %s: note %s posted", where, posted.get("id"))
         self._update_ticket(event.ticket_id, note, where)
         return "done"

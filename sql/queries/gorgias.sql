@@ -42,10 +42,22 @@ RETURNING inbox.event_id, inbox.ticket_id, inbox.message_id, inbox.payload, inbo
           inbox.last_error, inbox.received_at;
 
 -- name: extend_lease
--- Before posting: drafting (Claude) may have used much of the lease, and the post must finish
--- inside it so no other worker re-claims the event meanwhile.
+-- Before posting: drafting (Claude) or earlier events of the batch may have used much of the lease,
+-- and the post must finish inside it. `attempts` still being ours proves no other worker re-claimed
+-- the event meanwhile (a claim increments it); no row back means: hands off, it is theirs now.
 UPDATE gorgias_inbox SET locked_until = now() + make_interval(secs => %(lease_seconds)s)
-WHERE event_id = %(event_id)s AND status = 'processing';
+WHERE event_id = %(event_id)s AND status = 'processing' AND attempts = %(attempts)s
+RETURNING event_id;
+
+-- name: mark_finished
+-- A worker's batch of outcomes in one statement: 'done' (with the note's id) or 'skipped' (reason).
+UPDATE gorgias_inbox AS inbox
+SET status = f.status, note_message_id = f.note_message_id, skip_reason = f.reason,
+    processed_at = now(), locked_until = NULL,
+    last_error = CASE WHEN f.status = 'done' THEN NULL ELSE inbox.last_error END
+FROM unnest(%(event_ids)s::bigint[], %(statuses)s::text[], %(note_ids)s::bigint[], %(reasons)s::text[])
+     AS f(event_id, status, note_message_id, reason)
+WHERE inbox.event_id = f.event_id;
 
 -- name: mark_done
 UPDATE gorgias_inbox
@@ -88,6 +100,26 @@ FROM gorgias_inbox WHERE status = 'parked' ORDER BY event_id LIMIT %(limit)s;
 SELECT skip_reason, count(*) AS events FROM gorgias_inbox
 WHERE status = 'skipped' GROUP BY skip_reason ORDER BY events DESC;
 
+-- name: resolve_many
+-- Customer resolution for a batch of tickets in one statement. Each ticket (idx) offers identifiers
+-- (kind, pos = preference within the kind, value); the best match per ticket wins: any store id
+-- before any email before any phone, then the payload's order, then (phones) the exact number,
+-- then the lowest customer id -- the same order the one-ticket queries below apply.
+WITH wanted AS (
+    SELECT * FROM unnest(%(idx)s::int[], %(kinds)s::int[], %(pos)s::int[], %(vals)s::text[]) AS w(idx, kind, pos, val)
+), found AS (
+    SELECT w.idx, w.kind, w.pos, false AS exact, c.customer_id
+    FROM wanted w JOIN customers c ON c.store_customer_id = w.val WHERE w.kind = 0
+    UNION ALL
+    SELECT w.idx, w.kind, w.pos, false, c.customer_id
+    FROM wanted w JOIN customers c ON lower(c.email) = w.val WHERE w.kind = 1
+    UNION ALL
+    SELECT w.idx, w.kind, w.pos, c.phone_digits = w.val, c.customer_id
+    FROM wanted w JOIN customers c ON right(c.phone_digits, 9) = right(w.val, 9) WHERE w.kind = 2
+)
+SELECT DISTINCT ON (idx) idx, kind, customer_id FROM found
+ORDER BY idx, kind, pos, exact DESC, customer_id;
+
 -- name: customer_by_store_id
 SELECT customer_id FROM customers WHERE store_customer_id = ANY(%(store_ids)s)
 ORDER BY array_position(%(store_ids)s::text[], store_customer_id) LIMIT 1;
@@ -123,6 +155,24 @@ WHERE o.customer_id = %(customer_id)s AND o.kind IN ('sale', 'return')
 GROUP BY o.order_id
 ORDER BY o.ordered_at DESC
 LIMIT %(limit)s;
+
+-- name: customers_recent_orders
+-- customer_recent_orders for several customers in one statement (a worker's batch).
+SELECT c.customer_id, r.*
+FROM unnest(%(customer_ids)s::bigint[]) AS c(customer_id)
+CROSS JOIN LATERAL (
+    SELECT o.store_order_id, o.ordered_at, o.kind, o.total,
+           coalesce(sum(l.quantity), 0) AS items,
+           coalesce(array_agg(DISTINCT p.category) FILTER (WHERE p.category IS NOT NULL), '{}') AS categories
+    FROM orders o
+    LEFT JOIN order_lines l ON l.order_id = o.order_id
+    LEFT JOIN products p ON p.product_id = l.product_id
+    WHERE o.customer_id = c.customer_id AND o.kind IN ('sale', 'return')
+    GROUP BY o.order_id
+    ORDER BY o.ordered_at DESC
+    LIMIT %(limit)s
+) AS r
+ORDER BY c.customer_id, r.ordered_at DESC;
 
 -- name: customer_current_profile
 SELECT p.value_tier, p.churn_probability, p.risk_level, p.churn_reasons, p.dominant_segments,
