@@ -128,6 +128,10 @@ def refresh_product_rollup(db) -> bool:
             after = 0
         if after < version["last_order_id"]:
             cur.execute(query("products.rollup_extend"), {"after": after, "upto": version["last_order_id"]})
+        if after == 0 or version["rollup_products_version"] != version["products_version"]:
+            cur.execute(query("products.customers_clear"))  # its category rows name the old categories
+            after = 0
+        cur.execute(query("products.customers_extend"), {"after": after})
         cur.execute(query("products.facts_clear"))
         everything = {"run_id": None, "segment": None, "archetype_id": None, "start": None, "end": None,
                       "category": None, "sort_by": "revenue", "limit": 2**62}
@@ -229,9 +233,13 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     # A page of 0 still returns the 'total' row: a small group gets its totals and nothing finer, and a
     # bought-with question gets the co-occurrence list as its page instead of the ranking.
     page_size = 0 if small or params.bought_with else params.limit
-    # All history for all customers is the most asked question: its answer per group is stored.
-    stored = period.is_all and scope["run_id"] is None
-    found = _fetch(ctx, "products.summary_facts" if stored else "products.summary", {**base, "limit": page_size})
+    # All history for all customers is the most asked question: its answer per group is stored; all
+    # history for a segment / archetype sums its members' per-customer rows; a period reads its orders.
+    if period.is_all:
+        source = "products.summary_facts" if scope["run_id"] is None else "products.summary_members"
+    else:
+        source = "products.summary"
+    found = _fetch(ctx, source, {**base, "limit": page_size})
     totals_row, page = found[0], found[1:]
     total_revenue = float(totals_row["revenue"] or 0)
     rows: list[CategoryRow | ProductRow] = []

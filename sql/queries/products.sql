@@ -55,6 +55,107 @@ WHERE o.order_id > %(after)s AND o.order_id <= %(upto)s
 GROUP BY l.order_id, coalesce(l.product_id, 0)
 ORDER BY min(o.ordered_at);  -- rows land roughly in date order, so a period reads few pages
 
+-- name: customers_clear
+-- Product categories changed: the per-customer category rows are rebuilt from the order rollup.
+DELETE FROM product_customer_rollup;
+
+-- name: customers_extend
+-- Add the orders %(after)s < order_id (already in product_order_rollup) to the per-customer rows.
+-- Orders are new, so their counts and sums simply add to what the customer had.
+INSERT INTO product_customer_rollup AS t (group_by, customer_id, item, sale_orders, amount, sale_amount, units)
+SELECT group_by, customer_id, item, count(*) FILTER (WHERE is_sale), sum(amount), sum(sale_amount), sum(units)
+FROM (SELECT g.group_by, g.item, r.order_id, min(r.customer_id) AS customer_id, bool_and(r.is_sale) AS is_sale,
+             sum(r.amount) AS amount, sum(r.sale_amount) AS sale_amount, sum(r.units) AS units
+      FROM product_order_rollup r
+      LEFT JOIN products p ON p.product_id = r.product_id
+      CROSS JOIN LATERAL (VALUES ('product', r.product_id::text),
+                                 ('category', CASE WHEN r.product_id = 0 THEN '(no product)'
+                                                   ELSE coalesce(p.category, 'uncategorized') END),
+                                 ('all', '')) AS g (group_by, item)
+      WHERE r.order_id > %(after)s AND r.customer_id IS NOT NULL
+      GROUP BY g.group_by, g.item, r.order_id) per_order
+GROUP BY group_by, customer_id, item
+ON CONFLICT (group_by, customer_id, item) DO UPDATE
+SET sale_orders = t.sale_orders + excluded.sale_orders, amount = t.amount + excluded.amount,
+    sale_amount = t.sale_amount + excluded.sale_amount, units = t.units + excluded.units;
+
+-- name: summary_members
+-- `summary` for a segment / archetype over all history, from its members' per-customer rows: the
+-- same columns, groups numbered the same way (a product's id, its category's rank by name, -1 for
+-- lines without a product). Totals come from the members' 'all' rows, or with a category filter
+-- from their rows of that category.
+WITH members AS (
+    SELECT customer_id
+    FROM customer_profiles
+    WHERE run_id = %(run_id)s
+      AND (%(segment)s::jsonb IS NULL OR dominant_segments @> %(segment)s::jsonb)
+      AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s)
+), category_groups AS (
+    SELECT category, dense_rank() OVER (ORDER BY category) AS group_no
+    FROM (SELECT DISTINCT coalesce(category, 'uncategorized') AS category FROM products) c
+), picked AS (
+    SELECT CASE WHEN r.group_by = 'product' THEN nullif(r.item::bigint, 0) ELSE cg.group_no END AS group_no,
+           r.sale_orders, r.amount, r.sale_amount, r.units
+    FROM product_customer_rollup r
+    JOIN members m ON m.customer_id = r.customer_id
+    LEFT JOIN category_groups cg ON r.group_by = 'category' AND cg.category = r.item
+    -- (the cast only where item is a product id: a join may compute its key before any filter)
+    LEFT JOIN products p ON p.product_id = CASE WHEN r.group_by = 'product' THEN r.item::bigint END
+    WHERE r.group_by = %(group_by)s
+      AND (%(category)s::text IS NULL
+           OR lower(CASE WHEN %(group_by)s = 'product' THEN coalesce(p.category, 'uncategorized')
+                         ELSE r.item END) = lower(%(category)s))
+      AND (%(category)s::text IS NULL OR r.item NOT IN ('0', '(no product)'))
+), groups AS (
+    SELECT coalesce(group_no, -1) AS group_no,
+           sum(amount) AS revenue, sum(sale_amount) AS gross_sales, sum(sale_amount - amount) AS returns,
+           sum(units) AS units, sum(sale_orders) AS orders,
+           count(*) FILTER (WHERE sale_orders >= 1) AS customers,
+           count(*) FILTER (WHERE sale_orders >= 2) AS repeat_customers
+    FROM picked
+    GROUP BY 1
+), ranked AS (
+    SELECT g.*, g.repeat_customers::double precision / nullif(g.customers, 0) AS repeat_rate,
+           row_number() OVER (ORDER BY CASE %(sort_by)s
+                                           WHEN 'orders' THEN g.orders::numeric
+                                           WHEN 'customers' THEN g.customers::numeric
+                                           WHEN 'repeat_rate' THEN (g.repeat_customers::double precision
+                                                                    / nullif(g.customers, 0))::numeric
+                                           ELSE g.revenue END DESC NULLS LAST,
+                                       g.revenue DESC, g.group_no) AS position
+    FROM groups g
+), by_buyer AS (
+    SELECT r.sale_orders
+    FROM product_customer_rollup r
+    JOIN members m ON m.customer_id = r.customer_id
+    WHERE (%(category)s::text IS NULL AND r.group_by = 'all')
+       OR (%(category)s::text IS NOT NULL AND r.group_by = 'category' AND lower(r.item) = lower(%(category)s))
+)
+SELECT 'total' AS row_type, 0::bigint AS position, NULL::text AS group_key, NULL::text AS sku, NULL::text AS title,
+       NULL::text AS product_category,
+       (SELECT coalesce(sum(revenue), 0) FROM groups) AS revenue,
+       (SELECT coalesce(sum(gross_sales), 0) FROM groups) AS gross_sales,
+       (SELECT coalesce(sum(returns), 0) FROM groups) AS returns,
+       (SELECT coalesce(sum(units), 0) FROM groups) AS units,
+       (SELECT coalesce(sum(sale_orders), 0) FROM by_buyer) AS orders,
+       (SELECT count(*) FROM by_buyer WHERE sale_orders >= 1) AS customers,
+       (SELECT count(*) FROM by_buyer WHERE sale_orders >= 2) AS repeat_customers,
+       NULL::double precision AS repeat_rate,
+       (SELECT count(*) FROM groups) AS groups, NULL::bigint AS group_no
+UNION ALL
+SELECT 'group', r.position,
+       CASE WHEN %(group_by)s = 'product' THEN r.group_no::text
+            ELSE coalesce((SELECT min(cg.category) FROM category_groups cg WHERE cg.group_no = r.group_no),
+                          '(no product)') END,
+       p.sku, p.title,
+       CASE WHEN %(group_by)s = 'product' THEN coalesce(p.category, 'uncategorized') END,
+       r.revenue, r.gross_sales, r.returns, r.units, r.orders, r.customers, r.repeat_customers,
+       r.repeat_rate, NULL, r.group_no
+FROM ranked r
+LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = r.group_no
+WHERE r.position <= %(limit)s
+ORDER BY position;
+
 -- name: facts_clear
 DELETE FROM product_group_facts;
 
