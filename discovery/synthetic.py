@@ -3,17 +3,19 @@
 `generate_store(spec)` returns the canonical order lines as a DataFrame plus the truth per
 customer; `write_store(spec, out)` writes the canonical CSV (gzip when the name ends in `.gz`)
 and the truth side file `<out without .csv/.csv.gz>.truth.csv`. The truth (planted type, alive
-at the end, dropout date) is for tests and benchmarks only: it is never loaded into the database.
+at the end, dropout date, acquisition date, lifecycle state at the end: new / established /
+lapsed) is for tests and benchmarks only: it is never loaded into the database.
 
 Purchase process (buy-till-you-die, BG/NBD-like): each customer makes a first purchase on their
 acquisition date, then purchases as a Poisson process with their own rate (gamma-distributed
-within their type) while alive, and after each repeat purchase drops out with their own
+within their type's frequency band) while alive, and after each repeat purchase drops out with their own
 probability (beta-distributed within their type). Time runs on a warped clock whose speed is the
 day's weight (seasonality: holiday peak Nov-Dec, Black Friday week, spring bump, weekends), so
 the process is exactly BG/NBD in "shopping time". One-time buyers never come back (a planted
 extension). Each type may have its own clock (seasonal buyers shop almost only in Nov-Dec,
 weekend crafters mostly on Saturdays and Sundays). Regular types drop out rarely (p ~ 0.5 % per
-purchase: ~90 % are alive at the end), lapsing customers often (p ~ 33 %). Regular types are
+purchase, ~0.1 % for hobbyists who buy five times as often: about 5 % a year either way),
+lapsing customers often (p ~ 33 %: a few purchases, then gone). Regular types are
 acquired until 90 % of the period (mid-September of the last year), so each has at least a few
 months of history at the end; the holiday rush's newcomers are gift and one-time buyers. Without
 that, a regular acquired in November looks like a gift buyer: all their orders are in Nov-Dec.
@@ -22,14 +24,21 @@ Planted types and the axis (of discovery's eight: frequency, value, exploration,
 price_sensitivity, cadence, maturity, repurchase, returns) on which each is meant to show,
 everyone else staying ordinary there:
 
-- frequent_hobbyist   frequency (~36 orders a year vs ~12 for regulars) and exploration
+Frequency is planted in bands (FREQUENCY_BANDS, mean orders a year while alive, ±20 % spread
+within a band): frequent ~52 (hobbyists), regular ~10 (discount hunters, premium loyalists,
+weekend crafters, serial returners, lapsing while active), occasional ~1.5 (seasonal gift
+buyers), one_time (one-time buyers). Maturity's truth is not a type but each customer's lifecycle
+state at the end (`lifecycle_at_end`): new (first order in the last NEW_CUSTOMER_DAYS days),
+established (alive) or lapsed (dropped out).
+
+- frequent_hobbyist   frequency (frequent band) and exploration
 - seasonal_gift_buyer cadence (~98 % of orders in Nov-Dec; gift cards, kits, precuts)
 - discount_hunter     price_sensitivity (a code on ~92 % of orders vs <= ~10 %; cheapest SKUs)
 - premium_loyalist    value (large orders of the dearest SKUs), exploration (one category),
                       repurchase (~80 % of lines from a personal basket of six SKUs)
 - weekend_crafter     cadence (~80 % of orders on Sat/Sun, weekday orders in the evening)
-- lapsing             maturity (first order in the first nine months, frequent, then dropout
-                      after a few purchases: long recency against a long tenure)
+- lapsing             maturity (first order in the first nine months, regular buying, then
+                      dropout after a few purchases: long recency against a long tenure)
 - one_time_buyer      frequency (exactly one order); maturity (recency equals tenure)
 - serial_returner     returns (~70 % of orders partly returned, vs ~1.5 % for everyone else)
 
@@ -60,12 +69,14 @@ CANONICAL_COLUMNS = (
     "order_id", "ordered_at", "customer_id", "email", "name", "phone", "country",
     "sku", "product_title", "category", "quantity", "unit_price", "line_discount", "discount_code",
 )
-TRUTH_COLUMNS = ("customer_id", "planted_type", "alive_at_end", "dropout_at")
+TRUTH_COLUMNS = ("customer_id", "planted_type", "alive_at_end", "dropout_at", "acquired_at", "lifecycle_at_end")
 
 DEFAULT_START = date(2022, 1, 1)
 DEFAULT_END = date(2024, 12, 31)
 FIRST_ORDER_NUMBER = 100_001
 FIRST_CUSTOMER_NUMBER = 2_000_001
+# A customer whose first order falls in the period's last this-many days is "new" at the end.
+NEW_CUSTOMER_DAYS = 90
 
 ProgressFn = Callable[..., None]
 
@@ -96,8 +107,7 @@ class TypeProfile:
     """How one planted type shops. Rates are per year of (warped) shopping time."""
 
     share: float                        # of customers
-    orders_per_year: float              # mean Poisson rate while alive
-    rate_shape: float                   # gamma shape: heterogeneity of the rate within the type
+    frequency_band: str                 # key of FREQUENCY_BANDS: the Poisson rate while alive
     dropout_beta: tuple[float, float]   # Beta(a, b) of the dropout probability after each repeat
     lines_mean: float                   # lines per order = 1 + Poisson(lines_mean)
     extra_quantity: float               # added Poisson quantity per line (bulk buyers)
@@ -115,22 +125,32 @@ class TypeProfile:
 
 REGULARS_ACQUIRED_UNTIL = 0.9
 
+# Purchase frequency is planted in bands, not per type: (mean orders a year while alive, gamma
+# shape of the rate within the band). Shape 12 spreads rates by ~±30 % inside a band (the middle
+# 95 % of regulars order 5 to 16 times a year) while neighbouring bands stay about 3× apart.
+FREQUENCY_BANDS: dict[str, tuple[float, float]] = {
+    "frequent": (52.0, 25.0),
+    "regular": (10.0, 25.0),
+    "occasional": (1.5, 25.0),
+    "one_time": (0.0, 1.0),
+}
+
 PLANTED_TYPES: dict[str, TypeProfile] = {
-    "frequent_hobbyist": TypeProfile(0.13, 36.0, 10.0, (1.5, 400.0), 1.15, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 60.0,
+    "frequent_hobbyist": TypeProfile(0.13, "frequent", (1.5, 1500.0), 0.8, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 60.0,
                                      acquired_until=REGULARS_ACQUIRED_UNTIL),
-    "seasonal_gift_buyer": TypeProfile(0.12, 3.5, 8.0, (2.0, 30.0), 0.9, 0.0, 0.10, (1.3, 1.3), 0.05, 0.015, 3.0,
+    "seasonal_gift_buyer": TypeProfile(0.12, "occasional", (2.0, 30.0), 0.9, 0.0, 0.10, (1.3, 1.3), 0.05, 0.015, 3.0,
                                        holiday_only=True),
-    "discount_hunter": TypeProfile(0.13, 12.0, 5.0, (1.5, 300.0), 1.2, 0.0, 0.92, (0.9, 4.0), 0.10, 0.015, 6.0,
+    "discount_hunter": TypeProfile(0.13, "regular", (1.5, 300.0), 1.2, 0.0, 0.92, (0.9, 4.0), 0.10, 0.015, 6.0,
                                    acquired_until=REGULARS_ACQUIRED_UNTIL),
-    "premium_loyalist": TypeProfile(0.10, 9.0, 6.0, (1.5, 300.0), 2.0, 5.0, 0.04, (6.0, 1.2), 0.80, 0.015, 0.0,
+    "premium_loyalist": TypeProfile(0.10, "regular", (1.5, 300.0), 2.0, 5.0, 0.04, (6.0, 1.2), 0.80, 0.015, 0.0,
                                     acquired_until=REGULARS_ACQUIRED_UNTIL),
-    "weekend_crafter": TypeProfile(0.13, 12.0, 5.0, (1.5, 300.0), 1.35, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
+    "weekend_crafter": TypeProfile(0.13, "regular", (1.5, 300.0), 1.35, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
                                    weekend_boost=10.0, evening=True, acquired_until=REGULARS_ACQUIRED_UNTIL),
-    "lapsing": TypeProfile(0.12, 10.0, 6.0, (6.0, 12.0), 2.6, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
+    "lapsing": TypeProfile(0.12, "regular", (6.0, 12.0), 2.6, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 6.0,
                            acquired_until=0.25),
-    "one_time_buyer": TypeProfile(0.14, 0.0, 1.0, (1.0, 1.0), 1.6, 0.0, 0.08, (1.3, 1.3), 0.0, 0.015, 6.0,
+    "one_time_buyer": TypeProfile(0.14, "one_time", (1.0, 1.0), 1.6, 0.0, 0.08, (1.3, 1.3), 0.0, 0.015, 6.0,
                                   one_time=True),
-    "serial_returner": TypeProfile(0.13, 12.0, 5.0, (1.5, 300.0), 1.55, 0.0, 0.08, (1.3, 1.3), 0.10, 0.70, 6.0,
+    "serial_returner": TypeProfile(0.13, "regular", (1.5, 300.0), 1.55, 0.0, 0.08, (1.3, 1.3), 0.10, 0.70, 6.0,
                                    acquired_until=REGULARS_ACQUIRED_UNTIL),
 }
 TYPE_NAMES = tuple(PLANTED_TYPES)
@@ -138,24 +158,32 @@ TYPE_NAMES = tuple(PLANTED_TYPES)
 # Which planted types each discovery axis is meant to separate from everyone else ("ordinary"):
 # the expected grouping for recovery checks (adjusted Rand index of dominant segments vs these).
 PLANTED_AXES: dict[str, dict[str, str]] = {
-    "frequency": {"frequent_hobbyist": "frequent", "one_time_buyer": "one_time"},
+    # Every type is in a frequency band (FREQUENCY_BANDS), so there is no "ordinary" here.
+    "frequency": {name: profile.frequency_band for name, profile in PLANTED_TYPES.items()},
     "value": {"premium_loyalist": "premium"},
     "exploration": {"frequent_hobbyist": "explorer", "premium_loyalist": "single_category"},
     "price_sensitivity": {"discount_hunter": "deal_seeker"},
     "cadence": {"seasonal_gift_buyer": "holiday", "weekend_crafter": "weekend"},
-    "maturity": {"lapsing": "lapsed"},
     "repurchase": {"premium_loyalist": "replenisher"},
     "returns": {"serial_returner": "serial_returner"},
 }
+# Axes whose truth is a state each customer is in at the end of the history, not a planted type:
+# maturity is the lifecycle (new / established / lapsed), which every type passes through.
+STATE_AXES: dict[str, str] = {"maturity": "lifecycle_at_end"}
 
 
 def axis_labels(truth: pd.DataFrame, axis: str) -> pd.Series:
-    """Each customer's expected group on `axis` (indexed like `truth`): a planted label or 'ordinary'."""
+    """Each customer's expected group on `axis` (indexed like `truth`): the customer's state for a
+    state axis (maturity), else their planted type's label on that axis or 'ordinary'."""
+    if axis in STATE_AXES:
+        return truth[STATE_AXES[axis]].rename(axis)
     if axis not in PLANTED_AXES:
-        raise KeyError(f"unknown axis {axis!r}; the axes are {', '.join(PLANTED_AXES)}")
+        raise KeyError(f"unknown axis {axis!r}; the axes are {', '.join([*PLANTED_AXES, *STATE_AXES])}")
     return truth["planted_type"].map(PLANTED_AXES[axis]).fillna("ordinary").rename(axis)
+
+
 # Guests get the store's average behaviour; they are the extra profile after the planted ones.
-_GUEST = TypeProfile(0.0, 0.0, 1.0, (1.0, 1.0), 1.5, 0.0, 0.0, (1.3, 1.3), 0.0, 0.0, 6.0)
+_GUEST = TypeProfile(0.0, "one_time", (1.0, 1.0), 1.5, 0.0, 0.0, (1.3, 1.3), 0.0, 0.0, 6.0)
 _PROFILES = tuple(PLANTED_TYPES.values()) + (_GUEST,)
 
 # Premium loyalists each stick to one of the categories where a dear product exists.
@@ -221,6 +249,8 @@ class _Store:
     planted_type: np.ndarray
     alive_at_end: np.ndarray
     dropout_at: np.ndarray      # datetime64[D], NaT while alive
+    acquired_at: np.ndarray     # datetime64[D], the first order's day
+    lifecycle_at_end: np.ndarray  # "new", "established" or "lapsed"
 
 
 def _noop(done: int, total: int | None = None, note: str = "") -> None:
@@ -344,8 +374,9 @@ def _simulate(spec: StoreSpec, progress: ProgressFn) -> _Store:
     # --- customers: type, rate, dropout probability, acquisition --------------------------
     shares = np.array([p.share for p in PLANTED_TYPES.values()])
     types = rng.choice(len(TYPE_NAMES), size=n, p=shares / shares.sum())
-    shape = _profile_array("rate_shape")[types]
-    rate = rng.gamma(shape, _profile_array("orders_per_year")[types] / shape) / 365.0
+    band_rate, band_shape = np.array([FREQUENCY_BANDS[p.frequency_band] for p in PLANTED_TYPES.values()]).T
+    shape = band_shape[types]
+    rate = rng.gamma(shape, band_rate[types] / shape) / 365.0
     beta_ab = np.array([p.dropout_beta for p in _PROFILES])
     dropout = rng.beta(beta_ab[types, 0], beta_ab[types, 1])
     one_time = _profile_array("one_time")[types].astype(bool)
@@ -473,6 +504,12 @@ def _simulate(spec: StoreSpec, progress: ProgressFn) -> _Store:
 
     dropout_at = np.where(alive, np.datetime64("NaT", "D"),
                           days[np.clip(last_sale_day, 0, n_days - 1)])
+    # The lifecycle state at the end: recently acquired, else alive (established) or dropped out
+    # (lapsed). Dropout is the generator's fact, so a customer who dropped out last week is lapsed
+    # here even though the orders cannot show it yet.
+    first_sale_day = order_day[:n]
+    lifecycle = np.where(first_sale_day >= n_days - NEW_CUSTOMER_DAYS, "new",
+                         np.where(alive, "established", "lapsed")).astype(object)
     store = _Store(
         order_number=all_number[output],
         is_return=all_return[output],
@@ -486,6 +523,7 @@ def _simulate(spec: StoreSpec, progress: ProgressFn) -> _Store:
         order_country=order_country[all_order],
         customer_id=customer_id, email=email, name=name, phone=phone, country=country,
         planted_type=types, alive_at_end=alive, dropout_at=dropout_at,
+        acquired_at=days[first_sale_day], lifecycle_at_end=lifecycle,
     )
     progress(6, 6, "done")
     return store
@@ -559,6 +597,8 @@ def _truth_frame(store: _Store) -> pd.DataFrame:
         "planted_type": np.array(TYPE_NAMES, dtype=object)[store.planted_type],
         "alive_at_end": store.alive_at_end.astype(np.int64),
         "dropout_at": dropout.where(dropout.notna(), None),
+        "acquired_at": pd.Series(store.acquired_at).dt.strftime("%Y-%m-%d"),
+        "lifecycle_at_end": store.lifecycle_at_end,
     })
 
 
@@ -611,7 +651,8 @@ def write_store(spec: StoreSpec, out: Path, progress: ProgressFn | None = None) 
 
 
 def read_truth(path: Path) -> pd.DataFrame:
-    """The truth side file, with customer ids as text and dropout dates as dates."""
-    frame = pd.read_csv(path, dtype={"customer_id": str, "planted_type": str})
+    """The truth side file, with customer ids as text and dropout/acquisition dates as dates."""
+    frame = pd.read_csv(path, dtype={"customer_id": str, "planted_type": str, "lifecycle_at_end": str})
     frame["dropout_at"] = pd.to_datetime(frame["dropout_at"])
+    frame["acquired_at"] = pd.to_datetime(frame["acquired_at"])
     return frame

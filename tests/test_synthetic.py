@@ -73,7 +73,8 @@ def test_csv_header_and_value_formats(tmp_path):
     text = out.read_text(encoding="utf-8").splitlines()
     assert text[0] == HEADER
     assert truth_path == tmp_path / "shop.truth.csv"
-    assert truth_path.read_text().splitlines()[0] == "customer_id,planted_type,alive_at_end,dropout_at"
+    assert truth_path.read_text().splitlines()[0] == ("customer_id,planted_type,alive_at_end,dropout_at,"
+                                                      "acquired_at,lifecycle_at_end")
     raw = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert tuple(raw.columns) == CANONICAL_COLUMNS
     assert raw["ordered_at"].str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").all()
@@ -152,6 +153,31 @@ def test_axis_labels_cover_every_axis_and_type(store):
     assert (labels[truth["planted_type"] == "weekend_crafter"] == "weekend").all()
     with pytest.raises(KeyError, match="'loyalty'"):
         axis_labels(truth, "loyalty")
+
+
+def test_frequency_is_planted_in_bands(store):
+    _orders, truth, per_customer, _lines = store
+    bands = axis_labels(truth, "frequency")
+    assert set(bands) == {"frequent", "regular", "occasional", "one_time"}
+    # Measured from the lines: repeat orders per year of tenure, customers of a year or more.
+    per_customer = per_customer.assign(band=bands.to_numpy())
+    years = (pd.Timestamp("2024-12-31") - per_customer["first_at"]).dt.days / 365.25
+    settled = per_customer[(years >= 1) & (per_customer["alive_at_end"] == 1)]
+    rate = ((settled["orders"] - 1) / years[settled.index]).groupby(settled["band"]).median()
+    assert rate["frequent"] > 3 * rate["regular"] > 3 * 3 * rate["occasional"]
+    assert (per_customer.loc[per_customer["band"] == "one_time", "orders"] == 1).all()
+
+
+def test_maturity_truth_is_the_lifecycle_at_the_end(store):
+    _orders, truth, per_customer, _lines = store
+    stage = axis_labels(truth, "maturity")
+    assert set(stage) == {"new", "established", "lapsed"}
+    first = pd.to_datetime(truth["acquired_at"])
+    assert (first.dt.normalize().to_numpy() == per_customer.loc[truth["customer_id"], "first_at"].dt.normalize().to_numpy()).all()
+    new = first >= pd.Timestamp("2024-12-31") - pd.Timedelta(days=89)
+    assert (stage[new] == "new").all() and (stage[~new & (truth["alive_at_end"] == 1)] == "established").all()
+    assert (stage[~new & (truth["alive_at_end"] == 0)] == "lapsed").all()
+    assert (stage[truth["planted_type"] == "lapsing"] == "lapsed").mean() > 0.95
 
 
 def test_discount_hunters_use_codes_and_buy_cheap(store):
