@@ -142,6 +142,8 @@ def refresh_product_rollup(db) -> bool:
                                             "units", "orders", "customers", "repeat_customers", "groups")}}
                     for row in cur.fetchall()]
             cur.executemany(query("products.facts_save"), rows)
+        cur.execute(query("products.facts_sold"))
+        cur.execute(query("products.rollup_analyze"))  # fresh statistics, or the planner guesses at their sizes
         cur.execute(query("products.state_save"), {"last_order_id": version["last_order_id"],
                                                    "products_version": version["products_version"]})
     return True
@@ -270,7 +272,8 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     if params.bought_with:
         anchor, anchor_text = _anchor(ctx, params.bought_with)
         anchor_params = {**base, **anchor}
-        found = [] if small else _fetch(ctx, "products.bought_together", anchor_params)
+        pairs = "products.bought_together_all_history" if period.is_all else "products.bought_together"
+        found = [] if small else _fetch(ctx, pairs, anchor_params)
         # The co-occurrence rows carry the anchor's order count; only without them is it asked for alone.
         anchor_orders = int(found[0]["anchor_orders"] if found else
                             _fetch(ctx, "products.anchor_orders", anchor_params)[0]["anchor_orders"])

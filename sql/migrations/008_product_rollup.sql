@@ -29,12 +29,14 @@ CREATE INDEX product_order_rollup_product_idx ON product_order_rollup (product_i
 -- group_by 'product': item is the product id as text ('0': lines without a product); 'category':
 -- the category ('uncategorized' for none, '(no product)' for lines without a product); 'all': one
 -- row per customer (item ''), the filter-free totals. sale_orders counts the customer's sale orders
--- holding the item. Guests (no customer) belong to no segment and have no rows here.
+-- holding the item, sold_orders those where it was bought (a sale line, quantity > 0: the basket
+-- basis of bought-together). Guests (no customer) are customer 0, a member of no segment.
 CREATE TABLE product_customer_rollup (
     group_by     text NOT NULL CHECK (group_by IN ('category', 'product', 'all')),
     customer_id  bigint NOT NULL,
     item         text NOT NULL,
     sale_orders  integer NOT NULL,
+    sold_orders  integer NOT NULL,
     amount       double precision NOT NULL,
     sale_amount  double precision NOT NULL,
     units        bigint NOT NULL,
@@ -56,7 +58,8 @@ CREATE TABLE product_group_facts (
     orders            bigint NOT NULL,
     customers         bigint NOT NULL,
     repeat_customers  bigint NOT NULL,
-    groups            bigint
+    groups            bigint,
+    sold_orders       bigint NOT NULL DEFAULT 0   -- orders where it was bought (bought-together basis)
 );
 CREATE INDEX product_group_facts_idx ON product_group_facts (group_by, row_type);
 

@@ -14,10 +14,12 @@
 -- read product_group_facts, summary's own output stored when the data changed.
 
 -- name: tuning
--- For the rest of the transaction: these queries scan every line of the store once, which the
--- planner prices high enough to trigger JIT compilation — seconds of compiling for a query that runs
--- in one pass; and hash aggregates that fit in 64 MB instead of spilling to disk.
-SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true);
+-- For the rest of the transaction: a big fold is priced high enough to trigger JIT compilation —
+-- seconds of compiling for a query that runs in one pass; hash aggregates fit in 64 MB instead of
+-- spilling to disk; and the rollup is read from memory, where an index lookup per anchor order costs
+-- about what a sequential page does (the default price, 4x, makes the planner scan all 1M rows).
+SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true),
+       set_config('random_page_cost', '1.1', true);
 
 -- name: data_version
 -- Cheap (two index lookups and a hash of the ~thousands of products' categories): the reference date
@@ -62,9 +64,12 @@ DELETE FROM product_customer_rollup;
 -- name: customers_extend
 -- Add the orders %(after)s < order_id (already in product_order_rollup) to the per-customer rows.
 -- Orders are new, so their counts and sums simply add to what the customer had.
-INSERT INTO product_customer_rollup AS t (group_by, customer_id, item, sale_orders, amount, sale_amount, units)
-SELECT group_by, customer_id, item, count(*) FILTER (WHERE is_sale), sum(amount), sum(sale_amount), sum(units)
-FROM (SELECT g.group_by, g.item, r.order_id, min(r.customer_id) AS customer_id, bool_and(r.is_sale) AS is_sale,
+INSERT INTO product_customer_rollup AS t (group_by, customer_id, item, sale_orders, sold_orders, amount,
+                                          sale_amount, units)
+SELECT group_by, customer_id, item, count(*) FILTER (WHERE is_sale), count(*) FILTER (WHERE sold), sum(amount),
+       sum(sale_amount), sum(units)
+FROM (SELECT g.group_by, g.item, r.order_id, coalesce(min(r.customer_id), 0) AS customer_id,
+             bool_and(r.is_sale) AS is_sale, bool_or(r.sold) AS sold,
              sum(r.amount) AS amount, sum(r.sale_amount) AS sale_amount, sum(r.units) AS units
       FROM product_order_rollup r
       LEFT JOIN products p ON p.product_id = r.product_id
@@ -72,11 +77,12 @@ FROM (SELECT g.group_by, g.item, r.order_id, min(r.customer_id) AS customer_id, 
                                  ('category', CASE WHEN r.product_id = 0 THEN '(no product)'
                                                    ELSE coalesce(p.category, 'uncategorized') END),
                                  ('all', '')) AS g (group_by, item)
-      WHERE r.order_id > %(after)s AND r.customer_id IS NOT NULL
+      WHERE r.order_id > %(after)s
       GROUP BY g.group_by, g.item, r.order_id) per_order
 GROUP BY group_by, customer_id, item
 ON CONFLICT (group_by, customer_id, item) DO UPDATE
-SET sale_orders = t.sale_orders + excluded.sale_orders, amount = t.amount + excluded.amount,
+SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_orders + excluded.sold_orders,
+    amount = t.amount + excluded.amount,
     sale_amount = t.sale_amount + excluded.sale_amount, units = t.units + excluded.units;
 
 -- name: summary_members
@@ -164,6 +170,21 @@ INSERT INTO product_group_facts (group_by, row_type, group_no, group_key, produc
                                  returns, units, orders, customers, repeat_customers, groups)
 VALUES (%(group_by)s, %(row_type)s, %(group_no)s, %(group_key)s, %(product_category)s, %(revenue)s,
         %(gross_sales)s, %(returns)s, %(units)s, %(orders)s, %(customers)s, %(repeat_customers)s, %(groups)s);
+
+-- name: facts_sold
+-- Each stored group's (and the total's) bought-together basis: the orders where it was bought, summed
+-- over the per-customer rows (guests included, as customer 0).
+UPDATE product_group_facts f
+SET sold_orders = s.sold_orders
+FROM (SELECT group_by, CASE WHEN item = '0' AND group_by = 'product' THEN '-1' ELSE item END AS group_key,
+             sum(sold_orders) AS sold_orders
+      FROM product_customer_rollup
+      GROUP BY 1, 2) s
+WHERE (f.row_type = 'group' AND s.group_by = f.group_by AND s.group_key = f.group_key)
+   OR (f.row_type = 'total' AND s.group_by = 'all');
+
+-- name: rollup_analyze
+ANALYZE product_order_rollup, product_customer_rollup, product_group_facts;
 
 -- name: state_save
 INSERT INTO product_rollup_state (singleton, last_order_id, products_version)
@@ -340,6 +361,94 @@ FROM ranked r
 LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = r.group_no
 WHERE r.position <= %(limit)s
 ORDER BY position;
+
+-- name: bought_together_all_history
+-- `bought_together` over all history (all customers, or a segment's / archetype's members) without
+-- folding every order: the pairs come from the anchor's own orders (found by product), and each
+-- item's orders from the stored counts: the facts, or the members' per-customer rows. An item's
+-- orders are those where something other than the anchor was bought in its group, so the orders
+-- where the group held only anchor products are taken off its count.
+WITH members AS (
+    SELECT customer_id
+    FROM customer_profiles
+    WHERE run_id = %(run_id)s
+      AND (%(segment)s::jsonb IS NULL OR dominant_segments @> %(segment)s::jsonb)
+      AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s)
+), scoped AS (
+    SELECT NOT (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL))
+           AS by_members
+), category_groups AS (
+    SELECT category, dense_rank() OVER (ORDER BY category) AS group_no
+    FROM (SELECT DISTINCT coalesce(category, 'uncategorized') AS category FROM products) c
+), product_groups AS (
+    SELECT product_id, category,
+           CASE WHEN %(group_by)s = 'product' THEN product_id
+                ELSE dense_rank() OVER (ORDER BY coalesce(category, 'uncategorized')) END AS group_no,
+           (product_id = ANY (%(anchor_ids)s::bigint[])
+            OR coalesce(lower(category) = lower(%(anchor_category)s::text), false)) AS is_anchor
+    FROM products
+    UNION ALL
+    SELECT 0, NULL, -1, false
+), basket AS MATERIALIZED (
+    -- The anchor's rows by product (index), then their orders' other rows (primary key). An order
+    -- with several anchor products is met several times; the grouping folds it back to one.
+    SELECT r.order_id, pg.group_no, bool_or(NOT pg.is_anchor) AS has_other
+    FROM product_order_rollup a
+    JOIN product_order_rollup r ON r.order_id = a.order_id AND r.sold
+    JOIN product_groups pg ON pg.product_id = r.product_id
+    WHERE a.sold
+      AND a.product_id = ANY ((SELECT array_agg(product_id) FROM product_groups WHERE is_anchor)::bigint[])
+      AND (NOT (SELECT by_members FROM scoped) OR a.customer_id IN (SELECT customer_id FROM members))
+    GROUP BY r.order_id, pg.group_no
+), in_baskets AS (
+    SELECT group_no, count(*) FILTER (WHERE has_other) AS orders_together,
+           count(*) FILTER (WHERE NOT has_other) AS anchor_only
+    FROM basket
+    GROUP BY group_no
+), item_base AS (
+    SELECT f.group_no, f.sold_orders
+    FROM product_group_facts f
+    WHERE NOT (SELECT by_members FROM scoped) AND f.group_by = %(group_by)s AND f.row_type = 'group'
+    UNION ALL
+    SELECT coalesce(CASE WHEN r.group_by = 'product' THEN nullif(r.item::bigint, 0) ELSE cg.group_no END, -1),
+           sum(r.sold_orders)
+    FROM product_customer_rollup r
+    JOIN members m ON m.customer_id = r.customer_id
+    LEFT JOIN category_groups cg ON r.group_by = 'category' AND cg.category = r.item
+    WHERE (SELECT by_members FROM scoped) AND r.group_by = %(group_by)s
+    GROUP BY 1
+), counts AS MATERIALIZED (  -- once, not once per place the ORDER BY uses it
+    SELECT (SELECT count(DISTINCT order_id) FROM basket) AS anchor_orders,
+           CASE WHEN (SELECT by_members FROM scoped)
+                THEN (SELECT sum(r.sold_orders) FROM product_customer_rollup r
+                      JOIN members m ON m.customer_id = r.customer_id WHERE r.group_by = 'all')
+                ELSE (SELECT sold_orders FROM product_group_facts WHERE group_by = %(group_by)s AND row_type = 'total')
+           END AS all_orders
+), together AS (
+    SELECT b.group_no, b.orders_together, ib.sold_orders - b.anchor_only AS orders_with_item
+    FROM in_baskets b
+    JOIN item_base ib USING (group_no)
+    WHERE b.orders_together > 0
+)
+SELECT CASE WHEN %(group_by)s = 'product' THEN t.group_no::text
+            ELSE coalesce((SELECT min(coalesce(pg.category, 'uncategorized')) FROM product_groups pg
+                           WHERE pg.group_no = t.group_no AND pg.product_id <> 0), '(no product)') END AS group_key,
+       t.orders_together, t.orders_with_item AS orders_with_item, c.anchor_orders, c.all_orders,
+       t.orders_together::double precision / c.all_orders AS support,
+       t.orders_together::double precision / c.anchor_orders AS confidence,
+       (t.orders_together::double precision / c.anchor_orders)
+         / (t.orders_with_item::double precision / c.all_orders) AS lift,
+       p.sku, p.title, coalesce(p.category, 'uncategorized') AS product_category
+FROM together t
+CROSS JOIN counts c
+LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = t.group_no
+-- Ranked as in bought_together.
+ORDER BY (t.orders_together >= greatest(3, ceil(0.01 * c.anchor_orders))) DESC,
+         CASE WHEN t.orders_together >= greatest(3, ceil(0.01 * c.anchor_orders))
+              THEN t.orders_together::double precision * c.all_orders / (c.anchor_orders * t.orders_with_item)
+         END DESC,
+         t.orders_together DESC, lift DESC, t.group_no
+LIMIT %(limit)s;
 
 -- name: bought_together
 -- Co-occurrence with an anchor (products %(anchor_ids)s, or the category %(anchor_category)s) in the
