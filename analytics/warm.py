@@ -19,6 +19,10 @@ COMMON_CALLS: tuple[tuple[str, dict], ...] = (
     ("get_recommendations", {}),
     *(("analyze_behavior", {"focus": focus}) for focus in
       ("segment_moves", "declining", "one_time_buyers", "discount_dependency")),
+    # The first of these also brings the product rollup up to date with newly imported orders
+    # (analyze_products.refresh_product_rollup), so no question waits for it.
+    ("analyze_products", {}),
+    ("analyze_products", {"group_by": "product"}),
 )
 
 

@@ -218,3 +218,126 @@ def test_empty_period_says_nothing_was_sold(ctx):
     result = run_tool(ctx, "analyze_products", {"period": "2023-01"})
     assert result.rows == [] and result.totals.orders == 0 and result.totals.repeat_rate is None
     assert "Nothing was sold" in result.summary
+
+
+# --- The rollup (migration 008): stored answers must equal the order scan they replace -------------
+
+WHOLE_HISTORY = "2000..2030"   # a period holding every fixture order: answered by scanning the orders
+
+
+def _same_answer(stored, scanned):
+    assert stored.rows == scanned.rows
+    assert stored.totals == scanned.totals
+    assert stored.bought_together == scanned.bought_together
+    assert stored.anchor_orders == scanned.anchor_orders
+
+
+@pytest.mark.parametrize("arguments", [
+    {},
+    {"group_by": "product"},
+    {"group_by": "product", "sort_by": "repeat_rate", "limit": 3},
+    {"sort_by": "customers"},
+    {"category": "Fabric"},
+    {"group_by": "product", "category": "fabric", "sort_by": "orders"},
+    {"segment": "frequency:frequent"},
+    {"segment": "frequency:frequent", "group_by": "product", "category": "fabric"},
+    {"archetype": "A-bbb222", "sort_by": "orders"},
+    {"bought_with": "notions"},
+    {"bought_with": "P1", "group_by": "product"},
+    {"bought_with": "F1", "group_by": "product", "segment": "frequent"},
+    {"bought_with": "fabric", "archetype": "A-aaa111"},
+])
+def test_all_history_answers_equal_the_order_scan(loaded, settings, arguments):
+    db, _ = loaded
+    ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    stored = run_tool(ctx, "analyze_products", arguments)
+    scanned = run_tool(ctx, "analyze_products", {**arguments, "period": WHOLE_HISTORY})
+    assert stored.period == "all history" and WHOLE_HISTORY in scanned.period
+    assert scanned.totals.orders > 0
+    _same_answer(stored, scanned)
+
+
+def _rollup_tables(db) -> dict[str, list[tuple]]:
+    with db.connection() as conn:
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+                for table in ("product_order_rollup", "product_customer_rollup")}
+
+
+def _add_order(db, store_order_id: str, store_customer_id: str | None, days: int, kind: str,
+               lines: list[tuple[str, int, float]]) -> None:
+    with db.connection() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders (store_order_id, customer_id, ordered_at, kind) "
+                    "VALUES (%s, (SELECT customer_id FROM customers WHERE store_customer_id = %s), %s, %s) "
+                    "RETURNING order_id", (store_order_id, store_customer_id, AS_OF - timedelta(days=days), kind))
+        order_id = cur.fetchone()[0]
+        for line_no, (sku, quantity, price) in enumerate(lines, start=1):
+            cur.execute("INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price, kind) "
+                        "SELECT %s, %s, product_id, %s, %s, %s FROM products WHERE sku = %s",
+                        (order_id, line_no, quantity, price, kind, sku))
+
+
+def test_new_orders_extend_the_rollup_as_a_rebuild_would(fresh_db, settings):
+    from analytics.tools.analyze_products import refresh_product_rollup
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db)
+    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    before = run_tool(ctx, "analyze_products", {})
+    assert refresh_product_rollup(fresh_db) is False  # the call above built it; nothing new since
+
+    # S003 buys the kit (a new category for them) and a pattern; S004 returns fabric; a guest buys pins.
+    _add_order(fresh_db, "NEW1", "S003", 2, "sale", [("K1", 1, 80.0), ("P1", 1, 15.0)])
+    _add_order(fresh_db, "NEW2", "S004", 1, "return", [("F1", -2, 10.0)])
+    _add_order(fresh_db, "NEW3", None, 1, "sale", [("N1", 3, 4.0)])
+    after = run_tool(ctx, "analyze_products", {})
+    assert after.totals.revenue == pytest.approx(before.totals.revenue + 80 + 15 - 20 + 12)
+    assert after.totals.orders == before.totals.orders + 2  # the return is not an order
+    kits = {r.category: r for r in after.rows}["kits"]
+    kits_before = {r.category: r for r in before.rows}["kits"]
+    assert (kits.orders, kits.customers) == (kits_before.orders + 1, kits_before.customers + 1)
+    for arguments in ({}, {"group_by": "product"}, {"segment": "frequency:frequent", "group_by": "product"},
+                      {"bought_with": "P1", "group_by": "product"}, {"bought_with": "notions"}):
+        _same_answer(run_tool(ctx, "analyze_products", arguments),
+                     run_tool(ctx, "analyze_products", {**arguments, "period": WHOLE_HISTORY}))
+
+    extended = _rollup_tables(fresh_db)
+    with fresh_db.connection() as conn:
+        conn.execute("DELETE FROM product_rollup_state")  # forget it: the next refresh starts from nothing
+    assert refresh_product_rollup(fresh_db) is True
+    rebuilt = _rollup_tables(fresh_db)
+    for table in rebuilt:
+        assert len(extended[table]) == len(rebuilt[table])
+        for got, want in zip(extended[table], rebuilt[table]):
+            assert got == pytest.approx(want)
+
+
+def test_recategorised_products_are_regrouped(fresh_db, settings):
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db)
+    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    before = {r.category: r for r in run_tool(ctx, "analyze_products", {}).rows}
+    with fresh_db.connection() as conn:
+        conn.execute("UPDATE products SET category = 'notions' WHERE sku = 'P1'")
+    result = run_tool(ctx, "analyze_products", {})
+    after = {r.category: r for r in result.rows}
+    assert "patterns" not in after
+    assert after["notions"].revenue == pytest.approx(before["notions"].revenue + before["patterns"].revenue)
+    for arguments in ({}, {"segment": "frequency:frequent"}, {"bought_with": "notions"}, {"category": "notions"}):
+        _same_answer(run_tool(ctx, "analyze_products", arguments),
+                     run_tool(ctx, "analyze_products", {**arguments, "period": WHOLE_HISTORY}))
+
+
+def test_warm_hooks_refresh_the_rollup(fresh_db, settings):
+    from analytics.warm import register_warm_hooks
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db, settings)
+    _add_order(fresh_db, "NEW1", "S003", 2, "sale", [("K1", 1, 80.0)])
+    ctx = ToolContext(db=fresh_db, settings=settings, cache=Cache(None))
+    register_warm_hooks(ctx)
+    ctx.cache.refresh()
+    with fresh_db.connection() as conn:
+        state, last = conn.execute("SELECT (SELECT last_order_id FROM product_rollup_state), "
+                                   "(SELECT max(order_id) FROM orders)").fetchone()
+    assert state == last

@@ -122,8 +122,8 @@ def refresh_product_rollup(db) -> bool:
         version = cur.fetchone()
         if not _rollup_stale(version):  # another process refreshed it while this one waited
             return False
-        after = version["rollup_order_id"] or 0
-        if after > version["last_order_id"]:  # orders were deleted: the appended rows are no guide
+        after = version["rollup_order_id"]
+        if after is None or after > version["last_order_id"]:  # never built, or orders were deleted
             cur.execute(query("products.rollup_clear"))
             after = 0
         if after < version["last_order_id"]:
