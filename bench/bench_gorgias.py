@@ -80,8 +80,18 @@ def server_env(db_url: str, fake: FakeGorgias, threads: int) -> dict:
 
 
 def start_worker_process(db_url: str, fake: FakeGorgias, threads: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gorgias.standalone", "--worker-only"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "gorgias.standalone", "--worker-only"], cwd=ROOT,
                             env=server_env(db_url, fake, threads))
+    # Ready once its LISTEN connection is up (imports take seconds): a burst sent earlier would
+    # time the worker's start-up, not the notes.
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for _ in range(300):
+            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND query ILIKE 'LISTEN gorgias_inbox%%'").fetchone()[0]:
+                return proc
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the worker process did not start")
 
 
 def start_server(db_url: str, fake: FakeGorgias, threads: int) -> tuple[subprocess.Popen, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             return _work_until_signalled(service)
         # The worker threads share the GIL with the event loop: a 1 ms switch interval (as in
         # `app.py serve`) lets a request's coroutine run soon after its commit instead of 5 ms later.
-        sys.setswitchinterval(0.001)
+        sys.setswitchinterval(float(os.environ.get("XSWITCH", "0.001")))
         uvicorn.run(build_app(service), host=args.host, port=args.port or settings.port,
                     log_level="warning", access_log=False, **fast_http())
     finally:

@@ -15,7 +15,7 @@ import psycopg
 
 from gorgias.client import GorgiasAPIError, GorgiasClient
 from gorgias.draft import draft_reply
-from gorgias.facts import CustomerFacts, customer_facts, recent_orders_many
+from gorgias.facts import CustomerFacts, customer_facts, one_connection, recent_orders_many
 from gorgias.filters import NOTE_MARKER, decide
 from gorgias.inbox import ClaimedEvent, Inbox
 from gorgias.note import Note, render_note
@@ -222,7 +222,8 @@ class InboxWorker:
             if resolution is not None and resolution.found:
                 facts = facts_by_customer.get(resolution.customer_id)
                 if facts is None:
-                    facts = customer_facts(self.ctx, resolution.customer_id, recent.get(resolution.customer_id))
+                    with one_connection(self.ctx) as ctx:
+                        facts = customer_facts(ctx, resolution.customer_id, recent.get(resolution.customer_id))
                     facts_by_customer[resolution.customer_id] = facts
             note = build_note(self.settings, self.db, self.ctx, claimed, resolution, facts)
             if time.monotonic() - claimed_at > lease * LEASE_RENEW_AFTER:
