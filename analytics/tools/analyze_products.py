@@ -129,8 +129,11 @@ def refresh_product_rollup(db) -> bool:
         if after < version["last_order_id"]:
             cur.execute(query("products.rollup_extend"), {"after": after, "upto": version["last_order_id"]})
         if after == 0 or version["rollup_products_version"] != version["products_version"]:
-            cur.execute(query("products.customers_clear"))  # its category rows name the old categories
+            # Their rows name categories: start them again from the order rollup.
+            cur.execute(query("products.categories_clear"))
+            cur.execute(query("products.customers_clear"))
             after = 0
+        cur.execute(query("products.categories_extend"), {"after": after})
         cur.execute(query("products.customers_extend"), {"after": after})
         cur.execute(query("products.facts_clear"))
         everything = {"run_id": None, "segment": None, "archetype_id": None, "start": None, "end": None,

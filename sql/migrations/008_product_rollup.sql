@@ -24,6 +24,23 @@ CREATE INDEX product_order_rollup_at_idx ON product_order_rollup (ordered_at);
 CREATE INDEX product_order_rollup_customer_idx ON product_order_rollup (customer_id);
 CREATE INDEX product_order_rollup_product_idx ON product_order_rollup (product_id);
 
+-- The same per (order, category): a period's category answer reads these rows as they are. category
+-- is 'uncategorized' for products without one and NULL for lines without a product. Rebuilt from
+-- product_order_rollup when product categories change.
+CREATE TABLE category_order_rollup (
+    order_id     bigint NOT NULL,
+    category     text,
+    customer_id  bigint,
+    ordered_at   timestamptz NOT NULL,
+    is_sale      boolean NOT NULL,
+    sold         boolean NOT NULL,
+    amount       double precision NOT NULL,
+    sale_amount  double precision NOT NULL,
+    units        bigint NOT NULL
+);
+CREATE INDEX category_order_rollup_at_idx ON category_order_rollup (ordered_at);
+CREATE INDEX category_order_rollup_order_idx ON category_order_rollup (order_id);
+
 -- The same folded once more per customer, for segment / archetype questions over all history (a
 -- segment's answer sums its members' rows: ~5 per customer by category instead of ~40 order rows).
 -- group_by 'product': item is the product id as text ('0': lines without a product); 'category':

@@ -57,6 +57,22 @@ WHERE o.order_id > %(after)s AND o.order_id <= %(upto)s
 GROUP BY l.order_id, coalesce(l.product_id, 0)
 ORDER BY min(o.ordered_at);  -- rows land roughly in date order, so a period reads few pages
 
+-- name: categories_clear
+DELETE FROM category_order_rollup;
+
+-- name: categories_extend
+-- The rollup rows of orders %(after)s < order_id folded per (order, category).
+INSERT INTO category_order_rollup (order_id, category, customer_id, ordered_at, is_sale, sold, amount,
+                                   sale_amount, units)
+SELECT r.order_id, CASE WHEN r.product_id <> 0 THEN coalesce(p.category, 'uncategorized') END,
+       min(r.customer_id), min(r.ordered_at), bool_and(r.is_sale), bool_or(r.sold), sum(r.amount),
+       sum(r.sale_amount), sum(r.units)
+FROM product_order_rollup r
+LEFT JOIN products p ON p.product_id = r.product_id
+WHERE r.order_id > %(after)s
+GROUP BY r.order_id, 2
+ORDER BY min(r.ordered_at);
+
 -- name: customers_clear
 -- Product categories changed: the per-customer category rows are rebuilt from the order rollup.
 DELETE FROM product_customer_rollup;
@@ -184,7 +200,7 @@ WHERE (f.row_type = 'group' AND s.group_by = f.group_by AND s.group_key = f.grou
    OR (f.row_type = 'total' AND s.group_by = 'all');
 
 -- name: rollup_analyze
-ANALYZE product_order_rollup, product_customer_rollup, product_group_facts;
+ANALYZE product_order_rollup, category_order_rollup, product_customer_rollup, product_group_facts;
 
 -- name: state_save
 INSERT INTO product_rollup_state (singleton, last_order_id, products_version)
@@ -275,11 +291,11 @@ ORDER BY c.sku_match DESC, coalesce(s.lines, 0) DESC, c.sku
 LIMIT 1;
 
 -- name: summary
--- One pass over the matching lines: a 'total' row for the whole matching set, then one page of
--- 'group' rows (category or product, %(group_by)s) ranked by %(sort_by)s. Lines are first folded to
--- one row per (group, order), so orders and repeat buyers are plain counts instead of DISTINCTs; a
--- buyer repeats when two or more of their sale orders hold the group. Groups are numbered first
--- (a product's own id, or its category's rank) so the big fold sorts integers, not text.
+-- One pass over the matching rollup rows: a 'total' row for the whole matching set, then one page of
+-- 'group' rows (category or product, %(group_by)s) ranked by %(sort_by)s. The rollups hold one row per
+-- (group, order), so orders and repeat buyers are plain counts instead of DISTINCTs; a buyer repeats
+-- when two or more of their sale orders hold the group. Groups are numbered (a product's own id, or
+-- its category's rank by name, -1 for lines without a product) so the folds group integers, not text.
 WITH members AS (
     SELECT customer_id
     FROM customer_profiles
@@ -293,18 +309,31 @@ WITH members AS (
     FROM products
     UNION ALL
     SELECT 0, NULL, -1  -- lines without a product (kept in the money, shown as '(no product)')
+), category_groups AS (
+    SELECT category, dense_rank() OVER (ORDER BY category) AS group_no
+    FROM (SELECT DISTINCT coalesce(category, 'uncategorized') AS category FROM products) c
 ), per_order AS MATERIALIZED (
-    SELECT pg.group_no, r.order_id,
-           min(r.customer_id) AS customer_id, bool_and(r.is_sale) AS is_sale,
-           sum(r.amount) AS amount, sum(r.sale_amount) AS sale_amount, sum(r.units) AS units
+    -- The rollups already hold one row per (order, group): by product, or by category.
+    SELECT CASE WHEN r.product_id = 0 THEN -1 ELSE r.product_id END AS group_no, r.order_id, r.customer_id,
+           r.is_sale, r.amount, r.sale_amount, r.units
     FROM product_order_rollup r
-    JOIN product_groups pg ON pg.product_id = r.product_id
-    WHERE (%(start)s::timestamptz IS NULL OR r.ordered_at >= %(start)s)
+    WHERE %(group_by)s = 'product'
+      AND (%(start)s::timestamptz IS NULL OR r.ordered_at >= %(start)s)
       AND (%(end)s::timestamptz IS NULL OR r.ordered_at < %(end)s)
-      AND (%(category)s::text IS NULL OR lower(pg.category) = lower(%(category)s))
+      AND (%(category)s::text IS NULL
+           OR r.product_id IN (SELECT product_id FROM product_groups WHERE lower(category) = lower(%(category)s)))
       AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
            OR r.customer_id IN (SELECT customer_id FROM members))
-    GROUP BY 1, r.order_id
+    UNION ALL
+    SELECT coalesce(cg.group_no, -1), r.order_id, r.customer_id, r.is_sale, r.amount, r.sale_amount, r.units
+    FROM category_order_rollup r
+    LEFT JOIN category_groups cg ON cg.category = r.category
+    WHERE %(group_by)s = 'category'
+      AND (%(start)s::timestamptz IS NULL OR r.ordered_at >= %(start)s)
+      AND (%(end)s::timestamptz IS NULL OR r.ordered_at < %(end)s)
+      AND (%(category)s::text IS NULL OR lower(r.category) = lower(%(category)s))
+      AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
+           OR r.customer_id IN (SELECT customer_id FROM members))
 ), groups AS (
     SELECT group_no,
            sum(amount) AS revenue, sum(sale_amount) AS gross_sales, sum(sale_amount - amount) AS returns,
