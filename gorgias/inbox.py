@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,12 +88,15 @@ class Inbox:
         """Store several events in one statement and one transaction (one WAL flush); results in
         the same order. A key repeated inside the batch is a duplicate delivery of its first copy."""
         first: dict[tuple[int, int], TicketEvent] = {}
+        copies: Counter[tuple[int, int]] = Counter()
         for e in events:
             first.setdefault((e.ticket_id, e.message_id), e)
+            copies[e.ticket_id, e.message_id] += 1
         batch = list(first.values())
         with self.db.cursor() as cur:
             cur.execute(query("gorgias.enqueue"), {
                 "ticket_ids": [e.ticket_id for e in batch], "message_ids": [e.message_id for e in batch],
+                "deliveries": [copies[e.ticket_id, e.message_id] for e in batch],
                 # pydantic serialises in Rust; the text is cast to jsonb by the statement
                 "payloads": [e.model_dump_json(by_alias=True, exclude_none=True) for e in batch]})
             stored = {(r["ticket_id"], r["message_id"]): (r["event_id"], r["inserted"]) for r in cur.fetchall()}

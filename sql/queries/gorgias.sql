@@ -3,12 +3,13 @@
 -- name: enqueue
 -- One statement for a whole group-commit batch (one round trip, then one WAL flush at commit).
 -- A redelivery of the same (ticket, message) only counts the delivery; xmax = 0 marks a new row.
--- The batch has no repeated keys (gorgias/inbox.py folds them): ON CONFLICT may touch a row once.
--- The NOTIFY wakes workers in other processes; it is delivered at commit.
+-- The batch has no repeated keys (gorgias/inbox.py folds them into `deliveries`): ON CONFLICT may
+-- touch a row only once per statement. The NOTIFY wakes workers in other processes, at commit.
 WITH stored AS (
-    INSERT INTO gorgias_inbox (ticket_id, message_id, payload)
-    SELECT * FROM unnest(%(ticket_ids)s::bigint[], %(message_ids)s::bigint[], %(payloads)s::jsonb[])
-    ON CONFLICT (ticket_id, message_id) DO UPDATE SET deliveries = gorgias_inbox.deliveries + 1
+    INSERT INTO gorgias_inbox (ticket_id, message_id, payload, deliveries)
+    SELECT * FROM unnest(%(ticket_ids)s::bigint[], %(message_ids)s::bigint[], %(payloads)s::jsonb[],
+                         %(deliveries)s::int[])
+    ON CONFLICT (ticket_id, message_id) DO UPDATE SET deliveries = gorgias_inbox.deliveries + excluded.deliveries
     RETURNING event_id, ticket_id, message_id, (xmax = 0) AS inserted
 ), wake AS (
     SELECT pg_notify('gorgias_inbox', '')
