@@ -6,6 +6,8 @@ Builds the store once in its own database (generate + import + two discovery run
 analyze_behavior has an earlier run), then prints p50/p95/p99 per tool. Cold = the cache is
 invalidated before every call (the answer is computed from PostgreSQL); warm = the same calls again.
 Goals: lookup_customer p95 <= 5 ms warm and <= 25 ms cold; every other tool p95 <= 150 ms.
+analyze_products is also timed per kind of question (all history, periods, segments, bought-with);
+`--tools analyze_products` times that tool alone.
 """
 from __future__ import annotations
 
@@ -106,6 +108,34 @@ def call_plan(db: Database, rng: random.Random, n: int) -> dict[str, list[dict]]
     return plan
 
 
+def product_questions(db: Database) -> dict[str, list[dict]]:
+    """analyze_products by kind of question, with arguments drawn from the store and the current run."""
+    with db.cursor() as cur:
+        cur.execute("SELECT axis || ':' || name AS seg FROM segments WHERE members > 0 AND run_id = "
+                    "(SELECT run_id FROM discovery_runs WHERE is_current) ORDER BY members DESC")
+        segments = [r["seg"] for r in cur.fetchall()]
+        cur.execute("SELECT archetype_id FROM archetypes WHERE run_id = (SELECT run_id FROM discovery_runs "
+                    "WHERE is_current) ORDER BY members DESC LIMIT 3")
+        archetypes = [r["archetype_id"] for r in cur.fetchall()]
+        cur.execute("SELECT p.sku, coalesce(p.category, 'uncategorized') AS category FROM order_lines l "
+                    "JOIN products p USING (product_id) GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 3")
+        top = cur.fetchall()
+    return {
+        "all history": [{}, {"group_by": "product"}, {"group_by": "product", "sort_by": "repeat_rate"},
+                        {"category": top[0]["category"], "group_by": "product"}],
+        "one quarter/month": [{"period": "last_quarter"}, {"period": "Q4", "group_by": "product"},
+                              {"period": "last_90_days"}, {"period": "last_month", "group_by": "product"}],
+        "one year": [{"period": "this_year"}, {"period": "last_year", "group_by": "product"}],
+        "segment/archetype": [{"segment": segments[0]}, {"segment": segments[len(segments) // 2], "group_by": "product"},
+                              {"archetype": archetypes[0]}, {"segment": segments[-1], "group_by": "product"}],
+        "segment + quarter": [{"segment": segments[0], "period": "last_quarter"},
+                              {"archetype": archetypes[0], "period": "Q4", "group_by": "product"}],
+        "bought with": [{"bought_with": top[0]["category"]}, {"bought_with": top[0]["sku"], "group_by": "product"},
+                        {"bought_with": top[1]["sku"], "segment": segments[1], "group_by": "product"}],
+        "bought with + quarter": [{"bought_with": top[0]["sku"], "period": "last_quarter", "group_by": "product"}],
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -129,6 +159,7 @@ def main() -> int:
     parser.add_argument("--cache", choices=["redis", "memory"], default="redis")
     parser.add_argument("--database", default="cib_bench_tools")
     parser.add_argument("--prepare-only", action="store_true")
+    parser.add_argument("--tools", help="comma-separated tool names to time (default: all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -149,6 +180,8 @@ def main() -> int:
         print(f"store: {profiled:,} customers in the current run; cache: {ctx.cache.backend}; "
               f"{args.repeat} calls per tool and mode\n")
         plan = call_plan(db, random.Random(7), args.repeat)
+        if args.tools:
+            plan = {name: calls for name, calls in plan.items() if name in args.tools.split(",")}
         header = f"{'tool':22} {'mode':5} {'calls':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'goal p95':>9}  ok"
         print(header)
         print("-" * len(header))
@@ -170,6 +203,15 @@ def main() -> int:
                 failures += not ok
                 print(f"{name:22} {mode:5} {len(timings):5d} {statistics.median(timings):8.1f} {p95:8.1f} "
                       f"{percentile(timings, 0.99):8.1f} {goal:9.0f}  {'yes' if ok else 'NO'}", flush=True)
+        if "analyze_products" in plan:
+            print(f"\nanalyze_products by kind of question (each call {max(3, args.repeat // 10)} times; cold = "
+                  "cache emptied, the product rollup kept as it is after the data changed):")
+            print(f"{'question':24} {'calls':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+            for kind, questions in product_questions(db).items():
+                calls = [q for q in questions for _ in range(max(3, args.repeat // 10))]
+                cold = measure(ctx, "analyze_products", calls, cold=True)
+                print(f"{kind:24} {len(cold):5d} {statistics.median(cold):8.1f} {percentile(cold, 0.95):8.1f} "
+                      f"{max(cold):8.1f}", flush=True)
         print("\ntarget_campaign: the selection is cached; the CSV export is written fresh on every call (warm too).")
         ctx.cache.invalidate_all()
         ctx.cache.close()

@@ -135,18 +135,19 @@ def refresh_product_rollup(db) -> bool:
             after = 0
         cur.execute(query("products.categories_extend"), {"after": after})
         cur.execute(query("products.customers_extend"), {"after": after})
+        cur.execute(query("products.rollup_analyze"))  # fresh statistics, or the planner guesses at their sizes
         cur.execute(query("products.facts_clear"))
-        everything = {"run_id": None, "segment": None, "archetype_id": None, "start": None, "end": None,
-                      "category": None, "sort_by": "revenue", "limit": 2**62}
+        everyone = {"everyone": True, "run_id": None, "segment": None, "archetype_id": None,
+                    "category": None, "sort_by": "revenue", "limit": 2**62}
         for group_by in ("category", "product"):
-            cur.execute(query("products.summary"), {**everything, "group_by": group_by})
-            rows = [{"group_by": group_by, "row_type": row["row_type"],
-                     **{k: row[k] for k in ("group_no", "group_key", "product_category", "revenue", "gross_sales", "returns",
-                                            "units", "orders", "customers", "repeat_customers", "groups")}}
+            # Summed from the per-customer rows (guests included): a fraction of the orders' rows.
+            cur.execute(query("products.summary_members"), {**everyone, "group_by": group_by})
+            kept = ("group_no", "group_key", "product_category", "revenue", "gross_sales", "returns", "units",
+                    "orders", "customers", "repeat_customers", "groups")
+            rows = [{"group_by": group_by, "row_type": row["row_type"], **{k: row[k] for k in kept}}
                     for row in cur.fetchall()]
             cur.executemany(query("products.facts_save"), rows)
         cur.execute(query("products.facts_sold"))
-        cur.execute(query("products.rollup_analyze"))  # fresh statistics, or the planner guesses at their sizes
         cur.execute(query("products.state_save"), {"last_order_id": version["last_order_id"],
                                                    "products_version": version["products_version"]})
     return True
@@ -227,8 +228,8 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     start, end = period.bounds()
     category = _check_category(ctx, params.category) if params.category else None
     scope, scope_text, scope_size = _scope(ctx, params)
-    base = {**scope, "start": start, "end": end, "category": category, "group_by": params.group_by,
-            "sort_by": params.sort_by, "limit": params.limit}
+    base = {**scope, "everyone": False, "start": start, "end": end, "category": category,
+            "group_by": params.group_by, "sort_by": params.sort_by, "limit": params.limit}
     notes = [RETURNS_NOTE, REPEAT_NOTE]
 
     small = scope_size is not None and scope_size < min_group_size(ctx)

@@ -105,19 +105,22 @@ SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_ord
 -- `summary` for a segment / archetype over all history, from its members' per-customer rows: the
 -- same columns, groups numbered the same way (a product's id, its category's rank by name, -1 for
 -- lines without a product). Totals come from the members' 'all' rows, or with a category filter
--- from their rows of that category.
+-- from their rows of that category. With %(everyone)s true the members are every customer and the
+-- guests (customer 0, never counted as a buyer): that is how refresh stores the all-history answers.
 WITH members AS (
     SELECT customer_id
     FROM customer_profiles
-    WHERE run_id = %(run_id)s
+    WHERE NOT %(everyone)s AND run_id = %(run_id)s
       AND (%(segment)s::jsonb IS NULL OR dominant_segments @> %(segment)s::jsonb)
       AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s)
+    UNION ALL
+    SELECT customer_id FROM product_customer_rollup WHERE %(everyone)s AND group_by = 'all'
 ), category_groups AS (
     SELECT category, dense_rank() OVER (ORDER BY category) AS group_no
     FROM (SELECT DISTINCT coalesce(category, 'uncategorized') AS category FROM products) c
 ), picked AS (
     SELECT CASE WHEN r.group_by = 'product' THEN nullif(r.item::bigint, 0) ELSE cg.group_no END AS group_no,
-           r.sale_orders, r.amount, r.sale_amount, r.units
+           r.customer_id, r.sale_orders, r.amount, r.sale_amount, r.units
     FROM product_customer_rollup r
     JOIN members m ON m.customer_id = r.customer_id
     LEFT JOIN category_groups cg ON r.group_by = 'category' AND cg.category = r.item
@@ -132,8 +135,8 @@ WITH members AS (
     SELECT coalesce(group_no, -1) AS group_no,
            sum(amount) AS revenue, sum(sale_amount) AS gross_sales, sum(sale_amount - amount) AS returns,
            sum(units) AS units, sum(sale_orders) AS orders,
-           count(*) FILTER (WHERE sale_orders >= 1) AS customers,
-           count(*) FILTER (WHERE sale_orders >= 2) AS repeat_customers
+           count(*) FILTER (WHERE sale_orders >= 1 AND customer_id <> 0) AS customers,
+           count(*) FILTER (WHERE sale_orders >= 2 AND customer_id <> 0) AS repeat_customers
     FROM picked
     GROUP BY 1
 ), ranked AS (
@@ -147,7 +150,7 @@ WITH members AS (
                                        g.revenue DESC, g.group_no) AS position
     FROM groups g
 ), by_buyer AS (
-    SELECT r.sale_orders
+    SELECT r.customer_id, r.sale_orders
     FROM product_customer_rollup r
     JOIN members m ON m.customer_id = r.customer_id
     WHERE (%(category)s::text IS NULL AND r.group_by = 'all')
@@ -160,8 +163,8 @@ SELECT 'total' AS row_type, 0::bigint AS position, NULL::text AS group_key, NULL
        (SELECT coalesce(sum(returns), 0) FROM groups) AS returns,
        (SELECT coalesce(sum(units), 0) FROM groups) AS units,
        (SELECT coalesce(sum(sale_orders), 0) FROM by_buyer) AS orders,
-       (SELECT count(*) FROM by_buyer WHERE sale_orders >= 1) AS customers,
-       (SELECT count(*) FROM by_buyer WHERE sale_orders >= 2) AS repeat_customers,
+       (SELECT count(*) FROM by_buyer WHERE sale_orders >= 1 AND customer_id <> 0) AS customers,
+       (SELECT count(*) FROM by_buyer WHERE sale_orders >= 2 AND customer_id <> 0) AS repeat_customers,
        NULL::double precision AS repeat_rate,
        (SELECT count(*) FROM groups) AS groups, NULL::bigint AS group_no
 UNION ALL
@@ -200,7 +203,7 @@ WHERE (f.row_type = 'group' AND s.group_by = f.group_by AND s.group_key = f.grou
    OR (f.row_type = 'total' AND s.group_by = 'all');
 
 -- name: rollup_analyze
-ANALYZE product_order_rollup, category_order_rollup, product_customer_rollup, product_group_facts;
+ANALYZE product_order_rollup, category_order_rollup, product_customer_rollup;
 
 -- name: state_save
 INSERT INTO product_rollup_state (singleton, last_order_id, products_version)
