@@ -17,6 +17,13 @@ FIT_SAMPLE = 20_000
 MIN_SILHOUETTE = 0.25
 # A k whose smallest segment holds less than this share of customers is not chosen.
 MIN_SEGMENT_SHARE = 0.02
+# When at least this share of customers sit on one identical feature vector, isolated from every
+# other customer by at least POINT_MASS_GAP (scaled units), they are a segment of their own and k
+# is chosen for everyone else: single-order customers on the frequency axis, who have no repeat
+# rate to measure. Left in, their perfect silhouette decides k ("them vs the rest"). Ties that
+# merely touch the rest (no re-buys yet, no discount yet) are not isolated and are clustered as usual.
+POINT_MASS_SHARE = 0.05
+POINT_MASS_GAP = 0.5
 
 
 def sampled_silhouettes(points: np.ndarray, labelings: dict[int, np.ndarray], block: int = 1024) -> dict[int, float]:
@@ -93,6 +100,10 @@ class AxisClusterer:
             self.is_weak_, self.note_ = True, f"only {distinct} distinct feature pattern(s): one segment"
             return self
 
+        point, on_point = self._point_mass(X)
+        if point is not None:
+            return self._fit_around_point_mass(X, point, on_point)
+
         fit_idx = rng.choice(n, self.fit_sample, replace=False) if n > self.fit_sample else np.arange(n)
         sample = X[fit_idx]
         sil_idx = (rng.choice(len(sample), self.silhouette_sample, replace=False)
@@ -128,6 +139,38 @@ class AxisClusterer:
         self.note_ = "; ".join(notes) or None
         return self
 
+    def _point_mass(self, X: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The feature vector shared by at least POINT_MASS_SHARE of rows (and a mask of them), if any,
+        provided enough other rows remain to cluster."""
+        rows, inverse, counts = np.unique(np.round(X, 9), axis=0, return_inverse=True, return_counts=True)
+        top = int(counts.argmax())
+        rest = len(X) - counts[top]
+        if counts[top] < POINT_MASS_SHARE * len(X) or rest < 10 * max(self.k_min, 2) or len(rows) < 3:
+            return None, None
+        on_point = inverse.reshape(-1) == top
+        nearest = np.sqrt(((X[~on_point] - rows[top]) ** 2).sum(axis=1).min())
+        if nearest < POINT_MASS_GAP:
+            return None, None
+        return rows[top], on_point
+
+    def _fit_around_point_mass(self, X: np.ndarray, point: np.ndarray, on_point: np.ndarray) -> "AxisClusterer":
+        """Segment 0 is the point mass; k for the other rows by their own sampled silhouette."""
+        inner = AxisClusterer(k_min=max(self.k_min - 1, 2), k_max=max(self.k_max - 1, 2),
+                              silhouette_sample=self.silhouette_sample, n_init=self.n_init,
+                              min_silhouette=self.min_silhouette, min_segment_share=self.min_segment_share,
+                              fit_sample=self.fit_sample, random_state=self.random_state).fit(X[~on_point])
+        self.k_ = inner.k_ + 1
+        self.cluster_centers_ = np.vstack([point[None, :], inner.cluster_centers_])
+        self.labels_ = np.zeros(len(X), dtype=int)
+        self.labels_[~on_point] = inner.labels_ + 1
+        self.silhouettes_ = {k + 1: v for k, v in inner.silhouettes_.items()}
+        self.silhouette_ = inner.silhouette_
+        share = on_point.mean()
+        self.is_weak_ = inner.is_weak_
+        notes = [f"{share:.0%} of customers share one feature vector and form their own segment"]
+        self.note_ = "; ".join(notes + ([inner.note_] if inner.note_ else []))
+        return self
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Nearest centre for each row (customers the centres were not fitted on, too)."""
         d2 = ((np.asarray(X, dtype=float)[:, None, :] - self.cluster_centers_[None, :, :]) ** 2).sum(axis=2)
@@ -143,11 +186,11 @@ def _ratio(value: float, reference: float) -> float:
 
 
 def _name_frequency(c: dict, store: dict) -> str:
-    if c["orders"] <= 1.0:
+    per_year = c["orders_per_active_year"]
+    if per_year <= 0:
         return "one_time"
-    per_year = c["repeat_orders_per_year"]
-    return ("occasional" if per_year < 2 else "regular" if per_year < 6
-            else "frequent" if per_year < 15 else "very_frequent")
+    return ("occasional" if per_year < 4 else "regular" if per_year < 20
+            else "frequent" if per_year < 60 else "very_frequent")
 
 
 def _name_value(c: dict, store: dict) -> str:
@@ -200,9 +243,11 @@ def _name_cadence(c: dict, store: dict) -> str:
 def _name_maturity(c: dict, store: dict) -> str:
     if c["tenure_days"] <= 90:
         return "newcomer" if c["recency_days"] < 30 or c["recency_ratio"] < 0.5 else "quiet_newcomer"
-    if c["recency_days"] >= 180 and c["recency_ratio"] >= 0.5:
+    # Quiet for long against their tenure, or for many of their own usual gaps.
+    overdue = c.get("overdue_gaps", 0.0)
+    if (c["recency_days"] >= 180 and c["recency_ratio"] >= 0.5) or (c["recency_days"] >= 60 and overdue >= 5):
         return "lapsed"
-    if c["recency_days"] >= 90 and c["recency_ratio"] >= 0.3:
+    if (c["recency_days"] >= 90 and c["recency_ratio"] >= 0.3) or (c["recency_days"] >= 30 and overdue >= 2.5):
         return "cooling"
     return "veteran" if c["tenure_days"] >= 730 else "established"
 
@@ -230,6 +275,9 @@ NAMERS = {
 # How each feature reads in an interpretation line: label and format.
 FEATURE_TEXT = {
     "orders": ("orders", "{:.0f}"), "repeat_orders_per_year": ("repeat orders/year", "{:.1f}"),
+    "orders_per_active_year": ("orders/active year", "{:.1f}"),
+    "orders_per_year_between_orders": ("orders/year between first and last", "{:.1f}"),
+    "overdue_gaps": ("quiet time in usual gaps", "{:.1f}"),
     "mean_gap_days": ("days between orders", "{:.0f}"), "avg_order_value": ("avg order", "{:,.2f}"),
     "revenue": ("lifetime revenue", "{:,.2f}"), "items_per_order": ("items/order", "{:.1f}"),
     "categories": ("categories", "{:.0f}"), "category_entropy": ("category entropy", "{:.2f}"),
@@ -245,9 +293,9 @@ FEATURE_TEXT = {
 
 # The plain-language half of each interpretation line.
 PHRASES = {
-    "one_time": "bought once", "occasional": "orders now and then (under 2 a year)",
-    "regular": "orders a few times a year", "frequent": "orders most months",
-    "very_frequent": "orders several times a month",
+    "one_time": "bought once", "occasional": "orders now and then (under 4 a year)",
+    "regular": "orders every month or two", "frequent": "orders several times a month",
+    "very_frequent": "orders more than weekly",
     "premium_basket": "large orders, at least twice the store's typical order",
     "big_spender": "high lifetime spend", "low_spender": "small orders and low lifetime spend",
     "small_basket": "small orders", "mid_spender": "typical spend", "high_spender": "above-typical spend",

@@ -19,18 +19,27 @@ import pandas as pd
 from sql import query
 
 AXIS_FEATURES: dict[str, list[str]] = {
-    "frequency": ["orders", "repeat_orders_per_year", "mean_gap_days"],
+    "frequency": ["orders_per_active_year", "orders_per_year_between_orders"],
     "value": ["avg_order_value", "revenue", "items_per_order"],
     "exploration": ["categories", "category_entropy", "top_category_share", "products_per_order"],
     "price_sensitivity": ["discounted_order_share", "discount_rate"],
     "cadence": ["weekend_share", "evening_share", "holiday_share"],
-    "maturity": ["tenure_days", "recency_days", "recency_ratio"],
+    "maturity": ["tenure_days", "recency_days", "recency_ratio", "overdue_gaps"],
     "repurchase": ["repeat_line_share", "repeat_product_share"],
     "returns": ["return_value_rate", "return_order_share"],
 }
 # Counts, money and durations are heavy-tailed: clustered on log1p, reported in their own units.
 LOG_FEATURES = {"orders", "repeat_orders_per_year", "mean_gap_days", "avg_order_value", "revenue",
-                "items_per_order", "categories", "products_per_order", "tenure_days", "recency_days"}
+                "items_per_order", "categories", "products_per_order", "tenure_days", "recency_days",
+                "overdue_gaps"}
+# Purchase rates are clustered on a log scale: bands of buyers (a few a year, monthly, weekly) are
+# ratios apart. A single-order customer's repeat rate is 0; the floor puts them below any rate a
+# repeat buyer can show in a few years of history, so they sit apart instead of at -inf.
+RATE_FEATURES = {"orders_per_active_year", "orders_per_year_between_orders"}
+RATE_FLOOR_PER_YEAR = 0.1
+# A customer quiet for more than this many of their usual gaps has stopped (for now): their rate is
+# measured over the time they were buying, not diluted by the silence since.
+OVERDUE_GAPS = 3.0
 # Weight (in orders) of the store-wide prior that shrinks share features of short histories.
 PRIOR_ORDERS = 3.0
 # Tenure below this is too short to call a rate a rate.
@@ -122,7 +131,11 @@ class FeatureSet:
         columns = []
         for name in AXIS_FEATURES[axis]:
             values = self.frame[name].to_numpy(dtype=float)
-            columns.append(np.log1p(np.maximum(values, 0)) if name in LOG_FEATURES else values)
+            if name in RATE_FEATURES:
+                values = np.log(np.maximum(values, RATE_FLOOR_PER_YEAR))
+            elif name in LOG_FEATURES:
+                values = np.log1p(np.maximum(values, 0))
+            columns.append(values)
         return np.column_stack(columns)
 
     def scaled(self, axis: str) -> np.ndarray:
@@ -212,6 +225,16 @@ def build_features(orders: pd.DataFrame, as_of: pd.Timestamp, basket: pd.DataFra
     typical_gap = repeat_gap[f["orders"] > 1].median() if (f["orders"] > 1).any() else 90.0
     # A single-order customer has waited at least `tenure` without reordering.
     f["mean_gap_days"] = repeat_gap.where(f["orders"] > 1, np.maximum(f["tenure_days"], typical_gap))
+    # Orders per year while active: a customer still buying (quiet for at most OVERDUE_GAPS of their
+    # own gaps) is measured over their whole tenure, the open interval included (the Poisson rate
+    # estimate); one who stopped, over first to last order. Counting the silence after someone
+    # stopped would make every lapsed customer look occasional: that is maturity, not frequency.
+    repeat = f["orders"] > 1
+    stopped = f["recency_days"] > OVERDUE_GAPS * repeat_gap
+    active_days = np.maximum(span_days.where(stopped, f["tenure_days"]), MIN_TENURE_DAYS)
+    f["orders_per_active_year"] = ((f["orders"] - 1) / active_days * 365.25).where(repeat, 0.0)
+    # The same rate from the closed gaps only (first to last order).
+    f["orders_per_year_between_orders"] = (365.25 / np.maximum(repeat_gap, 1.0)).where(repeat, 0.0)
     # price sensitivity
     f["discounted_order_share"] = _shrunk_share(f["discounted_orders"], f["orders"])
     raw_rate = (f["discount"] / f["gross"].where(f["gross"] > 0)).fillna(0).clip(0, 1)
@@ -223,6 +246,10 @@ def build_features(orders: pd.DataFrame, as_of: pd.Timestamp, basket: pd.DataFra
     f["holiday_share"] = _shrunk_share(f["holiday_orders"], f["orders"])
     # maturity
     f["recency_ratio"] = (f["recency_days"] / np.maximum(f["tenure_days"], 1.0)).clip(0, 1)
+    # Quiet time in units of the customer's own usual gap (the store's typical gap for single-order
+    # customers): 60 quiet days is lapsing for a weekly buyer and nothing for a yearly one.
+    usual_gap = repeat_gap.where(repeat, typical_gap).clip(lower=1.0)
+    f["overdue_gaps"] = f["recency_days"] / usual_gap
     # returns
     raw_return = (f["returned_value"] / f["gross"].where(f["gross"] > 0)).fillna(0).clip(0, 1)
     store_return = f["returned_value"].sum() / max(f["gross"].sum(), 1e-9)

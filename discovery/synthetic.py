@@ -16,9 +16,10 @@ extension). Each type may have its own clock (seasonal buyers shop almost only i
 weekend crafters mostly on Saturdays and Sundays). Regular types drop out rarely (p ~ 0.5 % per
 purchase, ~0.1 % for hobbyists who buy five times as often: about 5 % a year either way),
 lapsing customers often (p ~ 33 %: a few purchases, then gone). Regular types are
-acquired until 90 % of the period (mid-September of the last year), so each has at least a few
-months of history at the end; the holiday rush's newcomers are gift and one-time buyers. Without
-that, a regular acquired in November looks like a gift buyer: all their orders are in Nov-Dec.
+acquired until 80 % of the period (late May of the last year), so each has at least seven
+months of history at the end; the newcomers of the last months are gift and one-time buyers.
+Without that, a regular acquired in the autumn looks like a gift buyer (most of their orders
+fall in Nov-Dec) and like a newcomer.
 
 Planted types and the axis (of discovery's eight: frequency, value, exploration,
 price_sensitivity, cadence, maturity, repurchase, returns) on which each is meant to show,
@@ -123,7 +124,7 @@ class TypeProfile:
     one_time: bool = False              # never comes back
 
 
-REGULARS_ACQUIRED_UNTIL = 0.9
+REGULARS_ACQUIRED_UNTIL = 0.8
 
 # Purchase frequency is planted in bands, not per type: (mean orders a year while alive, gamma
 # shape of the rate within the band). Shape 12 spreads rates by ~±30 % inside a band (the middle
@@ -136,7 +137,7 @@ FREQUENCY_BANDS: dict[str, tuple[float, float]] = {
 }
 
 PLANTED_TYPES: dict[str, TypeProfile] = {
-    "frequent_hobbyist": TypeProfile(0.13, "frequent", (1.5, 1500.0), 0.8, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 60.0,
+    "frequent_hobbyist": TypeProfile(0.13, "frequent", (1.5, 1500.0), 0.6, 0.0, 0.08, (1.3, 1.3), 0.10, 0.015, 60.0,
                                      acquired_until=REGULARS_ACQUIRED_UNTIL),
     "seasonal_gift_buyer": TypeProfile(0.12, "occasional", (2.0, 30.0), 0.9, 0.0, 0.10, (1.3, 1.3), 0.05, 0.015, 3.0,
                                        holiday_only=True),

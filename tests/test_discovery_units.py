@@ -53,6 +53,24 @@ def test_axis_clusterer_finds_k_and_flags_weak_axes():
     assert constant.k_ == 1 and constant.is_weak_ and np.all(constant.labels_ == 0)
 
 
+def test_isolated_point_mass_is_its_own_segment_and_k_is_chosen_for_the_rest():
+    # 30 % sit on one point far from three blobs (single-order customers on the frequency axis):
+    # left in, "them vs the rest" wins the silhouette (k = 2); set apart, the blobs are found.
+    X, truth = blobs()
+    point = np.array([[-8.0, -8.0]])
+    Xp = np.vstack([np.repeat(point, 400, axis=0), X])
+    expected = np.r_[np.zeros(400, int), truth + 1]
+    model = AxisClusterer(k_min=2, k_max=6, silhouette_sample=600).fit(Xp)
+    from sklearn.metrics import adjusted_rand_score
+    assert model.k_ == 4 and adjusted_rand_score(expected, model.labels_) > 0.95
+    assert np.allclose(model.cluster_centers_[0], point[0]) and "own segment" in model.note_
+    assert np.array_equal(model.predict(Xp), model.labels_)
+    # A tie that touches the rest (many customers at 0, others just above) is clustered as usual.
+    touching = np.r_[np.zeros(300), np.linspace(0.01, 1, 300), np.linspace(4, 5, 300)][:, None]
+    plain = AxisClusterer(k_min=2, k_max=6, silhouette_sample=600).fit(touching)
+    assert "own segment" not in (plain.note_ or "")
+
+
 def test_memberships_are_valid_and_agree_with_nearest_centre():
     X, _ = blobs()
     centers = np.array([[0, 0], [6, 0], [0, 6]], dtype=float)
@@ -69,11 +87,10 @@ def test_memberships_are_valid_and_agree_with_nearest_centre():
 
 
 def test_segment_names_are_readable_and_unique():
-    raw = np.column_stack([np.r_[np.full(50, 1.0), np.full(50, 10.0), np.full(50, 12.0)],
-                           np.r_[np.zeros(50), np.full(50, 9.0), np.full(50, 11.0)],
-                           np.r_[np.full(50, 400.0), np.full(50, 30.0), np.full(50, 25.0)]])
+    raw = np.column_stack([np.r_[np.zeros(50), np.full(50, 9.0), np.full(50, 11.0)],
+                           np.r_[np.zeros(50), np.full(50, 10.0), np.full(50, 12.0)]])
     labels = np.repeat([0, 1, 2], 50)
-    named = name_segments("frequency", ["orders", "repeat_orders_per_year", "mean_gap_days"], raw, labels, 3,
+    named = name_segments("frequency", ["orders_per_active_year", "orders_per_year_between_orders"], raw, labels, 3,
                           order_key=np.array([0.0, 1.0, 2.0]))
     names = [n for n, _, _ in named]
     assert names[0] == "one_time"
