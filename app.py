@@ -67,6 +67,9 @@ def after_import(settings: Settings) -> None:
     db = open_database(settings)
     try:
         assign_public_ids(db, settings)
+        # Fold the new orders into analyze_products' rollup now, so no question waits for it.
+        from analytics.tools.analyze_products import refresh_product_rollup
+        refresh_product_rollup(db)
     finally:
         db.close()
 

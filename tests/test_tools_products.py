@@ -341,3 +341,21 @@ def test_warm_hooks_refresh_the_rollup(fresh_db, settings):
         state, last = conn.execute("SELECT (SELECT last_order_id FROM product_rollup_state), "
                                    "(SELECT max(order_id) FROM orders)").fetchone()
     assert state == last
+
+
+def test_after_import_refreshes_the_rollup(fresh_database_url, settings):
+    from app import after_import
+    from sql.database import Database
+    from tests.analytics_fixture import load_fixture
+
+    url = fresh_database_url()
+    db = Database(url, migrate=False)
+    try:
+        load_fixture(db)
+        after_import(settings.model_copy(update={"database_url": url}))
+        with db.connection() as conn:
+            state, last = conn.execute("SELECT (SELECT last_order_id FROM product_rollup_state), "
+                                       "(SELECT max(order_id) FROM orders)").fetchone()
+        assert state == last
+    finally:
+        db.close()

@@ -134,7 +134,8 @@ def refresh_product_rollup(db) -> bool:
             cur.execute(query("products.customers_clear"))
             after = 0
         cur.execute(query("products.categories_extend"), {"after": after})
-        cur.execute(query("products.customers_extend"), {"after": after})
+        for grain in ("customers_extend", "customers_extend_categories", "customers_extend_totals"):
+            cur.execute(query(f"products.{grain}"), {"after": after})
         cur.execute(query("products.rollup_analyze"))  # fresh statistics, or the planner guesses at their sizes
         cur.execute(query("products.facts_clear"))
         everyone = {"everyone": True, "run_id": None, "segment": None, "archetype_id": None,

@@ -78,28 +78,49 @@ ORDER BY min(r.ordered_at);
 DELETE FROM product_customer_rollup;
 
 -- name: customers_extend
--- Add the orders %(after)s < order_id (already in product_order_rollup) to the per-customer rows.
--- Orders are new, so their counts and sums simply add to what the customer had.
+-- Add the orders %(after)s < order_id (already in the order rollups) to the per-customer rows, one
+-- grain per statement from the rollup that already has it. Orders are new, so their counts and sums
+-- simply add to what the customer had.
 INSERT INTO product_customer_rollup AS t (group_by, customer_id, item, sale_orders, sold_orders, amount,
                                           sale_amount, units)
-SELECT group_by, customer_id, item, count(*) FILTER (WHERE is_sale), count(*) FILTER (WHERE sold), sum(amount),
-       sum(sale_amount), sum(units)
-FROM (SELECT g.group_by, g.item, r.order_id, coalesce(min(r.customer_id), 0) AS customer_id,
-             bool_and(r.is_sale) AS is_sale, bool_or(r.sold) AS sold,
-             sum(r.amount) AS amount, sum(r.sale_amount) AS sale_amount, sum(r.units) AS units
-      FROM product_order_rollup r
-      LEFT JOIN products p ON p.product_id = r.product_id
-      CROSS JOIN LATERAL (VALUES ('product', r.product_id::text),
-                                 ('category', CASE WHEN r.product_id = 0 THEN '(no product)'
-                                                   ELSE coalesce(p.category, 'uncategorized') END),
-                                 ('all', '')) AS g (group_by, item)
-      WHERE r.order_id > %(after)s
-      GROUP BY g.group_by, g.item, r.order_id) per_order
-GROUP BY group_by, customer_id, item
+SELECT 'product', coalesce(customer_id, 0), product_id::text, count(*) FILTER (WHERE is_sale),
+       count(*) FILTER (WHERE sold), sum(amount), sum(sale_amount), sum(units)
+FROM product_order_rollup
+WHERE order_id > %(after)s
+GROUP BY 2, 3
 ON CONFLICT (group_by, customer_id, item) DO UPDATE
 SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_orders + excluded.sold_orders,
-    amount = t.amount + excluded.amount,
-    sale_amount = t.sale_amount + excluded.sale_amount, units = t.units + excluded.units;
+    amount = t.amount + excluded.amount, sale_amount = t.sale_amount + excluded.sale_amount,
+    units = t.units + excluded.units;
+
+-- name: customers_extend_categories
+INSERT INTO product_customer_rollup AS t (group_by, customer_id, item, sale_orders, sold_orders, amount,
+                                          sale_amount, units)
+SELECT 'category', coalesce(customer_id, 0), coalesce(category, '(no product)'), count(*) FILTER (WHERE is_sale),
+       count(*) FILTER (WHERE sold), sum(amount), sum(sale_amount), sum(units)
+FROM category_order_rollup
+WHERE order_id > %(after)s
+GROUP BY 2, 3
+ON CONFLICT (group_by, customer_id, item) DO UPDATE
+SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_orders + excluded.sold_orders,
+    amount = t.amount + excluded.amount, sale_amount = t.sale_amount + excluded.sale_amount,
+    units = t.units + excluded.units;
+
+-- name: customers_extend_totals
+INSERT INTO product_customer_rollup AS t (group_by, customer_id, item, sale_orders, sold_orders, amount,
+                                          sale_amount, units)
+SELECT 'all', customer_id, '', count(*) FILTER (WHERE is_sale), count(*) FILTER (WHERE sold), sum(amount),
+       sum(sale_amount), sum(units)
+FROM (SELECT order_id, coalesce(min(customer_id), 0) AS customer_id, bool_and(is_sale) AS is_sale,
+             bool_or(sold) AS sold, sum(amount) AS amount, sum(sale_amount) AS sale_amount, sum(units) AS units
+      FROM category_order_rollup
+      WHERE order_id > %(after)s
+      GROUP BY order_id) per_order
+GROUP BY customer_id
+ON CONFLICT (group_by, customer_id, item) DO UPDATE
+SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_orders + excluded.sold_orders,
+    amount = t.amount + excluded.amount, sale_amount = t.sale_amount + excluded.sale_amount,
+    units = t.units + excluded.units;
 
 -- name: summary_members
 -- `summary` for a segment / archetype over all history, from its members' per-customer rows: the
