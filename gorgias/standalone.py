@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import logging
-import os
 import signal
 import sys
 import threading
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             return _work_until_signalled(service)
         # The worker threads share the GIL with the event loop: a 1 ms switch interval (as in
         # `app.py serve`) lets a request's coroutine run soon after its commit instead of 5 ms later.
-        sys.setswitchinterval(float(os.environ.get("XSWITCH", "0.001")))
+        sys.setswitchinterval(0.001)
         uvicorn.run(build_app(service), host=args.host, port=args.port or settings.port,
                     log_level="warning", access_log=False, **fast_http())
     finally:
@@ -64,21 +64,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def fast_http() -> dict:
-    """httptools and uvloop when installed: measured to cut the per-request CPU of intake several-fold
-    against h11 and asyncio's pure-Python loop (see bench/bench_gorgias.py)."""
+    """httptools and uvloop when installed: measured to cut intake's per-request CPU against h11
+    and asyncio's own loop (bench/bench_gorgias.py)."""
     options = {}
-    try:
-        import httptools  # noqa: F401
-
+    if importlib.util.find_spec("httptools"):
         options["http"] = "httptools"
-    except ImportError:
-        pass
-    try:
-        import uvloop  # noqa: F401
-
+    if importlib.util.find_spec("uvloop"):
         options["loop"] = "uvloop"
-    except ImportError:
-        pass
     return options
 
 
