@@ -359,3 +359,50 @@ def test_after_import_refreshes_the_rollup(fresh_database_url, settings):
         assert state == last
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("arguments", [
+    {"bought_with": "notions"},
+    {"bought_with": "P1", "group_by": "product"},
+    {"bought_with": "F1", "period": "last_90_days"},
+    {"bought_with": "fabric", "period": "last_quarter", "group_by": "product"},
+    {"bought_with": "F1", "group_by": "product", "segment": "frequent"},
+    {"bought_with": "K1", "archetype": "A-aaa111", "period": "2024"},
+])
+def test_pairs_from_the_anchor_equal_the_full_fold(ctx, arguments):
+    _check_pairs_against_the_fold(ctx, arguments)
+
+
+def test_pairs_when_the_anchor_shares_its_category(fresh_db, settings):
+    """An item's orders leave out those where its group held only the anchor: F1 and F2 are both
+    fabric, so with F1 as the anchor, fabric counts only orders with F2 (or another non-anchor)."""
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db, settings)
+    _add_order(fresh_db, "MIX1", "S003", 3, "sale", [("F1", 1, 10.0), ("F2", 1, 12.5), ("N1", 1, 4.0)])
+    _add_order(fresh_db, "MIX2", "S004", 2, "sale", [("F1", 2, 10.0), ("N1", 1, 4.0)])
+    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    for arguments in ({"bought_with": "F1"}, {"bought_with": "F1", "period": "last_90_days"},
+                      {"bought_with": "F1", "segment": "frequent"}, {"bought_with": "N1"}):
+        pairs = _check_pairs_against_the_fold(ctx, arguments)
+        if arguments == {"bought_with": "F1"}:
+            fabric = next(row for row in pairs if row["group_key"] == "fabric")
+            # F2 was bought in 6 orders (S005, S007 x3, S009, MIX1), once with F1; F1's own 15 don't count.
+            assert (fabric["orders_together"], fabric["orders_with_item"]) == (1, 6)
+
+
+def _check_pairs_against_the_fold(ctx, arguments) -> list[dict]:
+    from analytics.tools.analyze_products import _anchor, _fetch, _period, _scope
+    from analytics.tools.inputs import AnalyzeProductsInput
+
+    run_tool(ctx, "analyze_products", arguments)  # brings the rollup up to date
+    params = AnalyzeProductsInput(**arguments)
+    version = _fetch(ctx, "products.data_version", {})[0]
+    start, end = _period(ctx, params.period, version["latest_order_at"]).bounds()
+    scope, _, _ = _scope(ctx, params)
+    anchor, _ = _anchor(ctx, params.bought_with)
+    query_params = {**scope, **anchor, "start": start, "end": end, "group_by": params.group_by, "limit": 100}
+    reference = _fetch(ctx, "products.bought_together", query_params)
+    assert reference  # every case above has pairs
+    assert _fetch(ctx, "products.bought_together_from_anchor", query_params) == reference
+    return reference

@@ -277,8 +277,7 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     if params.bought_with:
         anchor, anchor_text = _anchor(ctx, params.bought_with)
         anchor_params = {**base, **anchor}
-        pairs = "products.bought_together_all_history" if period.is_all else "products.bought_together"
-        found = [] if small else _fetch(ctx, pairs, anchor_params)
+        found = [] if small else _fetch(ctx, "products.bought_together_from_anchor", anchor_params)
         # The co-occurrence rows carry the anchor's order count; only without them is it asked for alone.
         anchor_orders = int(found[0]["anchor_orders"] if found else
                             _fetch(ctx, "products.anchor_orders", anchor_params)[0]["anchor_orders"])

@@ -415,12 +415,13 @@ LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = r.group_no
 WHERE r.position <= %(limit)s
 ORDER BY position;
 
--- name: bought_together_all_history
--- `bought_together` over all history (all customers, or a segment's / archetype's members) without
--- folding every order: the pairs come from the anchor's own orders (found by product), and each
--- item's orders from the stored counts: the facts, or the members' per-customer rows. An item's
--- orders are those where something other than the anchor was bought in its group, so the orders
--- where the group held only anchor products are taken off its count.
+-- name: bought_together_from_anchor
+-- `bought_together` without folding every order in scope: the pairs come from the anchor's own orders
+-- (found by product), and each item's orders from counts: over all history the stored ones (the
+-- facts, or the members' per-customer rows), within a period the rollup rows of the period, which
+-- already hold one row per (order, group). An item's orders are those where something other than the
+-- anchor was bought in its group, so the orders where the group held only anchor products are taken
+-- off its count.
 WITH members AS (
     SELECT customer_id
     FROM customer_profiles
@@ -429,7 +430,8 @@ WITH members AS (
       AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s)
 ), scoped AS (
     SELECT NOT (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL))
-           AS by_members
+           AS by_members,
+           (%(start)s::timestamptz IS NOT NULL OR %(end)s::timestamptz IS NOT NULL) AS in_period
 ), category_groups AS (
     SELECT category, dense_rank() OVER (ORDER BY category) AS group_no
     FROM (SELECT DISTINCT coalesce(category, 'uncategorized') AS category FROM products) c
@@ -451,6 +453,8 @@ WITH members AS (
     JOIN product_groups pg ON pg.product_id = r.product_id
     WHERE a.sold
       AND a.product_id = ANY ((SELECT array_agg(product_id) FROM product_groups WHERE is_anchor)::bigint[])
+      AND (%(start)s::timestamptz IS NULL OR a.ordered_at >= %(start)s)
+      AND (%(end)s::timestamptz IS NULL OR a.ordered_at < %(end)s)
       AND (NOT (SELECT by_members FROM scoped) OR a.customer_id IN (SELECT customer_id FROM members))
     GROUP BY r.order_id, pg.group_no
 ), in_baskets AS (
@@ -458,21 +462,42 @@ WITH members AS (
            count(*) FILTER (WHERE NOT has_other) AS anchor_only
     FROM basket
     GROUP BY group_no
+), period_rows AS (  -- the period's rows at the grain of %(group_by)s, empty over all history
+    SELECT CASE WHEN r.product_id = 0 THEN -1 ELSE r.product_id END AS group_no, r.order_id
+    FROM product_order_rollup r
+    WHERE (SELECT in_period FROM scoped) AND %(group_by)s = 'product' AND r.sold
+      AND (%(start)s::timestamptz IS NULL OR r.ordered_at >= %(start)s)
+      AND (%(end)s::timestamptz IS NULL OR r.ordered_at < %(end)s)
+      AND (NOT (SELECT by_members FROM scoped) OR r.customer_id IN (SELECT customer_id FROM members))
+    UNION ALL
+    SELECT coalesce(cg.group_no, -1), r.order_id
+    FROM category_order_rollup r
+    LEFT JOIN category_groups cg ON cg.category = r.category
+    WHERE (SELECT in_period FROM scoped) AND %(group_by)s = 'category' AND r.sold
+      AND (%(start)s::timestamptz IS NULL OR r.ordered_at >= %(start)s)
+      AND (%(end)s::timestamptz IS NULL OR r.ordered_at < %(end)s)
+      AND (NOT (SELECT by_members FROM scoped) OR r.customer_id IN (SELECT customer_id FROM members))
 ), item_base AS (
+    SELECT group_no, count(*) AS sold_orders
+    FROM period_rows
+    GROUP BY group_no
+    UNION ALL
     SELECT f.group_no, f.sold_orders
     FROM product_group_facts f
-    WHERE NOT (SELECT by_members FROM scoped) AND f.group_by = %(group_by)s AND f.row_type = 'group'
+    WHERE NOT (SELECT in_period FROM scoped) AND NOT (SELECT by_members FROM scoped)
+      AND f.group_by = %(group_by)s AND f.row_type = 'group'
     UNION ALL
     SELECT coalesce(CASE WHEN r.group_by = 'product' THEN nullif(r.item::bigint, 0) ELSE cg.group_no END, -1),
            sum(r.sold_orders)
     FROM product_customer_rollup r
     JOIN members m ON m.customer_id = r.customer_id
     LEFT JOIN category_groups cg ON r.group_by = 'category' AND cg.category = r.item
-    WHERE (SELECT by_members FROM scoped) AND r.group_by = %(group_by)s
+    WHERE NOT (SELECT in_period FROM scoped) AND (SELECT by_members FROM scoped) AND r.group_by = %(group_by)s
     GROUP BY 1
 ), counts AS MATERIALIZED (  -- once, not once per place the ORDER BY uses it
     SELECT (SELECT count(DISTINCT order_id) FROM basket) AS anchor_orders,
-           CASE WHEN (SELECT by_members FROM scoped)
+           CASE WHEN (SELECT in_period FROM scoped) THEN (SELECT count(DISTINCT order_id) FROM period_rows)
+                WHEN (SELECT by_members FROM scoped)
                 THEN (SELECT sum(r.sold_orders) FROM product_customer_rollup r
                       JOIN members m ON m.customer_id = r.customer_id WHERE r.group_by = 'all')
                 ELSE (SELECT sold_orders FROM product_group_facts WHERE group_by = %(group_by)s AND row_type = 'total')
@@ -504,6 +529,8 @@ ORDER BY (t.orders_together >= greatest(3, ceil(0.01 * c.anchor_orders))) DESC,
 LIMIT %(limit)s;
 
 -- name: bought_together
+-- The definition of the pairs, by folding every order in scope: the tool reads the same answer from
+-- bought_together_from_anchor, and the tests check that the two agree.
 -- Co-occurrence with an anchor (products %(anchor_ids)s, or the category %(anchor_category)s) in the
 -- same sale order: support = share of all orders in scope holding both, confidence = share of the
 -- anchor's orders holding the other item, lift = confidence / the other item's own order share.
