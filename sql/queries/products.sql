@@ -462,6 +462,26 @@ WITH members AS (
            count(*) FILTER (WHERE NOT has_other) AS anchor_only
     FROM basket
     GROUP BY group_no
+), floor AS (  -- pairs in fewer of the anchor's orders are ranked by count, not lift (see the ORDER BY)
+    SELECT greatest(3, ceil(0.01 * count(DISTINCT order_id))) AS orders FROM basket
+), cut AS (  -- the count a pair below the floor needs to make the page (ties included)
+    SELECT min(orders_together) AS orders
+    FROM (SELECT orders_together FROM in_baskets
+          WHERE orders_together > 0 AND orders_together < (SELECT orders FROM floor)
+          ORDER BY orders_together DESC LIMIT %(limit)s) best
+), candidates AS (  -- the only groups whose item counts the answer can need
+    SELECT group_no FROM in_baskets
+    WHERE orders_together >= least((SELECT orders FROM floor), coalesce((SELECT orders FROM cut), 0))
+      AND orders_together > 0
+), candidate_rows AS MATERIALIZED (
+    -- By product, a segment's item counts come from the candidate products' rows only, found by the
+    -- product index first (summing every product's per-customer rows reads most of a million rows).
+    SELECT r.product_id, r.customer_id
+    FROM product_order_rollup r
+    WHERE NOT (SELECT in_period FROM scoped) AND (SELECT by_members FROM scoped) AND %(group_by)s = 'product'
+      AND r.sold
+      AND r.product_id = ANY ((SELECT array_agg(CASE WHEN group_no = -1 THEN 0 ELSE group_no END)
+                               FROM candidates)::bigint[])
 ), period_rows AS (  -- the period's rows at the grain of %(group_by)s, empty over all history
     SELECT CASE WHEN r.product_id = 0 THEN -1 ELSE r.product_id END AS group_no, r.order_id
     FROM product_order_rollup r
@@ -492,7 +512,13 @@ WITH members AS (
     FROM product_customer_rollup r
     JOIN members m ON m.customer_id = r.customer_id
     LEFT JOIN category_groups cg ON r.group_by = 'category' AND cg.category = r.item
-    WHERE NOT (SELECT in_period FROM scoped) AND (SELECT by_members FROM scoped) AND r.group_by = %(group_by)s
+    WHERE NOT (SELECT in_period FROM scoped) AND (SELECT by_members FROM scoped) AND %(group_by)s = 'category'
+      AND r.group_by = 'category'
+    GROUP BY 1
+    UNION ALL
+    SELECT CASE WHEN c.product_id = 0 THEN -1 ELSE c.product_id END, count(*)
+    FROM candidate_rows c
+    WHERE c.customer_id IN (SELECT customer_id FROM members)
     GROUP BY 1
 ), counts AS MATERIALIZED (  -- once, not once per place the ORDER BY uses it
     SELECT (SELECT count(DISTINCT order_id) FROM basket) AS anchor_orders,
