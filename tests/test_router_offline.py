@@ -193,3 +193,12 @@ def test_unclear_questions_get_the_menu_not_a_refusal():
 def test_typos_and_chat_shorthand(question, tool, arguments):
     decision = OfflineRouter(VOCAB).route(question)
     assert decision.tool == tool and {k: decision.arguments.get(k) for k in arguments} == arguments
+
+
+def test_narrowing_follow_up_keeps_the_ranking_the_thread_asked_for():
+    from analytics.router.offline import OfflineRouter
+
+    history = [{"tool_calls": [{"tool": "analyze_customers", "arguments": {"sort_by": "churn_risk", "limit": 10}}]}]
+    decision = OfflineRouter().route("only the vips", history).to_json()
+    assert decision == {"tool": "analyze_customers",
+                        "arguments": {"sort_by": "churn_risk", "value_tier": "vip", "limit": 10}}

@@ -570,7 +570,9 @@ def _has_any_slot(p: Parsed) -> bool:
 
 def _only_slot_change(p: Parsed) -> bool:
     """'same for last quarter', 'what about orders': the question changes a slot, not the tool."""
-    return bool(re.search(r"\b(same|instead|what about|how about|and for|now for|but for|only for|just for|again)\b", p.text)) \
+    # 'only the vips' / 'just the critical ones' narrow the list the thread is about: the
+    # ranking and the other filters stay as they were.
+    return bool(re.search(r"\b(same|instead|what about|how about|and for|now for|but for|only|just|again)\b", p.text)) \
         and not re.search(r"\b(forecast|campaign|segments|archetypes?|products?|categor\w+|recommend\w*)\b", p.text)
 
 
