@@ -88,6 +88,7 @@ SELECT 'product', coalesce(customer_id, 0), product_id::text, count(*) FILTER (W
 FROM product_order_rollup
 WHERE order_id > %(after)s
 GROUP BY 2, 3
+ORDER BY 2, 3  -- key order: a segment's rows are read in index order, so it keeps the heap in it
 ON CONFLICT (group_by, customer_id, item) DO UPDATE
 SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_orders + excluded.sold_orders,
     amount = t.amount + excluded.amount, sale_amount = t.sale_amount + excluded.sale_amount,
@@ -101,6 +102,7 @@ SELECT 'category', coalesce(customer_id, 0), coalesce(category, '(no product)'),
 FROM category_order_rollup
 WHERE order_id > %(after)s
 GROUP BY 2, 3
+ORDER BY 2, 3
 ON CONFLICT (group_by, customer_id, item) DO UPDATE
 SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_orders + excluded.sold_orders,
     amount = t.amount + excluded.amount, sale_amount = t.sale_amount + excluded.sale_amount,
@@ -117,6 +119,7 @@ FROM (SELECT order_id, coalesce(min(customer_id), 0) AS customer_id, bool_and(is
       WHERE order_id > %(after)s
       GROUP BY order_id) per_order
 GROUP BY customer_id
+ORDER BY customer_id
 ON CONFLICT (group_by, customer_id, item) DO UPDATE
 SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_orders + excluded.sold_orders,
     amount = t.amount + excluded.amount, sale_amount = t.sale_amount + excluded.sale_amount,
