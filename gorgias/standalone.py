@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import importlib.util
 import logging
+import os
 import signal
 import sys
 import threading
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="default: PORT")
     parser.add_argument("--worker-only", action="store_true",
                         help="no HTTP: only drain the inbox (pair with GORGIAS_WORKER_THREADS=0 on the web process)")
+    parser.add_argument("--nice", type=int, default=5,
+                        help="with --worker-only: CPU priority below the web process's (default 5), so a burst's "
+                             "webhooks are answered first; notes have far more time than the 200 has")
     args = parser.parse_args(argv)
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -52,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         service = GorgiasService(settings, db)
         if args.worker_only:
+            if args.nice:
+                os.nice(args.nice)   # a separate process shares no GIL with intake, so this cannot invert
             return _work_until_signalled(service)
         # The worker threads share the GIL with the event loop: a 1 ms switch interval (as in
         # `app.py serve`) lets a request's coroutine run soon after its commit instead of 5 ms later.
