@@ -315,7 +315,8 @@ def test_recategorised_products_are_regrouped(fresh_db, settings):
     from tests.analytics_fixture import load_fixture
 
     load_fixture(fresh_db)
-    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    # With a cache: the cached answer from before must not be served after the change.
+    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=Cache(None))
     before = {r.category: r for r in run_tool(ctx, "analyze_products", {}).rows}
     with fresh_db.connection() as conn:
         conn.execute("UPDATE products SET category = 'notions' WHERE sku = 'P1'")

@@ -219,8 +219,9 @@ def analyze_products(ctx: ToolContext, params: AnalyzeProductsInput) -> AnalyzeP
     run = None
     if params.segment or params.archetype:
         run = require_current_run(ctx).run_id
-    key = (f"analyze_products:{version['last_order_id']}:{version['latest_order_at']}:{run}:"
-           f"{params.model_dump_json()}")
+    # Recategorised products change the answers too, without a new order.
+    key = (f"analyze_products:{version['last_order_id']}:{version['latest_order_at']}:"
+           f"{version['products_version'][:12]}:{run}:{params.model_dump_json()}")
     return ctx.cache.get_or_compute(key, None, lambda: _compute(ctx, params, version), model=AnalyzeProductsResult)
 
 
