@@ -4,9 +4,11 @@ what sells together with a product or category, optionally for one segment / arc
 Revenue is net: returns and cancellations are subtracted in the period they were booked; orders,
 customers and repeat purchase count sales only. No customer appears in the result, only counts.
 
-The queries read a rollup of the order lines (one row per order and product) and, for all history and
-all customers, the stored answers per group; `refresh_product_rollup` keeps both current with the
-orders (called here when the data changed, and after imports / discovery runs by the warm hooks).
+The queries read rollups of the order lines (migration 008), never the lines themselves: a period
+reads its rows per (order, product) or (order, category); all history for a segment / archetype sums
+its members' per-customer rows; all history for everyone reads the stored answer per group; pairs
+come from the anchor's own orders. `refresh_product_rollup` keeps them current with the orders:
+after `ingest`, in the warm hooks after a discovery run, and here when a question finds it stale.
 """
 from __future__ import annotations
 

@@ -9,9 +9,10 @@
 -- Money is line value after line discounts. Returns (negative quantities) are netted into revenue
 -- in the period they were booked; orders, customers and repeat purchase count sales only;
 -- adjustments (bookkeeping rows) are never counted.
--- The answers read product_order_rollup (order lines folded to one row per order and product, see
--- migration 008), kept current by the rollup_* queries below; all-history answers for all customers
--- read product_group_facts, summary's own output stored when the data changed.
+-- The answers read the rollups of migration 008 (kept current by the *_extend queries below, from
+-- analyze_products.refresh_product_rollup): per (order, product) / (order, category) rows for
+-- periods, per-customer rows for segments over all history, and product_group_facts, the stored
+-- all-history answer for everyone.
 
 -- name: tuning
 -- For the rest of the transaction: a big fold is priced high enough to trigger JIT compilation —
