@@ -1,8 +1,8 @@
--- Product rollup for analyze_products: the order lines folded once to one row per (order, product),
--- so a question reads ~1 row per order line's product instead of joining orders to order_lines and
--- folding them again; plus the all-history answers per group (category / product), recomputed when
--- the data changes, so the most common questions read a few hundred rows.
--- Only analytics/tools/analyze_products.py (via sql/queries/products.sql) writes these tables.
+-- Product rollups for analyze_products: the order lines folded once per (order, product), per
+-- (order, category) and per (customer, product / category), so a question reads rows already at its
+-- grain instead of joining orders to order_lines and folding them again; plus the all-history
+-- answers per group, so the most common questions read a few hundred rows. Extended as orders are
+-- appended (analyze_products.refresh_product_rollup, via sql/queries/products.sql: the only writer).
 
 -- One row per (order, product) of the sale / return lines of sale / return orders (adjustments are
 -- never counted). Appended in order_id order as orders are imported (they only ever are appended).
