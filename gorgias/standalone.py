@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                              "webhooks are answered first; notes have far more time than the 200 has")
     args = parser.parse_args(argv)
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=(settings.log_level or "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db = connect_database(settings)
     try:
         service = GorgiasService(settings, db)
