@@ -374,7 +374,8 @@ def test_parquet_and_xlsx_round_trip_match_csv(fresh_database_url, tmp_path, suf
 
 
 def test_import_frame_loads_the_synthetic_store(fresh_db):
-    synthetic = pytest.importorskip("discovery.synthetic")
+    from discovery import synthetic
+
     frame, _truth = synthetic.generate_store(synthetic.StoreSpec(customers=300, seed=3))
 
     summary = import_frame(fresh_db, frame, "synthetic store")
