@@ -407,3 +407,62 @@ def _check_pairs_against_the_fold(ctx, arguments) -> list[dict]:
     assert reference  # every case above has pairs
     assert _fetch(ctx, "products.bought_together_from_anchor", query_params) == reference
     return reference
+
+
+# --- Stored standard periods (STORED_PERIODS): the stored answer must equal the rollup scan ---------
+
+@pytest.mark.parametrize("arguments", [
+    {"period": "last_quarter"},
+    {"period": "last_90_days", "group_by": "product"},
+    {"period": "this_year", "category": "Fabric"},
+    {"period": "this_year", "group_by": "product", "sort_by": "repeat_rate", "limit": 3},
+    {"period": "last_year", "sort_by": "customers"},
+    {"period": "last_12_months", "group_by": "product", "category": "fabric", "sort_by": "orders"},
+    {"period": "q2", "sort_by": "repeat_rate"},
+    {"period": "last_month", "group_by": "product"},
+])
+def test_stored_period_answers_equal_the_scan(loaded, settings, arguments):
+    from analytics.tools.analyze_products import _fetch, _period
+    from analytics.tools.inputs import AnalyzeProductsInput
+
+    db, _ = loaded
+    ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    stored = run_tool(ctx, "analyze_products", arguments)   # refreshes the rollup and its stored periods
+    params = AnalyzeProductsInput(**arguments)
+    version = _fetch(ctx, "products.data_version", {})[0]
+    start, end = _period(ctx, params.period, version["latest_order_at"]).bounds()
+    probe = {"group_by": params.group_by, "start": start, "end": end}
+    assert _fetch(ctx, "products.facts_has_period", probe)[0]["stored"]   # the stored path answered
+    assert stored.totals.orders > 0
+    with db.connection() as conn:  # forget the stored periods: the same question now scans the rollup
+        saved = conn.execute("SELECT count(*) FROM product_group_facts WHERE period_start <> '-infinity'").fetchone()[0]
+        conn.execute("DELETE FROM product_group_facts WHERE period_start <> '-infinity'")
+    try:
+        assert not _fetch(ctx, "products.facts_has_period", probe)[0]["stored"]
+        scanned = run_tool(ctx, "analyze_products", arguments)
+        _same_answer(stored, scanned)
+        assert stored.summary == scanned.summary and stored.period == scanned.period
+    finally:
+        from analytics.tools.analyze_products import refresh_product_rollup
+        with db.connection() as conn:
+            conn.execute("DELETE FROM product_rollup_state")  # the next question rebuilds them for other tests
+        refresh_product_rollup(db)
+        with db.connection() as conn:
+            assert conn.execute("SELECT count(*) FROM product_group_facts "
+                                "WHERE period_start <> '-infinity'").fetchone()[0] == saved
+
+
+def test_stored_periods_follow_new_orders(fresh_db, settings):
+    """A new order moves the latest order's day: the stored periods are those measured from it, and
+    their answers include the order."""
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db)
+    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    before = run_tool(ctx, "analyze_products", {"period": "last_30_days"})
+    _add_order(fresh_db, "NEW1", "S003", 2, "sale", [("K1", 1, 80.0)])   # 8 days after the latest order
+    after = run_tool(ctx, "analyze_products", {"period": "last_30_days"})
+    assert before.period != after.period
+    with fresh_db.connection() as conn:
+        conn.execute("DELETE FROM product_group_facts WHERE period_start <> '-infinity'")
+    _same_answer(after, run_tool(ctx, "analyze_products", {"period": "last_30_days"}))

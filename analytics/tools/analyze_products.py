@@ -142,18 +142,46 @@ def refresh_product_rollup(db) -> bool:
         cur.execute(query("products.facts_clear"))
         everyone = {"everyone": True, "run_id": None, "segment": None, "archetype_id": None,
                     "category": None, "sort_by": "revenue", "limit": 2**62}
+        facts = []
         for group_by in ("category", "product"):
             # Summed from the per-customer rows (guests included): a fraction of the orders' rows.
             cur.execute(query("products.summary_members"), {**everyone, "group_by": group_by})
-            kept = ("group_no", "group_key", "product_category", "revenue", "gross_sales", "returns", "units",
-                    "orders", "customers", "repeat_customers", "groups")
-            rows = [{"group_by": group_by, "row_type": row["row_type"], **{k: row[k] for k in kept}}
-                    for row in cur.fetchall()]
-            cur.executemany(query("products.facts_save"), rows)
+            facts += _fact_rows(group_by, ("-infinity", "infinity"), cur.fetchall())
+            # The standard periods by the same query a question would run on them: the stored answer is
+            # that answer, whatever the period's distinct buyers and repeat buyers are.
+            for start, end in stored_period_bounds(version["latest_order_at"]):
+                cur.execute(query("products.summary"), {**everyone, "everyone": False, "group_by": group_by,
+                                                        "start": start, "end": end})
+                facts += _fact_rows(group_by, (start, end), cur.fetchall())
+        with cur.copy(query("products.facts_copy")) as copy:
+            for row in facts:
+                copy.write_row(row)
         cur.execute(query("products.facts_sold"))
         cur.execute(query("products.state_save"), {"last_order_id": version["last_order_id"],
                                                    "products_version": version["products_version"]})
     return True
+
+
+# Periods whose all-customer answers refresh_product_rollup stores (by their bounds from the latest
+# order, so any spelling of the same range finds them): the ones people ask about most, and the
+# longest to scan. Others, and any period with a segment / archetype, are read from the order rollups.
+STORED_PERIODS = ("last_30_days", "last_90_days", "last_12_months", "this_month", "last_month", "this_quarter",
+                  "last_quarter", "this_year", "last_year", "q1", "q2", "q3", "q4")
+
+_FACT_COLUMNS = ("row_type", "group_no", "group_key", "product_category", "revenue", "gross_sales", "returns",
+                 "units", "orders", "customers", "repeat_customers", "groups")
+
+
+def stored_period_bounds(latest) -> list[tuple]:
+    """The distinct [start, end) timestamps of STORED_PERIODS measured from the latest order's time."""
+    if latest is None:
+        return []
+    return list(dict.fromkeys(parse_period(phrase, latest).bounds() for phrase in STORED_PERIODS))
+
+
+def _fact_rows(group_by: str, bounds: tuple, rows: list[dict]) -> list[tuple]:
+    """summary / summary_members rows as product_group_facts rows (facts_copy's column order)."""
+    return [(group_by, *bounds, *(row[column] for column in _FACT_COLUMNS)) for row in rows]
 
 
 def _rollup_stale(version: dict) -> bool:
@@ -247,6 +275,8 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     # history for a segment / archetype sums its members' per-customer rows; a period reads its orders.
     if period.is_all:
         source = "products.summary_facts" if scope["run_id"] is None else "products.summary_members"
+    elif scope["run_id"] is None and _fetch(ctx, "products.facts_has_period", base)[0]["stored"]:
+        source = "products.summary_facts"  # a standard period (STORED_PERIODS) for everyone
     else:
         source = "products.summary"
     found = _fetch(ctx, source, {**base, "limit": page_size})

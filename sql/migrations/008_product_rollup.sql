@@ -60,10 +60,15 @@ CREATE TABLE product_customer_rollup (
     PRIMARY KEY (group_by, customer_id, item)
 );
 
--- The all-history, all-customer answer of products.summary for each group_by, every group (no
--- page limit) plus the 'total' row, as that query returns them.
+-- The all-customer answer of products.summary for each group_by, every group (no page limit) plus
+-- the 'total' row, as that query returns them: over all history (period -infinity..infinity) and over
+-- the standard periods of the period grammar measured from the latest order (last_quarter,
+-- this_year, last_90_days…: analyze_products.STORED_PERIODS), whose distinct customers and repeat
+-- buyers cannot be summed from smaller pieces.
 CREATE TABLE product_group_facts (
     group_by          text NOT NULL CHECK (group_by IN ('category', 'product')),
+    period_start      timestamptz NOT NULL DEFAULT '-infinity',   -- [start, end) as Period.bounds()
+    period_end        timestamptz NOT NULL DEFAULT 'infinity',
     row_type          text NOT NULL CHECK (row_type IN ('total', 'group')),
     group_no          bigint,
     group_key         text,
@@ -78,7 +83,7 @@ CREATE TABLE product_group_facts (
     groups            bigint,
     sold_orders       bigint NOT NULL DEFAULT 0   -- orders where it was bought (bought-together basis)
 );
-CREATE INDEX product_group_facts_idx ON product_group_facts (group_by, row_type);
+CREATE INDEX product_group_facts_idx ON product_group_facts (group_by, period_start, period_end, row_type);
 
 -- What the rollup and the facts were built from: rebuilt / extended when the orders' max(order_id)
 -- or the products change. One row.

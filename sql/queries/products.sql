@@ -209,11 +209,19 @@ ORDER BY position;
 -- name: facts_clear
 DELETE FROM product_group_facts;
 
--- name: facts_save
-INSERT INTO product_group_facts (group_by, row_type, group_no, group_key, product_category, revenue, gross_sales,
-                                 returns, units, orders, customers, repeat_customers, groups)
-VALUES (%(group_by)s, %(row_type)s, %(group_no)s, %(group_key)s, %(product_category)s, %(revenue)s,
-        %(gross_sales)s, %(returns)s, %(units)s, %(orders)s, %(customers)s, %(repeat_customers)s, %(groups)s);
+-- name: facts_copy
+-- The stored answers, bulk-loaded (a standard period by product is a few thousand rows).
+COPY product_group_facts (group_by, period_start, period_end, row_type, group_no, group_key, product_category,
+                          revenue, gross_sales, returns, units, orders, customers, repeat_customers, groups)
+FROM STDIN;
+
+-- name: facts_has_period
+-- Whether the answer for everyone over [%(start)s, %(end)s) is stored (NULL bounds: all history).
+SELECT EXISTS (SELECT 1 FROM product_group_facts
+               WHERE group_by = %(group_by)s
+                 AND period_start = coalesce(%(start)s::timestamptz, '-infinity')
+                 AND period_end = coalesce(%(end)s::timestamptz, 'infinity')
+                 AND row_type = 'total') AS stored;
 
 -- name: facts_sold
 -- Each stored group's (and the total's) bought-together basis: the orders where it was bought, summed
@@ -224,8 +232,9 @@ FROM (SELECT group_by, CASE WHEN item = '0' AND group_by = 'product' THEN '-1' E
              sum(sold_orders) AS sold_orders
       FROM product_customer_rollup
       GROUP BY 1, 2) s
-WHERE (f.row_type = 'group' AND s.group_by = f.group_by AND s.group_key = f.group_key)
-   OR (f.row_type = 'total' AND s.group_by = 'all');
+WHERE f.period_start = '-infinity' AND f.period_end = 'infinity'  -- the per-customer rows are all history
+  AND ((f.row_type = 'group' AND s.group_by = f.group_by AND s.group_key = f.group_key)
+       OR (f.row_type = 'total' AND s.group_by = 'all'));
 
 -- name: rollup_analyze
 ANALYZE product_order_rollup, category_order_rollup, product_customer_rollup;
@@ -237,13 +246,16 @@ ON CONFLICT (singleton) DO UPDATE
 SET last_order_id = excluded.last_order_id, products_version = excluded.products_version, refreshed_at = now();
 
 -- name: summary_facts
--- `summary` for all history and all customers, from its stored output: the groups of %(group_by)s
+-- `summary` for all customers over all history or a stored period (facts_has_period), from its stored
+-- output: the groups of %(group_by)s
 -- (only %(category)s's when given) ranked by %(sort_by)s, and the total row — with a category filter
 -- that category's own row, whose orders, buyers and repeat buyers are exactly the filtered totals.
 WITH picked AS (
     SELECT f.*
     FROM product_group_facts f
     WHERE f.group_by = %(group_by)s AND f.row_type = 'group'
+      AND f.period_start = coalesce(%(start)s::timestamptz, '-infinity')
+      AND f.period_end = coalesce(%(end)s::timestamptz, 'infinity')
       AND (%(category)s::text IS NULL
            OR (lower(CASE WHEN f.group_by = 'product' THEN f.product_category ELSE f.group_key END)
                = lower(%(category)s)
@@ -261,9 +273,11 @@ WITH picked AS (
 ), total AS (
     SELECT t.*
     FROM product_group_facts t
-    WHERE (%(category)s::text IS NULL AND t.group_by = %(group_by)s AND t.row_type = 'total')
-       OR (%(category)s::text IS NOT NULL AND t.group_by = 'category' AND t.row_type = 'group'
-           AND lower(t.group_key) = lower(%(category)s))
+    WHERE t.period_start = coalesce(%(start)s::timestamptz, '-infinity')
+      AND t.period_end = coalesce(%(end)s::timestamptz, 'infinity')
+      AND ((%(category)s::text IS NULL AND t.group_by = %(group_by)s AND t.row_type = 'total')
+           OR (%(category)s::text IS NOT NULL AND t.group_by = 'category' AND t.row_type = 'group'
+               AND lower(t.group_key) = lower(%(category)s)))
 )
 SELECT 'total' AS row_type, 0::bigint AS position, NULL::text AS group_key, NULL::text AS sku, NULL::text AS title,
        NULL::text AS product_category,
@@ -510,6 +524,7 @@ WITH members AS (
     FROM product_group_facts f
     WHERE NOT (SELECT in_period FROM scoped) AND NOT (SELECT by_members FROM scoped)
       AND f.group_by = %(group_by)s AND f.row_type = 'group'
+      AND f.period_start = '-infinity' AND f.period_end = 'infinity'
     UNION ALL
     SELECT coalesce(CASE WHEN r.group_by = 'product' THEN nullif(r.item::bigint, 0) ELSE cg.group_no END, -1),
            sum(r.sold_orders)
@@ -530,7 +545,8 @@ WITH members AS (
                 WHEN (SELECT by_members FROM scoped)
                 THEN (SELECT sum(r.sold_orders) FROM product_customer_rollup r
                       JOIN members m ON m.customer_id = r.customer_id WHERE r.group_by = 'all')
-                ELSE (SELECT sold_orders FROM product_group_facts WHERE group_by = %(group_by)s AND row_type = 'total')
+                ELSE (SELECT sold_orders FROM product_group_facts WHERE group_by = %(group_by)s AND row_type = 'total'
+                      AND period_start = '-infinity' AND period_end = 'infinity')
            END AS all_orders
 ), together AS (
     SELECT b.group_no, b.orders_together, ib.sold_orders - b.anchor_only AS orders_with_item
