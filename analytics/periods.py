@@ -102,6 +102,8 @@ def _relative(token: str, ref: date) -> tuple[date, date] | None:
         if unit == "week":
             return end - timedelta(weeks=count), end
         months = count if unit == "month" else 12 * count
+        if months > 12 * (ref.year - 1):  # would start before year 1: date() cannot say that
+            return None
         return _add_months(end, -months), end
     if m := _QUARTER.match(token):
         if m.group(3) and not m.group(4):  # bare 'Q4': the latest one that had started by ref

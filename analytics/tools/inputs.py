@@ -51,7 +51,8 @@ class AnalyzeCustomersInput(ToolInput):
     risk_level: RiskLevel | None = Field(None, description="Only customers at this churn risk level.")
     min_value: float | None = Field(None, ge=0, description="Minimum lifetime revenue in the store's currency.")
     limit: int = Field(10, ge=1, le=100, description="How many customers to list.")
-    offset: int = Field(0, ge=0, description="Skip this many (for 'show more').")
+    # Bounded: PostgreSQL's OFFSET is a bigint, and no store lists ten million customers.
+    offset: int = Field(0, ge=0, le=10_000_000, description="Skip this many (for 'show more').")
 
 
 class AnalyzeSegmentsInput(ToolInput):

@@ -99,7 +99,7 @@ def archetype_cards(ctx: ToolContext, run: RunInfo, archetype_id: str | None) ->
             card.withheld = True
         else:
             card = card.model_copy(update=dict(
-                average_value=num(r["avg_clv"]), total_value=num(r["total_clv"]), average_orders=r["avg_orders"],
+                average_value=num(r["average_value"]), total_value=num(r["total_value"]), average_orders=r["avg_orders"],
                 average_order_value=num(r["average_order_value"]), average_churn=r["average_churn"],
                 customers_at_risk=r["customers_at_risk"], predicted_value_12m=num(r["predicted_value_12m"]),
                 typical_products=[TypicalProduct(sku=p["sku"], title=p["title"], category=p["category"],

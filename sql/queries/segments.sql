@@ -84,11 +84,16 @@ ORDER BY 1, abs(coalesce(n.members, 0) - coalesce(o.members, 0)) DESC, 2;
 
 -- name: archetype_cards
 -- The given archetype, or the largest ones, with churn and value figures from their members.
-SELECT a.archetype_id, a.name, a.description, a.signature, a.members, a.share, a.avg_clv, a.total_clv,
-       a.avg_orders, st.average_churn, st.customers_at_risk, st.predicted_value_12m, st.average_order_value
+-- Values are the members' lifetime revenue, as on segment cards: archetypes.avg_clv/total_clv
+-- hold discovery's predicted 12-month CLV, which is predicted_value_12m here.
+SELECT a.archetype_id, a.name, a.description, a.signature, a.members, a.share,
+       st.average_value, st.total_value, a.avg_orders, st.average_churn, st.customers_at_risk,
+       st.predicted_value_12m, st.average_order_value
 FROM archetypes a
 LEFT JOIN LATERAL (
-    SELECT avg(p.churn_probability)                                      AS average_churn,
+    SELECT avg(p.revenue)                                                AS average_value,
+           sum(p.revenue)                                                AS total_value,
+           avg(p.churn_probability)                                      AS average_churn,
            count(*) FILTER (WHERE p.risk_level IN ('high', 'critical'))  AS customers_at_risk,
            sum(p.predicted_clv_12m)                                      AS predicted_value_12m,
            avg(p.avg_order_value)                                        AS average_order_value
