@@ -125,6 +125,7 @@ def refresh_product_rollup(db) -> bool:
         if not _rollup_stale(version):  # another process refreshed it while this one waited
             return False
         after = version["rollup_order_id"]
+        folded_from = after or 0
         if after is None or after > version["last_order_id"]:  # never built, or orders were deleted
             cur.execute(query("products.rollup_clear"))
             after = 0
@@ -139,7 +140,14 @@ def refresh_product_rollup(db) -> bool:
         for grain in ("customers_extend", "customers_extend_categories", "customers_extend_totals"):
             cur.execute(query(f"products.{grain}"), {"after": after})
         cur.execute(query("products.rollup_analyze"))  # fresh statistics, or the planner guesses at their sizes
-        cur.execute(query("products.facts_clear"))
+        cur.execute(query("products.changed_from"), {"after": folded_from})
+        changed_from = cur.fetchone()["changed_from"]
+        periods = stored_period_bounds(version["latest_order_at"])
+        cur.execute(query("products.facts_clear"), {
+            "everything": after == 0, "changed_from": changed_from,
+            "starts": [start for start, _ in periods], "ends": [end for _, end in periods]})
+        cur.execute(query("products.facts_periods"))
+        kept = {(row["group_by"], row["period_start"], row["period_end"]) for row in cur.fetchall()}
         everyone = {"everyone": True, "run_id": None, "segment": None, "archetype_id": None,
                     "category": None, "sort_by": "revenue", "limit": 2**62}
         facts = []
@@ -149,7 +157,9 @@ def refresh_product_rollup(db) -> bool:
             facts += _fact_rows(group_by, ("-infinity", "infinity"), cur.fetchall())
             # The standard periods by the same query a question would run on them: the stored answer is
             # that answer, whatever the period's distinct buyers and repeat buyers are.
-            for start, end in stored_period_bounds(version["latest_order_at"]):
+            for start, end in periods:
+                if (group_by, start, end) in kept:  # no new order in it: its stored answer holds
+                    continue
                 cur.execute(query("products.summary"), {**everyone, "everyone": False, "group_by": group_by,
                                                         "start": start, "end": end})
                 facts += _fact_rows(group_by, (start, end), cur.fetchall())

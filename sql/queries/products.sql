@@ -207,7 +207,21 @@ WHERE r.position <= %(limit)s
 ORDER BY position;
 
 -- name: facts_clear
-DELETE FROM product_group_facts;
+-- Before storing the answers again: the all-history ones always; a stored period's when it is no longer
+-- one of the standard periods (%(starts)s / %(ends)s, measured from the latest order), when it holds
+-- an order new since the last refresh (ordered at %(changed_from)s or later), or when everything
+-- changed (%(everything)s: a rebuild or recategorised products). The others still hold.
+DELETE FROM product_group_facts
+WHERE period_start = '-infinity' OR %(everything)s OR period_end > %(changed_from)s::timestamptz
+   OR (period_start, period_end) NOT IN (SELECT * FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]));
+
+-- name: changed_from
+-- The earliest order among those folded in since %(after)s (NULL: none with sale / return lines).
+SELECT min(ordered_at) AS changed_from FROM product_order_rollup WHERE order_id > %(after)s;
+
+-- name: facts_periods
+-- The periods whose answers are stored, per group_by.
+SELECT DISTINCT group_by, period_start, period_end FROM product_group_facts WHERE period_start <> '-infinity';
 
 -- name: facts_copy
 -- The stored answers, bulk-loaded (a standard period by product is a few thousand rows).
