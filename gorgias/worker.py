@@ -3,7 +3,7 @@ post. Failures retry with backoff and are parked after `gorgias_max_attempts`. A
 (its worker crashed mid-post) first looks for its own note on the ticket, so it is never posted twice.
 
 Work goes in batches: one claim statement, one resolution statement, one recent-orders statement
-and one finishing statement per batch; the enrichment runs once per customer of the batch."""
+and one finishing statement per batch; the enrichment reads every customer of the batch in one statement too."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +15,7 @@ import psycopg
 
 from gorgias.client import GorgiasAPIError, GorgiasClient
 from gorgias.draft import draft_reply
-from gorgias.facts import CustomerFacts, customer_facts, one_connection, recent_orders_many
+from gorgias.facts import CustomerFacts, customer_facts, customer_facts_many, one_connection, recent_orders_many
 from gorgias.filters import NOTE_MARKER, decide
 from gorgias.inbox import ClaimedEvent, Inbox
 from gorgias.note import Note, render_note
@@ -177,6 +177,12 @@ class InboxWorker:
             log.exception("gorgias worker: resolving a batch of %d failed", len(to_note))
             resolutions, recent = [None] * len(to_note), {}
         facts_by_customer: dict[int, CustomerFacts] = {}
+        if recent:
+            try:
+                with one_connection(self.ctx) as ctx:
+                    facts_by_customer = customer_facts_many(ctx, list(recent), recent)
+            except Exception:  # _note below enriches each customer on its own
+                log.exception("gorgias worker: enriching a batch of %d customer(s) failed", len(recent))
         for item, resolution in zip(to_note, resolutions):
             try:
                 outcome = self._note(item, claimed_at, resolution, recent, facts_by_customer, finished)

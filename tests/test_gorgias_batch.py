@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 from pydantic import SecretStr
 
 from analytics.cache import Cache
 from analytics.tools.registry import ToolContext
 from gorgias.client import GorgiasClient
-from gorgias.facts import _recent_orders, customer_facts, one_connection, recent_orders_many
+from gorgias.facts import _recent_orders, customer_facts, customer_facts_many, one_connection, recent_orders_many
 from gorgias.inbox import Inbox
 from gorgias.payload import parse_event
 from gorgias.resolve import resolve_customer, resolve_many
 from gorgias.worker import InboxWorker
-from tests.analytics_fixture import load_fixture
+from tests.analytics_fixture import AS_OF, load_fixture
 from tests.fake_gorgias import FakeGorgias, ticket_payload
 
 
@@ -69,6 +70,59 @@ def test_batch_recent_orders_and_held_connection_give_the_same_facts(fresh_db, s
     assert from_held == customer_facts(ctx, some) and from_held.source == "enrichment"
     with fresh_db.connection() as conn:   # the connection went back to the pool in its usual mode
         assert conn.autocommit is False
+
+
+def _add_orders_after_the_run(db, fx) -> int:
+    """A discounted sale and a return after the current run's as_of for a profiled customer, and a
+    customer the run has not scored: the cases where the enrichment reads orders differently."""
+    with db.connection() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO customers (store_customer_id, email, phone, name, country) "
+                    "VALUES ('S011', 'new.buyer@example.com', '555 010 0011', 'New Buyer', 'US') RETURNING customer_id")
+        newcomer = cur.fetchone()[0]
+        for number, (customer_id, days_after, kind, discount, total) in enumerate([
+                (fx.customer_ids["S002"], 3, "sale", 5, 45), (fx.customer_ids["S002"], 5, "return", 0, -20),
+                (newcomer, 2, "sale", 4, 30), (newcomer, 6, "sale", 0, 55)]):
+            cur.execute("INSERT INTO orders (store_order_id, customer_id, ordered_at, kind, subtotal, discount_total, "
+                        "total) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        (f"LATE{number}", customer_id, AS_OF + timedelta(days=days_after), kind, total + discount,
+                         discount, total))
+    return newcomer
+
+
+def test_batch_enrichment_gives_the_one_by_one_facts(fresh_db, settings):
+    fx = load_fixture(fresh_db, settings)
+    newcomer = _add_orders_after_the_run(fresh_db, fx)
+    customer_ids = sorted(fx.customer_ids.values()) + [newcomer]
+    recent = recent_orders_many(fresh_db, customer_ids)
+    ctx = ToolContext(db=fresh_db, settings=settings, cache=Cache(None))
+    batch = customer_facts_many(ctx, customer_ids + customer_ids[:2], recent)   # repeats are enriched once
+    assert sorted(batch) == customer_ids
+    for customer_id in customer_ids:
+        assert batch[customer_id] == customer_facts(ctx, customer_id, recent[customer_id]), customer_id
+    assert all(f.source == "enrichment" and f.name for f in batch.values())
+    assert batch[newcomer].orders == 2 and batch[newcomer].recent_orders[0].order_id == "LATE3"
+    assert any(f.open_risks for f in batch.values()) and any(f.segments for f in batch.values())
+    # Without a current run every customer is counted from all their orders.
+    with fresh_db.cursor() as cur:
+        cur.execute("UPDATE discovery_runs SET is_current = false")
+    no_run = ToolContext(db=fresh_db, settings=settings, cache=Cache(None))
+    batch = customer_facts_many(no_run, customer_ids)
+    for customer_id in customer_ids:
+        assert batch[customer_id] == customer_facts(no_run, customer_id), customer_id
+    assert all(not f.segments and f.churn_probability is None for f in batch.values())
+    assert customer_facts_many(no_run, []) == {}
+
+
+def test_batch_enrichment_falls_back_to_one_by_one_when_its_statement_fails(fresh_db, settings, monkeypatch):
+    fx = load_fixture(fresh_db, settings)
+    ctx = ToolContext(db=fresh_db, settings=settings, cache=Cache(None))
+    some = [fx.customer_ids["S002"], fx.customer_ids["S006"]]
+    expected = {c: customer_facts(ctx, c) for c in some}
+    import gorgias.facts as facts_module
+    real_query = facts_module.query
+    monkeypatch.setattr(facts_module, "query", lambda name: "SELECT broken FROM nowhere"
+                        if name == "gorgias.customers_facts" else real_query(name))
+    assert customer_facts_many(ctx, some) == expected
 
 
 def test_a_repeat_inside_one_intake_batch_is_a_duplicate_delivery(fresh_db):

@@ -191,3 +191,34 @@ SELECT max(ordered_at) AS latest FROM orders;
 -- and finds its own note on the ticket), so it need not wait for the WAL flush. Intake and claims
 -- stay fully durable.
 SET LOCAL synchronous_commit TO OFF;
+
+-- name: customers_facts
+-- The shared enrichment's reads (enrichment.customer + enrichment.order_stats) for a worker's whole
+-- batch in one statement: each customer's store facts, profile in %(run_id)s (NULLs when the run has
+-- not scored them) and order figures. As in analytics/enrichment.py, a profiled customer's order
+-- figures count orders up to the run's %(as_of)s; an unprofiled customer's (or with no run) count all.
+SELECT c.customer_id, c.public_id, c.store_customer_id, c.name, c.email, c.phone, c.country,
+       p.run_id, p.orders, p.revenue, p.first_order_at, p.last_order_at, p.avg_order_value,
+       p.recency_days, p.tenure_days, p.history, p.memberships, p.dominant_segments,
+       p.segment_strengths, p.archetype_id, p.probability_alive, p.churn_probability,
+       p.risk_level, p.churn_reasons, p.expected_purchases_30d, p.expected_purchases_90d,
+       p.predicted_clv_12m, p.value_tier, a.name AS archetype_name,
+       s.orders AS stats_orders, s.revenue AS stats_revenue, s.first_order_at AS stats_first_order_at,
+       s.last_order_at AS stats_last_order_at, s.discounted_orders, s.last_return_at,
+       latest.store_latest_order_at
+FROM unnest(%(customer_ids)s::bigint[]) AS wanted(customer_id)
+JOIN customers c ON c.customer_id = wanted.customer_id
+LEFT JOIN customer_profiles p ON p.customer_id = c.customer_id AND p.run_id = %(run_id)s
+LEFT JOIN archetypes a ON a.run_id = p.run_id AND a.archetype_id = p.archetype_id
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE o.kind = 'sale')                              AS orders,
+           coalesce(sum(o.total) FILTER (WHERE o.kind IN ('sale', 'return')), 0) AS revenue,
+           min(o.ordered_at) FILTER (WHERE o.kind = 'sale')                       AS first_order_at,
+           max(o.ordered_at) FILTER (WHERE o.kind = 'sale')                       AS last_order_at,
+           count(*) FILTER (WHERE o.kind = 'sale' AND o.discount_total > 0)       AS discounted_orders,
+           max(o.ordered_at) FILTER (WHERE o.kind = 'return')                     AS last_return_at
+    FROM orders o
+    WHERE o.customer_id = c.customer_id
+      AND (p.run_id IS NULL OR %(as_of)s::timestamptz IS NULL OR o.ordered_at <= %(as_of)s::timestamptz)
+) AS s
+CROSS JOIN (SELECT max(ordered_at) AS store_latest_order_at FROM orders) AS latest;
