@@ -51,3 +51,19 @@ def test_archetype_card_value_is_lifetime_value_like_segment_cards(loaded, ctx):
     assert card.total_value == pytest.approx(lifetime)
     assert card.average_value == pytest.approx(lifetime / len(members), abs=0.01)
     assert card.predicted_value_12m == pytest.approx(predicted)
+
+
+def test_home_value_at_risk_matches_the_at_risk_answer(loaded, ctx):
+    # The Home tab showed "value at risk" as the at-risk customers' *predicted* 12-month value
+    # (tiny: those customers are predicted to buy little), right above the at-risk list whose
+    # summary gives their lifetime value at risk: two different numbers under one name.
+    from bot.dashboard import headline_for
+
+    db, fx = loaded
+    headline = headline_for(db, fx.current_run)
+    totals = run_tool(ctx, "analyze_customers", {}).totals
+    at_risk = [s for s, p in CURRENT.items() if p.risk in ("high", "critical")]
+    assert at_risk, "the fixture has customers at risk"
+    assert float(headline["value_at_risk"]) == pytest.approx(totals.value_at_risk)
+    assert float(headline["value_at_risk"]) == pytest.approx(sum(value_figures(s, AS_OF)["revenue"] for s in at_risk))
+    assert headline["customers_at_risk"] == totals.customers_at_risk == len(at_risk)

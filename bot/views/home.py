@@ -57,7 +57,7 @@ def home_view(board) -> dict[str, Any]:
             ("Customers", format_value(headline["customers"])),
             ("Revenue", format_value(float(headline["revenue"]), "revenue")),
             ("Customers at high risk", format_value(headline["customers_at_risk"])),
-            ("Value at risk (12 months)", format_value(float(headline["value_at_risk"]), "value_at_risk")),
+            ("Lifetime value at risk", format_value(float(headline["value_at_risk"]), "value_at_risk")),
         ]))
     out.append(bk.context(_run_lines(board.current_run, board.latest_run)))
     for title, result in (("Top customers at risk", board.at_risk), ("Biggest archetypes", board.archetypes)):

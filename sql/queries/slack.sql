@@ -31,11 +31,13 @@ SELECT
         FROM discovery_runs ORDER BY run_id DESC LIMIT 1) r) AS latest_run;
 
 -- name: home_headline
--- Headline numbers of one run, in one pass over its profiles.
+-- Headline numbers of one run, in one pass over its profiles. Value at risk is the lifetime value
+-- of the high/critical-risk customers, as analyze_customers reports it right below on the Home tab
+-- (their predicted 12-month value is already shrunk by their low chance of being alive).
 SELECT count(*)                                                              AS customers,
        coalesce(sum(p.revenue), 0)                                           AS revenue,
        count(*) FILTER (WHERE p.risk_level IN ('high', 'critical'))          AS customers_at_risk,
-       coalesce(sum(p.predicted_clv_12m)
+       coalesce(sum(p.revenue)
                 FILTER (WHERE p.risk_level IN ('high', 'critical')), 0)      AS value_at_risk
 FROM customer_profiles p
 WHERE p.run_id = %(run_id)s;
