@@ -47,7 +47,12 @@ def post_pages(client, channel: str, pages: list[list[bk.Block]], *, thread_ts: 
                 raise
             responses.append(_send(client, channel, bk.sections(text), thread_ts=thread_ts, replace_ts=target, text=text))
         if dropped_chart and chart_png is not None:
-            upload_png(client, channel, chart_png(), thread_ts=thread_ts or responses[-1].get("ts"))
+            try:
+                upload_png(client, channel, chart_png(), thread_ts=thread_ts or responses[-1].get("ts"))
+            except Exception:  # noqa: BLE001 - the answer is already posted; losing its picture
+                # (no files:write scope, upload refused) must not turn it into an error message.
+                METRICS.inc("cib_slack_errors_total", listener="chart_upload")
+                log.warning("could not upload the forecast chart PNG to %s", channel, exc_info=True)
     return responses
 
 

@@ -2,6 +2,7 @@
 failed before its fix."""
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -67,3 +68,29 @@ def test_home_value_at_risk_matches_the_at_risk_answer(loaded, ctx):
     assert float(headline["value_at_risk"]) == pytest.approx(totals.value_at_risk)
     assert float(headline["value_at_risk"]) == pytest.approx(sum(value_figures(s, AS_OF)["revenue"] for s in at_risk))
     assert headline["customers_at_risk"] == totals.customers_at_risk == len(at_risk)
+
+
+def test_failed_png_upload_does_not_wipe_the_posted_answer(settings, db):
+    # The chart fallback's PNG upload (e.g. the app lacks files:write) ran after the answer had
+    # already replaced the placeholder; its error then replaced that answer with "Sorry…".
+    import time
+
+    from bot.answering import FAILED
+    from tests.test_slack_support import Harness
+
+    h = Harness(settings, db)
+    try:
+        h.fake.reject_blocks("data_visualization")
+        h.fake.fail_method("files.getUploadURLExternal", "missing_scope")
+        h.event({"type": "app_mention", "user": "U0ALICE", "text": "<@UBOT> revenue forecast please",
+                 "ts": "1700000000.000900", "channel": "C0GENERAL", "event_ts": "1700000000.000900"})
+        h.fake.wait_for("files.getUploadURLExternal")
+        time.sleep(0.5)  # whatever the listener does after the failed upload
+        updates = [c.args for c in h.fake.calls_to("chat.update")]
+        assert updates, "the placeholder was replaced"
+        assert "image below" in json.dumps(updates[-1]["blocks"])  # the answer, without its chart
+        assert all(FAILED not in (u.get("text") or "") for u in updates)
+        assert all(FAILED not in (c.args.get("text") or "") for c in h.fake.calls_to("chat.postMessage"))
+    finally:
+        h.close()
+
