@@ -489,3 +489,48 @@ def test_stored_periods_follow_new_orders(fresh_db, settings):
     assert late.totals.revenue == pytest.approx(last_year.totals.revenue + 30)
     assert late.totals.customers == last_year.totals.customers + 1
     assert _stored_equal_scans(fresh_db, ctx) == 26
+
+
+# --- Stored sums per segment / archetype (product_segment_facts): equal to the members' scan --------
+
+@pytest.mark.parametrize("arguments", [
+    {"segment": "frequency:frequent"},
+    {"segment": "frequent", "group_by": "product", "sort_by": "repeat_rate"},
+    {"segment": "frequency:frequent", "group_by": "product", "category": "fabric"},
+    {"archetype": "A-bbb222", "sort_by": "orders"},
+    {"archetype": "Steady regulars", "group_by": "product", "category": "Fabric"},
+    {"archetype": "A-aaa111", "category": "kits", "sort_by": "customers"},
+])
+def test_segment_facts_equal_the_members_scan(loaded, settings, arguments):
+    from analytics.tools.analyze_products import _fetch, refresh_segment_facts
+
+    db, _ = loaded
+    ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    stored = run_tool(ctx, "analyze_products", arguments)   # the refresh builds the sums per scope
+    state = _fetch(ctx, "products.segment_state", {})[0]
+    assert state["run_id"] is not None and state["last_order_id"] == state["rollup_order_id"]
+    assert stored.totals.orders > 0
+    with db.connection() as conn:  # as after a new discovery run: the sums are stale, questions scan
+        conn.execute("UPDATE product_segment_state SET run_id = -1")
+    try:
+        scanned = run_tool(ctx, "analyze_products", arguments)
+        _same_answer(stored, scanned)
+        assert stored.summary == scanned.summary
+        scanned_period = run_tool(ctx, "analyze_products", {**arguments, "period": WHOLE_HISTORY})
+        _same_answer(stored, scanned_period)
+    finally:
+        assert refresh_segment_facts(db) is True   # what the warm hook does after a run
+        assert refresh_segment_facts(db) is False  # and only once
+
+
+def test_segment_facts_follow_new_orders(fresh_db, settings):
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db, settings)
+    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    before = run_tool(ctx, "analyze_products", {"segment": "frequency:frequent"})
+    _add_order(fresh_db, "NEW1", "S003", 2, "sale", [("K1", 1, 80.0)])   # S003 is frequent
+    after = run_tool(ctx, "analyze_products", {"segment": "frequency:frequent"})
+    assert after.totals.revenue == pytest.approx(before.totals.revenue + 80)
+    _same_answer(after, run_tool(ctx, "analyze_products", {"segment": "frequency:frequent",
+                                                           "period": WHOLE_HISTORY}))

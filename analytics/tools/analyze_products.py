@@ -169,7 +169,44 @@ def refresh_product_rollup(db) -> bool:
         cur.execute(query("products.facts_sold"))
         cur.execute(query("products.state_save"), {"last_order_id": version["last_order_id"],
                                                    "products_version": version["products_version"]})
+    refresh_segment_facts(db)  # from the rollup just committed: until then, segment questions scan
     return True
+
+
+def refresh_segment_facts(db) -> bool:
+    """Sum the per-customer rollup per segment and archetype of the current discovery run
+    (product_segment_facts) unless they were built from this run and this rollup already; True when
+    rebuilt. Called after each rollup refresh and by the warm hooks after a discovery run."""
+    with db.cursor() as cur:
+        cur.execute(query("runs.current"))
+        run = cur.fetchone()
+        if run is None:
+            return False
+        cur.execute(query("products.tuning"))
+        cur.execute(query("products.rollup_lock"))
+        cur.execute(query("products.segment_state"))
+        state = cur.fetchone()
+        if state["rollup_order_id"] is None or _segment_facts_ready(state, run["run_id"]):
+            return False
+        cur.execute(query("products.segment_facts_clear"))
+        cur.execute(query("products.segment_facts_build"), {"run_id": run["run_id"]})
+        cur.execute(query("products.segment_state_save"), {"run_id": run["run_id"]})
+    return True
+
+
+def _segment_facts_ready(state: dict, run_id: int) -> bool:
+    return (state["run_id"] == run_id and state["last_order_id"] == state["rollup_order_id"]
+            and state["products_version"] == state["rollup_products_version"])
+
+
+def _scope_key(scope: dict) -> str | None:
+    """product_segment_facts' key for a filter by one segment or one archetype (None: both, or neither)."""
+    if scope["segment"] and not scope["archetype_id"]:
+        (axis, name), = json.loads(scope["segment"]).items()
+        return f"segment:{axis}:{name}"
+    if scope["archetype_id"] and not scope["segment"]:
+        return f"archetype:{scope['archetype_id']}"
+    return None
 
 
 # Periods whose all-customer answers refresh_product_rollup stores (by their bounds from the latest
@@ -283,13 +320,19 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     page_size = 0 if small or params.bought_with else params.limit
     # All history for all customers is the most asked question: its answer per group is stored; all
     # history for a segment / archetype sums its members' per-customer rows; a period reads its orders.
-    if period.is_all:
-        source = "products.summary_facts" if scope["run_id"] is None else "products.summary_members"
+    scope_key = _scope_key(scope) if scope["run_id"] is not None else None
+    if period.is_all and scope["run_id"] is None:
+        source = "products.summary_facts"
+    elif (period.is_all and scope_key
+          and _segment_facts_ready(_fetch(ctx, "products.segment_state", {})[0], scope["run_id"])):
+        source = "products.summary_scope_facts"  # one segment / archetype: its members' sums are stored
+    elif period.is_all:
+        source = "products.summary_members"
     elif scope["run_id"] is None and _fetch(ctx, "products.facts_has_period", base)[0]["stored"]:
         source = "products.summary_facts"  # a standard period (STORED_PERIODS) for everyone
     else:
         source = "products.summary"
-    found = _fetch(ctx, source, {**base, "limit": page_size})
+    found = _fetch(ctx, source, {**base, "scope": scope_key, "limit": page_size})
     totals_row, page = found[0], found[1:]
     total_revenue = float(totals_row["revenue"] or 0)
     rows: list[CategoryRow | ProductRow] = []

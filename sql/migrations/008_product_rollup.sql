@@ -93,3 +93,32 @@ CREATE TABLE product_rollup_state (
     products_version text NOT NULL,
     refreshed_at     timestamptz NOT NULL DEFAULT now()
 );
+
+-- The per-customer rows summed per segment (one axis's dominant segment) and per archetype of the
+-- current discovery run, for the all-history questions about one of them. A customer has one dominant
+-- segment per axis and one archetype, so buyers and repeat buyers add up across a scope's members.
+-- scope is 'segment:AXIS:NAME' or 'archetype:ID'; group_by and item as in product_customer_rollup.
+-- Rebuilt for the current run by analyze_products.refresh_segment_facts after a discovery run and
+-- whenever the rollup changes; product_segment_state says what from.
+CREATE TABLE product_segment_facts (
+    run_id            bigint NOT NULL,
+    scope             text NOT NULL,
+    group_by          text NOT NULL CHECK (group_by IN ('category', 'product', 'all')),
+    item              text NOT NULL,
+    sale_orders       bigint NOT NULL,
+    sold_orders       bigint NOT NULL,
+    amount            double precision NOT NULL,
+    sale_amount       double precision NOT NULL,
+    units             bigint NOT NULL,
+    customers         bigint NOT NULL,   -- members with a sale order holding the item
+    repeat_customers  bigint NOT NULL,   -- members with two or more
+    PRIMARY KEY (run_id, scope, group_by, item)
+);
+
+-- One row: the run and the rollup state (product_rollup_state) the segment facts were built from.
+CREATE TABLE product_segment_state (
+    singleton        boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    run_id           bigint NOT NULL,
+    last_order_id    bigint NOT NULL,
+    products_version text NOT NULL
+);

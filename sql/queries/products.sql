@@ -673,3 +673,106 @@ WHERE r.sold
   AND (%(end)s::timestamptz IS NULL OR r.ordered_at < %(end)s)
   AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
        OR r.customer_id IN (SELECT customer_id FROM members));
+
+-- name: segment_facts_clear
+DELETE FROM product_segment_facts;
+
+-- name: segment_facts_build
+-- product_segment_facts for run %(run_id)s: each member's per-customer rows, once per scope they
+-- belong to (their dominant segment on each axis, their archetype), summed per (scope, group_by, item).
+WITH scopes AS (
+    SELECT p.customer_id, 'segment:' || s.key || ':' || s.value AS scope
+    FROM customer_profiles p
+    CROSS JOIN LATERAL jsonb_each_text(p.dominant_segments) s
+    WHERE p.run_id = %(run_id)s
+    UNION ALL
+    SELECT p.customer_id, 'archetype:' || p.archetype_id
+    FROM customer_profiles p
+    WHERE p.run_id = %(run_id)s AND p.archetype_id IS NOT NULL
+)
+INSERT INTO product_segment_facts (run_id, scope, group_by, item, sale_orders, sold_orders, amount, sale_amount,
+                                   units, customers, repeat_customers)
+SELECT %(run_id)s, s.scope, r.group_by, r.item, sum(r.sale_orders), sum(r.sold_orders), sum(r.amount),
+       sum(r.sale_amount), sum(r.units), count(*) FILTER (WHERE r.sale_orders >= 1),
+       count(*) FILTER (WHERE r.sale_orders >= 2)
+FROM product_customer_rollup r
+JOIN scopes s ON s.customer_id = r.customer_id
+GROUP BY s.scope, r.group_by, r.item;
+
+-- name: segment_state
+SELECT s.run_id, s.last_order_id, s.products_version,
+       (SELECT last_order_id FROM product_rollup_state) AS rollup_order_id,
+       (SELECT products_version FROM product_rollup_state) AS rollup_products_version
+FROM (SELECT 1) one
+LEFT JOIN product_segment_state s ON true;
+
+-- name: segment_state_save
+INSERT INTO product_segment_state (singleton, run_id, last_order_id, products_version)
+SELECT true, %(run_id)s, last_order_id, products_version FROM product_rollup_state
+ON CONFLICT (singleton) DO UPDATE
+SET run_id = excluded.run_id, last_order_id = excluded.last_order_id, products_version = excluded.products_version;
+
+-- name: summary_scope_facts
+-- `summary_members` for one segment or archetype (%(scope)s, as in product_segment_facts) over all
+-- history, from its stored sums: the same columns, groups numbered and ranked the same way.
+WITH category_groups AS (
+    SELECT category, dense_rank() OVER (ORDER BY category) AS group_no
+    FROM (SELECT DISTINCT coalesce(category, 'uncategorized') AS category FROM products) c
+), picked AS (
+    SELECT CASE WHEN f.group_by = 'product' THEN nullif(f.item::bigint, 0) ELSE cg.group_no END AS group_no, f.*
+    FROM product_segment_facts f
+    LEFT JOIN category_groups cg ON f.group_by = 'category' AND cg.category = f.item
+    LEFT JOIN products p ON p.product_id = CASE WHEN f.group_by = 'product' THEN f.item::bigint END
+    WHERE f.run_id = %(run_id)s AND f.scope = %(scope)s AND f.group_by = %(group_by)s
+      AND (%(category)s::text IS NULL
+           OR lower(CASE WHEN %(group_by)s = 'product' THEN coalesce(p.category, 'uncategorized')
+                         ELSE f.item END) = lower(%(category)s))
+      AND (%(category)s::text IS NULL OR f.item NOT IN ('0', '(no product)'))
+), groups AS (
+    SELECT coalesce(group_no, -1) AS group_no,
+           sum(amount) AS revenue, sum(sale_amount) AS gross_sales, sum(sale_amount - amount) AS returns,
+           sum(units) AS units, sum(sale_orders) AS orders, sum(customers) AS customers,
+           sum(repeat_customers) AS repeat_customers
+    FROM picked
+    GROUP BY 1
+), ranked AS (
+    SELECT g.*, g.repeat_customers::double precision / nullif(g.customers, 0) AS repeat_rate,
+           row_number() OVER (ORDER BY CASE %(sort_by)s
+                                           WHEN 'orders' THEN g.orders::numeric
+                                           WHEN 'customers' THEN g.customers::numeric
+                                           WHEN 'repeat_rate' THEN (g.repeat_customers::double precision
+                                                                    / nullif(g.customers, 0))::numeric
+                                           ELSE g.revenue END DESC NULLS LAST,
+                                       g.revenue DESC, g.group_no) AS position
+    FROM groups g
+), total AS (  -- the members' 'all' row, or with a category filter their row of that category
+    SELECT f.sale_orders, f.customers, f.repeat_customers
+    FROM product_segment_facts f
+    WHERE f.run_id = %(run_id)s AND f.scope = %(scope)s
+      AND ((%(category)s::text IS NULL AND f.group_by = 'all')
+           OR (%(category)s::text IS NOT NULL AND f.group_by = 'category' AND lower(f.item) = lower(%(category)s)))
+)
+SELECT 'total' AS row_type, 0::bigint AS position, NULL::text AS group_key, NULL::text AS sku, NULL::text AS title,
+       NULL::text AS product_category,
+       (SELECT coalesce(sum(revenue), 0) FROM groups) AS revenue,
+       (SELECT coalesce(sum(gross_sales), 0) FROM groups) AS gross_sales,
+       (SELECT coalesce(sum(returns), 0) FROM groups) AS returns,
+       (SELECT coalesce(sum(units), 0) FROM groups) AS units,
+       (SELECT coalesce(sum(sale_orders), 0) FROM total) AS orders,
+       (SELECT coalesce(sum(customers), 0) FROM total) AS customers,
+       (SELECT coalesce(sum(repeat_customers), 0) FROM total) AS repeat_customers,
+       NULL::double precision AS repeat_rate,
+       (SELECT count(*) FROM groups) AS groups, NULL::bigint AS group_no
+UNION ALL
+SELECT 'group', r.position,
+       CASE WHEN %(group_by)s = 'product' THEN r.group_no::text
+            ELSE coalesce((SELECT min(cg.category) FROM category_groups cg WHERE cg.group_no = r.group_no),
+                          '(no product)') END,
+       p.sku, p.title,
+       CASE WHEN %(group_by)s = 'product' THEN coalesce(p.category, 'uncategorized') END,
+       r.revenue, r.gross_sales, r.returns, r.units, r.orders, r.customers, r.repeat_customers,
+       r.repeat_rate, NULL, r.group_no
+FROM ranked r
+LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = r.group_no
+WHERE r.position <= %(limit)s
+ORDER BY position;
