@@ -94,3 +94,16 @@ def test_failed_png_upload_does_not_wipe_the_posted_answer(settings, db):
     finally:
         h.close()
 
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("next 20 at-risk customers", 20),
+    ("show 15 high-value customers", 15),
+    ("30 win-back customers please", 30),
+])
+def test_limit_before_a_hyphenated_word_is_kept(question, expected):
+    # "20 at-risk customers": the word between the number and "customers" had to be \w+, so a
+    # hyphenated adjective dropped the limit silently (the user got 10 rows).
+    from analytics.router.slots import limit
+
+    assert limit(question) == expected

@@ -121,7 +121,7 @@ def money(text: str) -> float | None:
 _LIMIT_PATTERNS = (
     re.compile(r"\b(?:top|first|best|worst|biggest|largest|highest|lowest|bottom|riskiest|show(?: me)?|list|give me|get me|pull|find)\s+(?:the\s+)?"
                + _NUM + r"\b(?!\s*(?:days?|weeks?|months?|years?|%|k\b|dollars))"),
-    re.compile(r"\b" + _NUM + r"(?![\s-]+(?:time|off)\b)\s+(?:\w+\s+){0,2}?(?:customers|people|buyers|clients|shoppers|accounts|products|categories|items|"
+    re.compile(r"\b" + _NUM + r"(?![\s-]+(?:time|off)\b)\s+(?:[\w-]+\s+){0,2}?(?:customers|people|buyers|clients|shoppers|accounts|products|categories|items|"
                r"skus|names|rows|folks|whales|vips|segments|archetypes)\b"),
 )
 
