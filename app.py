@@ -413,7 +413,19 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
-    return args.func(args, settings)
+    import psycopg
+
+    try:
+        return args.func(args, settings)
+    except psycopg.OperationalError as exc:
+        # A wrong or down DATABASE_URL is a user's problem: one line, not a traceback. libpq's
+        # message names host and port, never the password.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = "DATABASE_URL" if settings.database_url else "the embedded database under DATA_DIR"
+        print(f"error: cannot reach PostgreSQL ({reason}). Check {where}"
+              + (" (or unset DATABASE_URL to use the embedded one)." if settings.database_url else "."),
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

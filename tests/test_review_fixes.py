@@ -107,3 +107,20 @@ def test_limit_before_a_hyphenated_word_is_kept(question, expected):
     from analytics.router.slots import limit
 
     assert limit(question) == expected
+
+
+def test_cli_without_a_reachable_database_says_so_without_a_traceback(monkeypatch, capsys):
+    # `python app.py ask …` with a wrong DATABASE_URL printed a psycopg traceback.
+    import app
+    from settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres:s3cret-pw@127.0.0.1:9/nowhere")
+    get_settings.cache_clear()
+    try:
+        code = app.main(["ask", "top customers"])
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err and "DATABASE_URL" in err and "PostgreSQL" in err
+    assert "s3cret-pw" not in err
