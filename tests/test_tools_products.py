@@ -534,3 +534,38 @@ def test_segment_facts_follow_new_orders(fresh_db, settings):
     assert after.totals.revenue == pytest.approx(before.totals.revenue + 80)
     _same_answer(after, run_tool(ctx, "analyze_products", {"segment": "frequency:frequent",
                                                            "period": WHOLE_HISTORY}))
+
+
+# --- Stored pairs of each category (product_pair_facts): equal to the full fold -------------------
+
+def _check_category_pairs(ctx) -> int:
+    """For every category as the anchor, by category and by product: the stored pairs equal the fold
+    of every order (products.bought_together); how many anchors had pairs."""
+    from analytics.tools.analyze_products import _fetch
+
+    run_tool(ctx, "analyze_products", {})   # brings the rollup and the stored pairs up to date
+    with_pairs = 0
+    for row in _fetch(ctx, "products.categories", {}):
+        for group_by in ("category", "product"):
+            query_params = {"run_id": None, "segment": None, "archetype_id": None, "start": None, "end": None,
+                            "anchor_ids": [], "anchor_category": row["category"].upper(), "group_by": group_by,
+                            "limit": 100}
+            reference = _fetch(ctx, "products.bought_together", query_params)
+            assert _fetch(ctx, "products.bought_together_category_facts", query_params) == reference
+            with_pairs += bool(reference)
+    return with_pairs
+
+
+def test_stored_category_pairs_equal_the_full_fold(fresh_db, settings):
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db, settings)
+    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    assert _check_category_pairs(ctx) >= 6   # fabric, notions, patterns (and kits) by both groupings
+    # New orders (a guest's too, and a return) extend the stored pairs as a fold would count them.
+    _add_order(fresh_db, "MIX1", "S003", 3, "sale", [("F1", 1, 10.0), ("F2", 1, 12.5), ("N1", 1, 4.0)])
+    _add_order(fresh_db, "MIX2", None, 2, "sale", [("K1", 1, 80.0), ("N1", 2, 4.0)])
+    _add_order(fresh_db, "RET1", "S004", 1, "return", [("F1", -1, 10.0)])
+    assert _check_category_pairs(ctx) >= 6
+    result = run_tool(ctx, "analyze_products", {"bought_with": "Kits"})
+    assert result.anchor_orders == 11 and result.bought_together[0].item == "notions"

@@ -137,6 +137,9 @@ def refresh_product_rollup(db) -> bool:
             cur.execute(query("products.customers_clear"))
             after = 0
         cur.execute(query("products.categories_extend"), {"after": after})
+        if after == 0:
+            cur.execute(query("products.pairs_clear"))
+        cur.execute(query("products.pairs_extend"), {"after": after})
         for grain in ("customers_extend", "customers_extend_categories", "customers_extend_totals"):
             cur.execute(query(f"products.{grain}"), {"after": after})
         cur.execute(query("products.rollup_analyze"))  # fresh statistics, or the planner guesses at their sizes
@@ -363,7 +366,11 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     if params.bought_with:
         anchor, anchor_text = _anchor(ctx, params.bought_with)
         anchor_params = {**base, **anchor}
-        found = [] if small else _fetch(ctx, "products.bought_together_from_anchor", anchor_params)
+        # A category's pairs over all history for everyone are stored (product_pair_facts).
+        stored_pairs = (period.is_all and scope["run_id"] is None and anchor["anchor_category"] is not None
+                        and anchor["anchor_category"].lower() != "uncategorized")
+        source = "products.bought_together_category_facts" if stored_pairs else "products.bought_together_from_anchor"
+        found = [] if small else _fetch(ctx, source, anchor_params)
         # The co-occurrence rows carry the anchor's order count; only without them is it asked for alone.
         anchor_orders = int(found[0]["anchor_orders"] if found else
                             _fetch(ctx, "products.anchor_orders", anchor_params)[0]["anchor_orders"])

@@ -122,3 +122,18 @@ CREATE TABLE product_segment_state (
     last_order_id    bigint NOT NULL,
     products_version text NOT NULL
 );
+
+-- What is bought together with each category over all history (every customer and guest): for the
+-- bought-with questions about a category, the most expensive to fold (its orders are many). anchor is
+-- the category in lower case (categories differing only in case are one anchor, as the question
+-- matches them); group_by 'category': item is the other category ('(no product)' for lines without a
+-- product), 'product': the other product's id as text, 'anchor': item '' and the anchor's own order
+-- count. orders_together counts sale orders where the anchor and the item were both bought. Orders
+-- only add to these counts, so they are extended with the new orders like the rollups.
+CREATE TABLE product_pair_facts (
+    anchor           text NOT NULL,
+    group_by         text NOT NULL CHECK (group_by IN ('category', 'product', 'anchor')),
+    item             text NOT NULL,
+    orders_together  bigint NOT NULL,
+    PRIMARY KEY (anchor, group_by, item)
+);

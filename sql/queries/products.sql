@@ -776,3 +776,84 @@ FROM ranked r
 LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = r.group_no
 WHERE r.position <= %(limit)s
 ORDER BY position;
+
+-- name: pairs_clear
+DELETE FROM product_pair_facts;
+
+-- name: pairs_extend
+-- Add the sale orders %(after)s < order_id to product_pair_facts: each order's bought categories as
+-- anchors, paired with the order's other bought categories and products. 'uncategorized' is never an
+-- anchor (the question's anchor matches products by their category, and those have none).
+WITH anchors AS (
+    SELECT DISTINCT order_id, lower(category) AS anchor
+    FROM category_order_rollup
+    WHERE order_id > %(after)s AND sold AND category IS NOT NULL AND category <> 'uncategorized'
+), pairs AS (
+    SELECT a.anchor, 'anchor' AS group_by, '' AS item
+    FROM anchors a
+    UNION ALL
+    SELECT a.anchor, 'category', coalesce(c.category, '(no product)')
+    FROM anchors a
+    JOIN category_order_rollup c ON c.order_id = a.order_id AND c.sold
+    WHERE coalesce(lower(c.category) <> a.anchor, true)
+    UNION ALL
+    SELECT a.anchor, 'product', r.product_id::text
+    FROM anchors a
+    JOIN product_order_rollup r ON r.order_id = a.order_id AND r.sold
+    LEFT JOIN products p ON p.product_id = r.product_id
+    WHERE coalesce(lower(p.category) <> a.anchor, true)
+)
+INSERT INTO product_pair_facts AS t (anchor, group_by, item, orders_together)
+SELECT anchor, group_by, item, count(*)
+FROM pairs
+GROUP BY 1, 2, 3
+ON CONFLICT (anchor, group_by, item) DO UPDATE SET orders_together = t.orders_together + excluded.orders_together;
+
+-- name: bought_together_category_facts
+-- `bought_together_from_anchor` for a category anchor (%(anchor_category)s, not 'uncategorized') over
+-- all history for everyone, from stored counts: the pairs from product_pair_facts, each item's orders
+-- and all orders from the all-history product_group_facts. The same columns and ranking. (No item's
+-- group holds an anchor product, so no order is taken off its count.)
+WITH category_groups AS (
+    SELECT category, dense_rank() OVER (ORDER BY category) AS group_no
+    FROM (SELECT DISTINCT coalesce(category, 'uncategorized') AS category FROM products) c
+), pairs AS (
+    SELECT CASE WHEN f.group_by = 'product' THEN coalesce(nullif(f.item::bigint, 0), -1)
+                ELSE coalesce(cg.group_no, -1) END AS group_no,
+           f.orders_together
+    FROM product_pair_facts f
+    LEFT JOIN category_groups cg ON f.group_by = 'category' AND cg.category = f.item
+    WHERE f.anchor = lower(%(anchor_category)s) AND f.group_by = %(group_by)s
+), counts AS MATERIALIZED (
+    SELECT (SELECT orders_together FROM product_pair_facts
+            WHERE anchor = lower(%(anchor_category)s) AND group_by = 'anchor') AS anchor_orders,
+           (SELECT sold_orders FROM product_group_facts
+            WHERE group_by = %(group_by)s AND row_type = 'total'
+              AND period_start = '-infinity' AND period_end = 'infinity') AS all_orders
+), together AS (
+    SELECT p.group_no, p.orders_together, f.sold_orders AS orders_with_item
+    FROM pairs p
+    JOIN product_group_facts f ON f.group_by = %(group_by)s AND f.row_type = 'group'
+                               AND f.period_start = '-infinity' AND f.period_end = 'infinity'
+                               AND f.group_no = p.group_no
+    WHERE p.orders_together > 0
+)
+SELECT CASE WHEN %(group_by)s = 'product' THEN t.group_no::text
+            ELSE coalesce((SELECT min(cg.category) FROM category_groups cg WHERE cg.group_no = t.group_no),
+                          '(no product)') END AS group_key,
+       t.orders_together, t.orders_with_item AS orders_with_item, c.anchor_orders, c.all_orders,
+       t.orders_together::double precision / c.all_orders AS support,
+       t.orders_together::double precision / c.anchor_orders AS confidence,
+       (t.orders_together::double precision / c.anchor_orders)
+         / (t.orders_with_item::double precision / c.all_orders) AS lift,
+       p.sku, p.title, coalesce(p.category, 'uncategorized') AS product_category
+FROM together t
+CROSS JOIN counts c
+LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = t.group_no
+-- Ranked as in bought_together.
+ORDER BY (t.orders_together >= greatest(3, ceil(0.01 * c.anchor_orders))) DESC,
+         CASE WHEN t.orders_together >= greatest(3, ceil(0.01 * c.anchor_orders))
+              THEN t.orders_together::double precision * c.all_orders / (c.anchor_orders * t.orders_with_item)
+         END DESC,
+         t.orders_together DESC, lift DESC, t.group_no
+LIMIT %(limit)s;
