@@ -28,8 +28,10 @@ def thread_key(channel: str, thread_ts: str) -> str:
 
 
 def clean_question(text: str) -> str:
-    """The question without the bot's @-mention and Slack's formatting around it."""
-    return _MENTION.sub("", text or "").strip()
+    """The question without the bot's @-mention and Slack's formatting around it. Slack escapes
+    the three characters it uses for markup (&, <, >); a person typing "value > 1000" means ">"."""
+    text = _MENTION.sub("", text or "")
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
 
 
 def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | None, question: str,

@@ -124,3 +124,16 @@ def test_cli_without_a_reachable_database_says_so_without_a_traceback(monkeypatc
     assert code == 2
     assert "Traceback" not in err and "DATABASE_URL" in err and "PostgreSQL" in err
     assert "s3cret-pw" not in err
+
+
+def test_slack_escapes_are_undone_before_routing():
+    # Slack sends "&", "<" and ">" typed by a person as &amp; &lt; &gt;: "value > 1000" arrived
+    # as "value &gt; 1000" and the minimum was silently lost.
+    from analytics.router.slots import money
+    from bot.answering import clean_question
+
+    question = clean_question("<@U0BOT> customers with lifetime value &gt; 1000 &amp; at risk")
+    assert question == "customers with lifetime value > 1000 & at risk"
+    assert money(question) == 1000.0
+    # Slack's own markup for links and mentions is not the person's text.
+    assert clean_question("<@U0BOT|bot> tell me about C-1A2B3C4D") == "tell me about C-1A2B3C4D"
