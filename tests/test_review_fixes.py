@@ -137,3 +137,15 @@ def test_slack_escapes_are_undone_before_routing():
     assert money(question) == 1000.0
     # Slack's own markup for links and mentions is not the person's text.
     assert clean_question("<@U0BOT|bot> tell me about C-1A2B3C4D") == "tell me about C-1A2B3C4D"
+
+
+@pytest.mark.parametrize("tool, arguments", [
+    ("lookup_customer", {"customer": "2000478\x00"}),
+    ("analyze_products", {"bought_with": "batting\x00"}),
+    ("segment_info", {"name": "\x00"}),
+])
+def test_nul_bytes_in_arguments_are_a_user_error(ctx, tool, arguments):
+    # PostgreSQL text cannot hold NUL: a model or a pasted string with one crashed the tool
+    # (psycopg DataError) instead of getting a message about the argument.
+    with pytest.raises(ToolError, match="control character"):
+        run_tool(ctx, tool, arguments)

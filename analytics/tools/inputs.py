@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Axis = Literal[
     "frequency", "value", "exploration", "price_sensitivity",
@@ -30,6 +30,15 @@ ARCHETYPE_HELP = "An archetype id (e.g. 'A-1f3c9e') or its name."
 
 class ToolInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value):
+        # PostgreSQL text cannot hold NUL, and no id or name has control characters: say so here
+        # rather than fail inside a query.
+        if isinstance(value, str) and any(ord(ch) < 32 for ch in value):
+            raise ValueError("contains a control character; use plain text")
+        return value
 
 
 class LookupCustomerInput(ToolInput):
