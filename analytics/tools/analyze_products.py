@@ -268,7 +268,7 @@ def _anchor(ctx: ToolContext, text: str) -> tuple[dict, str]:
 def _scope(ctx: ToolContext, params: AnalyzeProductsInput) -> tuple[dict, str, int | None]:
     """Query parameters for the segment / archetype filter, its description and its size."""
     if not params.segment and not params.archetype:
-        return {"run_id": None, "segment": None, "archetype_id": None}, "all customers", None
+        return {"run_id": None, "segment": None, "archetype_id": None, "scope_facts": None}, "all customers", None
     run = require_current_run(ctx)
     segment_filter, described = None, []
     if params.segment:
@@ -279,6 +279,11 @@ def _scope(ctx: ToolContext, params: AnalyzeProductsInput) -> tuple[dict, str, i
     if archetype_id:
         described.append(f"archetype {archetype_id}")
     scope = {"run_id": run.run_id, "segment": segment_filter, "archetype_id": archetype_id}
+    # One segment or one archetype: its members' sums are stored (product_segment_facts) once built
+    # for this run and this rollup; the queries read them when scope_facts names it.
+    key = _scope_key(scope)
+    ready = key is not None and _segment_facts_ready(_fetch(ctx, "products.segment_state", {})[0], run.run_id)
+    scope["scope_facts"] = key if ready else None
     size = _fetch(ctx, "products.scope_customers", scope)[0]["customers"]
     return scope, " and ".join(described) + f" ({size:,} customers)", size
 
@@ -323,11 +328,9 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     page_size = 0 if small or params.bought_with else params.limit
     # All history for all customers is the most asked question: its answer per group is stored; all
     # history for a segment / archetype sums its members' per-customer rows; a period reads its orders.
-    scope_key = _scope_key(scope) if scope["run_id"] is not None else None
     if period.is_all and scope["run_id"] is None:
         source = "products.summary_facts"
-    elif (period.is_all and scope_key
-          and _segment_facts_ready(_fetch(ctx, "products.segment_state", {})[0], scope["run_id"])):
+    elif period.is_all and scope["scope_facts"]:
         source = "products.summary_scope_facts"  # one segment / archetype: its members' sums are stored
     elif period.is_all:
         source = "products.summary_members"
@@ -335,7 +338,7 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
         source = "products.summary_facts"  # a standard period (STORED_PERIODS) for everyone
     else:
         source = "products.summary"
-    found = _fetch(ctx, source, {**base, "scope": scope_key, "limit": page_size})
+    found = _fetch(ctx, source, {**base, "limit": page_size})
     totals_row, page = found[0], found[1:]
     total_revenue = float(totals_row["revenue"] or 0)
     rows: list[CategoryRow | ProductRow] = []

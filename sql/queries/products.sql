@@ -511,7 +511,7 @@ WITH members AS (
     SELECT r.product_id, r.customer_id
     FROM product_order_rollup r
     WHERE NOT (SELECT in_period FROM scoped) AND (SELECT by_members FROM scoped) AND %(group_by)s = 'product'
-      AND r.sold
+      AND %(scope_facts)s::text IS NULL AND r.sold
       AND r.product_id = ANY ((SELECT array_agg(CASE WHEN group_no = -1 THEN 0 ELSE group_no END)
                                FROM candidates)::bigint[])
 ), period_rows AS (  -- the period's rows at the grain of %(group_by)s, empty over all history
@@ -546,8 +546,16 @@ WITH members AS (
     JOIN members m ON m.customer_id = r.customer_id
     LEFT JOIN category_groups cg ON r.group_by = 'category' AND cg.category = r.item
     WHERE NOT (SELECT in_period FROM scoped) AND (SELECT by_members FROM scoped) AND %(group_by)s = 'category'
-      AND r.group_by = 'category'
+      AND %(scope_facts)s::text IS NULL AND r.group_by = 'category'
     GROUP BY 1
+    UNION ALL
+    -- One segment / archetype with stored sums: each item's orders are one row of them.
+    SELECT coalesce(CASE WHEN f.group_by = 'product' THEN nullif(f.item::bigint, 0) ELSE cg.group_no END, -1),
+           f.sold_orders
+    FROM product_segment_facts f
+    LEFT JOIN category_groups cg ON f.group_by = 'category' AND cg.category = f.item
+    WHERE NOT (SELECT in_period FROM scoped) AND f.run_id = %(run_id)s AND f.scope = %(scope_facts)s
+      AND f.group_by = %(group_by)s
     UNION ALL
     SELECT CASE WHEN c.product_id = 0 THEN -1 ELSE c.product_id END, count(*)
     FROM candidate_rows c
@@ -556,6 +564,9 @@ WITH members AS (
 ), counts AS MATERIALIZED (  -- once, not once per place the ORDER BY uses it
     SELECT (SELECT count(DISTINCT order_id) FROM basket) AS anchor_orders,
            CASE WHEN (SELECT in_period FROM scoped) THEN (SELECT count(DISTINCT order_id) FROM period_rows)
+                WHEN %(scope_facts)s::text IS NOT NULL
+                THEN (SELECT f.sold_orders FROM product_segment_facts f
+                      WHERE f.run_id = %(run_id)s AND f.scope = %(scope_facts)s AND f.group_by = 'all')
                 WHEN (SELECT by_members FROM scoped)
                 THEN (SELECT sum(r.sold_orders) FROM product_customer_rollup r
                       JOIN members m ON m.customer_id = r.customer_id WHERE r.group_by = 'all')
@@ -713,7 +724,7 @@ ON CONFLICT (singleton) DO UPDATE
 SET run_id = excluded.run_id, last_order_id = excluded.last_order_id, products_version = excluded.products_version;
 
 -- name: summary_scope_facts
--- `summary_members` for one segment or archetype (%(scope)s, as in product_segment_facts) over all
+-- `summary_members` for one segment or archetype (%(scope_facts)s, as in product_segment_facts) over all
 -- history, from its stored sums: the same columns, groups numbered and ranked the same way.
 WITH category_groups AS (
     SELECT category, dense_rank() OVER (ORDER BY category) AS group_no
@@ -723,7 +734,7 @@ WITH category_groups AS (
     FROM product_segment_facts f
     LEFT JOIN category_groups cg ON f.group_by = 'category' AND cg.category = f.item
     LEFT JOIN products p ON p.product_id = CASE WHEN f.group_by = 'product' THEN f.item::bigint END
-    WHERE f.run_id = %(run_id)s AND f.scope = %(scope)s AND f.group_by = %(group_by)s
+    WHERE f.run_id = %(run_id)s AND f.scope = %(scope_facts)s AND f.group_by = %(group_by)s
       AND (%(category)s::text IS NULL
            OR lower(CASE WHEN %(group_by)s = 'product' THEN coalesce(p.category, 'uncategorized')
                          ELSE f.item END) = lower(%(category)s))
@@ -748,7 +759,7 @@ WITH category_groups AS (
 ), total AS (  -- the members' 'all' row, or with a category filter their row of that category
     SELECT f.sale_orders, f.customers, f.repeat_customers
     FROM product_segment_facts f
-    WHERE f.run_id = %(run_id)s AND f.scope = %(scope)s
+    WHERE f.run_id = %(run_id)s AND f.scope = %(scope_facts)s
       AND ((%(category)s::text IS NULL AND f.group_by = 'all')
            OR (%(category)s::text IS NOT NULL AND f.group_by = 'category' AND lower(f.item) = lower(%(category)s)))
 )
