@@ -149,3 +149,14 @@ def test_nul_bytes_in_arguments_are_a_user_error(ctx, tool, arguments):
     # (psycopg DataError) instead of getting a message about the argument.
     with pytest.raises(ToolError, match="control character"):
         run_tool(ctx, tool, arguments)
+
+
+def test_fractions_named_pct_or_mape_are_shown_as_percents():
+    # Segment changes carry change_pct = 0.218 (a fraction); Slack showed "0.22", which reads as
+    # 0.22 %, not 22 %. The same for a forecast's model_wmape when rendered generically.
+    from bot.views.format import format_value
+
+    assert format_value(0.218, "change_pct") == "22%"
+    assert format_value(-0.0087, "change_pct") == "-0.9%"
+    assert format_value(0.104, "model_wmape") == "10%"
+    assert format_value(25.0, "discount_percent") == "25.00"   # already a percent: unchanged

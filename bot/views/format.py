@@ -10,7 +10,7 @@ from typing import Any
 # renderer that drops them anyway means one tool's mistake cannot leak into a channel.
 _PII_MARKERS = ("email", "phone", "address", "first_name", "last_name", "full_name", "customer_name",
                 "store_customer_id", "street", "zip", "postcode", "postal", "pii")
-_PERCENT_MARKERS = ("probability", "rate", "share", "ratio", "membership", "churn", "coverage")
+_PERCENT_MARKERS = ("probability", "rate", "share", "ratio", "membership", "churn", "coverage", "pct", "mape")
 _NAME_KEYS = ("name", "title", "segment", "label", "public_id", "sku")
 _MONEY_MARKERS = ("revenue", "value", "clv", "spend", "amount", "aov", "order_value", "at_stake", "at_risk")
 
