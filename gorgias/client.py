@@ -1,4 +1,4 @@
-"""The one Gorgias REST client: httpx with Basic auth (username + API key), base URL from
+"""The one Gorgias REST client: httpx (on gorgias.transport's keep-alive transport) with Basic auth (username + API key), base URL from
 GORGIAS_BASE_URL or GORGIAS_DOMAIN, a shared 40-requests-per-20-seconds limiter, and 429
 Retry-After handling. 5xx and network errors are raised as retriable; the inbox retries them."""
 from __future__ import annotations
@@ -9,6 +9,8 @@ import time
 from collections import deque
 
 import httpx
+
+from gorgias.transport import KeepAliveTransport
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +76,12 @@ class GorgiasClient:
         if not settings.gorgias_username or settings.gorgias_api_key is None:
             raise GorgiasConfigError("set GORGIAS_USERNAME and GORGIAS_API_KEY to post notes")
         self.settings = settings
+        url = base_url(settings)
         self.http = httpx.Client(
-            base_url=base_url(settings), transport=transport,
+            base_url=url, transport=transport or KeepAliveTransport(url, settings.gorgias_timeout_seconds),
             auth=httpx.BasicAuth(settings.gorgias_username, settings.gorgias_api_key.get_secret_value()),
             timeout=settings.gorgias_timeout_seconds, headers={"Accept": "application/json"},
+            trust_env=False,   # no proxy/netrc lookups: the helpdesk is reached directly, with our own auth
         )
         self.limiter = RateLimiter(settings.gorgias_rate_limit_requests, settings.gorgias_rate_limit_window_seconds)
 
