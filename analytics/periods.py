@@ -136,6 +136,10 @@ def parse_period(text: str | None, reference: date | datetime) -> Period:
 
     Raises ToolError naming the phrase when it is not in the grammar, names an impossible date,
     ends before it starts, or starts after the reference date (there is no data there yet)."""
+    if isinstance(reference, datetime) and reference.tzinfo is not None:
+        # Bounds are UTC midnights; the reference day must be the UTC day too, whatever TimeZone
+        # the database session returned the timestamp in.
+        reference = reference.astimezone(timezone.utc)
     ref = reference.date() if isinstance(reference, datetime) else reference
     raw = (text or "").strip()
     token = re.sub(r"[\s-]+", "_", raw.lower()) if ".." not in raw else raw.lower().replace(" ", "")

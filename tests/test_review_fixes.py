@@ -160,3 +160,19 @@ def test_fractions_named_pct_or_mape_are_shown_as_percents():
     assert format_value(-0.0087, "change_pct") == "-0.9%"
     assert format_value(0.104, "model_wmape") == "10%"
     assert format_value(25.0, "discount_percent") == "25.00"   # already a percent: unchanged
+
+
+def test_period_reference_is_the_utc_day_of_the_latest_order():
+    # psycopg returns timestamptz in the session's TimeZone. With a server in New York, the latest
+    # order at 2025-01-01 02:00 UTC came back as 2024-12-31 21:00-05:00; its local date made
+    # 'last_7_days' end at 2025-01-01 00:00 UTC (bounds are UTC) and leave that order out.
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    latest_utc = datetime(2025, 1, 1, 2, 0, tzinfo=timezone.utc)
+    local = latest_utc.astimezone(ZoneInfo("America/New_York"))
+    period = parse_period("last_7_days", local)
+    start, end = period.bounds()
+    assert start <= latest_utc < end
+    assert end - start == timedelta(days=7)
+    assert parse_period("last_7_days", local) == parse_period("last_7_days", latest_utc)
