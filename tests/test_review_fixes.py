@@ -176,3 +176,17 @@ def test_period_reference_is_the_utc_day_of_the_latest_order():
     assert start <= latest_utc < end
     assert end - start == timedelta(days=7)
     assert parse_period("last_7_days", local) == parse_period("last_7_days", latest_utc)
+
+
+def test_router_anchor_is_the_utc_day_whatever_the_session_timezone(loaded):
+    # The offline router turns "last month" into periods from this anchor; the tools measure from
+    # the UTC day. A server in UTC+14 moved the anchor of a 12:00 UTC run to the next day.
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from sql import query
+
+    db, _ = loaded
+    with psycopg.connect(db.url, options="-c TimeZone=Pacific/Kiritimati", row_factory=dict_row) as conn:
+        anchor = conn.execute(query("router.anchor")).fetchone()["anchor"]
+    assert anchor == AS_OF.date()

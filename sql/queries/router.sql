@@ -97,6 +97,7 @@ LIMIT 500;
 
 -- name: anchor
 -- The date relative periods are anchored to: the current run's as-of, else the latest order.
+-- Its UTC day, as the tools' periods use, whatever the session's TimeZone.
 SELECT (SELECT run_id FROM discovery_runs WHERE is_current) AS run_id,
-       coalesce((SELECT as_of FROM discovery_runs WHERE is_current),
-                (SELECT max(ordered_at) FROM orders))::date AS anchor;
+       (coalesce((SELECT as_of FROM discovery_runs WHERE is_current),
+                 (SELECT max(ordered_at) FROM orders)) AT TIME ZONE 'UTC')::date AS anchor;
