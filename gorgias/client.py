@@ -3,6 +3,7 @@ GORGIAS_BASE_URL or GORGIAS_DOMAIN, a shared 40-requests-per-20-seconds limiter,
 Retry-After handling. 5xx and network errors are raised as retriable; the inbox retries them."""
 from __future__ import annotations
 
+import http.cookiejar
 import logging
 import threading
 import time
@@ -13,6 +14,11 @@ import httpx
 from gorgias.transport import KeepAliveTransport
 
 log = logging.getLogger(__name__)
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    def extract_cookies(self, response, request) -> None:
+        return None
 
 
 class GorgiasConfigError(Exception):
@@ -82,7 +88,9 @@ class GorgiasClient:
             auth=httpx.BasicAuth(settings.gorgias_username, settings.gorgias_api_key.get_secret_value()),
             timeout=settings.gorgias_timeout_seconds, headers={"Accept": "application/json"},
             trust_env=False,   # no proxy/netrc lookups: the helpdesk is reached directly, with our own auth
+            cookies=_NoCookies(),   # Basic auth needs no session: skip storing each answer's cookies
         )
+        self._base = url
         self.limiter = RateLimiter(settings.gorgias_rate_limit_requests, settings.gorgias_rate_limit_window_seconds)
 
     def close(self) -> None:
@@ -97,7 +105,8 @@ class GorgiasClient:
             if self.limiter.acquire(max_wait=budget - (time.monotonic() - started)) is None:
                 break
             try:
-                response = self.http.request(method, path, **kwargs)
+                # An absolute URL is parsed once; a path is parsed, then merged with the base URL.
+                response = self.http.request(method, self._base + path, **kwargs)
             except httpx.HTTPError as exc:
                 raise GorgiasAPIError(f"{method} {path}: {type(exc).__name__}: {exc}", status=None, retriable=True) from None
             if response.status_code == 429:
