@@ -569,3 +569,32 @@ def test_stored_category_pairs_equal_the_full_fold(fresh_db, settings):
     assert _check_category_pairs(ctx) >= 6
     result = run_tool(ctx, "analyze_products", {"bought_with": "Kits"})
     assert result.anchor_orders == 11 and result.bought_together[0].item == "notions"
+
+
+@pytest.mark.parametrize("arguments", [
+    {"segment": "frequency:frequent", "period": "last_90_days"},
+    {"segment": "frequent", "period": "last_quarter", "group_by": "product", "sort_by": "repeat_rate"},
+    {"archetype": "A-bbb222", "period": "this_quarter", "group_by": "product", "category": "fabric"},
+    {"archetype": "Steady regulars", "period": "last_month", "sort_by": "customers"},
+    {"segment": "frequency:frequent", "period": "q2", "category": "Fabric"},
+])
+def test_segment_period_facts_equal_the_scan(loaded, settings, arguments):
+    from analytics.tools.analyze_products import _fetch, _period, refresh_segment_facts, scope_period_bounds
+    from analytics.tools.inputs import AnalyzeProductsInput
+
+    db, _ = loaded
+    ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    stored = run_tool(ctx, "analyze_products", arguments)
+    version = _fetch(ctx, "products.data_version", {})[0]
+    bounds = _period(ctx, AnalyzeProductsInput(**arguments).period, version["latest_order_at"]).bounds()
+    assert bounds in scope_period_bounds(version["latest_order_at"])   # the stored path answered
+    with db.connection() as conn:
+        stored_rows = conn.execute("SELECT count(*) FROM product_segment_facts WHERE period_start = %s "
+                                   "AND period_end = %s", bounds).fetchone()[0]
+        assert stored_rows > 0
+        conn.execute("UPDATE product_segment_state SET run_id = -1")   # stale: the same question scans
+    try:
+        assert stored.totals.orders > 0
+        _same_answer(stored, run_tool(ctx, "analyze_products", arguments))
+    finally:
+        assert refresh_segment_facts(db) is True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -193,6 +194,10 @@ def refresh_segment_facts(db) -> bool:
             return False
         cur.execute(query("products.segment_facts_clear"))
         cur.execute(query("products.segment_facts_build"), {"run_id": run["run_id"]})
+        cur.execute(query("products.data_version"))
+        for start, end in scope_period_bounds(cur.fetchone()["latest_order_at"]):
+            cur.execute(query("products.segment_period_facts_build"),
+                        {"run_id": run["run_id"], "start": start, "end": end})
         cur.execute(query("products.segment_state_save"), {"run_id": run["run_id"]})
     return True
 
@@ -227,6 +232,12 @@ def stored_period_bounds(latest) -> list[tuple]:
     if latest is None:
         return []
     return list(dict.fromkeys(parse_period(phrase, latest).bounds() for phrase in STORED_PERIODS))
+
+
+def scope_period_bounds(latest) -> list[tuple]:
+    """The standard periods up to a quarter long, whose answers are also stored per segment / archetype
+    (longer ones cost more to store for every scope than to scan for the one asked about)."""
+    return [(start, end) for start, end in stored_period_bounds(latest) if end - start <= timedelta(days=92)]
 
 
 def _fact_rows(group_by: str, bounds: tuple, rows: list[dict]) -> list[tuple]:
@@ -330,7 +341,7 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     # history for a segment / archetype sums its members' per-customer rows; a period reads its orders.
     if period.is_all and scope["run_id"] is None:
         source = "products.summary_facts"
-    elif period.is_all and scope["scope_facts"]:
+    elif scope["scope_facts"] and (period.is_all or (start, end) in scope_period_bounds(version["latest_order_at"])):
         source = "products.summary_scope_facts"  # one segment / archetype: its members' sums are stored
     elif period.is_all:
         source = "products.summary_members"

@@ -103,6 +103,8 @@ CREATE TABLE product_rollup_state (
 CREATE TABLE product_segment_facts (
     run_id            bigint NOT NULL,
     scope             text NOT NULL,
+    period_start      timestamptz NOT NULL DEFAULT '-infinity',   -- all history, or one of the standard
+    period_end        timestamptz NOT NULL DEFAULT 'infinity',    -- periods up to a quarter long
     group_by          text NOT NULL CHECK (group_by IN ('category', 'product', 'all')),
     item              text NOT NULL,
     sale_orders       bigint NOT NULL,
@@ -112,7 +114,7 @@ CREATE TABLE product_segment_facts (
     units             bigint NOT NULL,
     customers         bigint NOT NULL,   -- members with a sale order holding the item
     repeat_customers  bigint NOT NULL,   -- members with two or more
-    PRIMARY KEY (run_id, scope, group_by, item)
+    PRIMARY KEY (run_id, scope, period_start, period_end, group_by, item)
 );
 
 -- One row: the run and the rollup state (product_rollup_state) the segment facts were built from.

@@ -555,7 +555,7 @@ WITH members AS (
     FROM product_segment_facts f
     LEFT JOIN category_groups cg ON f.group_by = 'category' AND cg.category = f.item
     WHERE NOT (SELECT in_period FROM scoped) AND f.run_id = %(run_id)s AND f.scope = %(scope_facts)s
-      AND f.group_by = %(group_by)s
+      AND f.period_start = '-infinity' AND f.period_end = 'infinity' AND f.group_by = %(group_by)s
     UNION ALL
     SELECT CASE WHEN c.product_id = 0 THEN -1 ELSE c.product_id END, count(*)
     FROM candidate_rows c
@@ -566,7 +566,8 @@ WITH members AS (
            CASE WHEN (SELECT in_period FROM scoped) THEN (SELECT count(DISTINCT order_id) FROM period_rows)
                 WHEN %(scope_facts)s::text IS NOT NULL
                 THEN (SELECT f.sold_orders FROM product_segment_facts f
-                      WHERE f.run_id = %(run_id)s AND f.scope = %(scope_facts)s AND f.group_by = 'all')
+                      WHERE f.run_id = %(run_id)s AND f.scope = %(scope_facts)s AND f.group_by = 'all'
+                        AND f.period_start = '-infinity' AND f.period_end = 'infinity')
                 WHEN (SELECT by_members FROM scoped)
                 THEN (SELECT sum(r.sold_orders) FROM product_customer_rollup r
                       JOIN members m ON m.customer_id = r.customer_id WHERE r.group_by = 'all')
@@ -710,6 +711,48 @@ FROM product_customer_rollup r
 JOIN scopes s ON s.customer_id = r.customer_id
 GROUP BY s.scope, r.group_by, r.item;
 
+-- name: segment_period_facts_build
+-- product_segment_facts for run %(run_id)s over the period [%(start)s, %(end)s): the members' rows of
+-- the period per customer (by product, by category, and whole orders), then summed per scope as
+-- segment_facts_build does over all history.
+WITH scopes AS (
+    SELECT p.customer_id, 'segment:' || s.key || ':' || s.value AS scope
+    FROM customer_profiles p
+    CROSS JOIN LATERAL jsonb_each_text(p.dominant_segments) s
+    WHERE p.run_id = %(run_id)s
+    UNION ALL
+    SELECT p.customer_id, 'archetype:' || p.archetype_id
+    FROM customer_profiles p
+    WHERE p.run_id = %(run_id)s AND p.archetype_id IS NOT NULL
+), per_order AS (
+    SELECT customer_id, 'product' AS group_by, product_id::text AS item, is_sale, sold, amount, sale_amount, units
+    FROM product_order_rollup
+    WHERE ordered_at >= %(start)s AND ordered_at < %(end)s AND customer_id IS NOT NULL
+    UNION ALL
+    SELECT customer_id, 'category', coalesce(category, '(no product)'), is_sale, sold, amount, sale_amount, units
+    FROM category_order_rollup
+    WHERE ordered_at >= %(start)s AND ordered_at < %(end)s AND customer_id IS NOT NULL
+    UNION ALL
+    SELECT min(customer_id), 'all', '', bool_and(is_sale), bool_or(sold), sum(amount), sum(sale_amount), sum(units)
+    FROM category_order_rollup
+    WHERE ordered_at >= %(start)s AND ordered_at < %(end)s AND customer_id IS NOT NULL
+    GROUP BY order_id
+), per_customer AS (
+    SELECT customer_id, group_by, item, count(*) FILTER (WHERE is_sale) AS sale_orders,
+           count(*) FILTER (WHERE sold) AS sold_orders, sum(amount) AS amount, sum(sale_amount) AS sale_amount,
+           sum(units) AS units
+    FROM per_order
+    GROUP BY 1, 2, 3
+)
+INSERT INTO product_segment_facts (run_id, scope, period_start, period_end, group_by, item, sale_orders, sold_orders,
+                                   amount, sale_amount, units, customers, repeat_customers)
+SELECT %(run_id)s, s.scope, %(start)s, %(end)s, c.group_by, c.item, sum(c.sale_orders), sum(c.sold_orders),
+       sum(c.amount), sum(c.sale_amount), sum(c.units), count(*) FILTER (WHERE c.sale_orders >= 1),
+       count(*) FILTER (WHERE c.sale_orders >= 2)
+FROM per_customer c
+JOIN scopes s ON s.customer_id = c.customer_id
+GROUP BY s.scope, c.group_by, c.item;
+
 -- name: segment_state
 SELECT s.run_id, s.last_order_id, s.products_version,
        (SELECT last_order_id FROM product_rollup_state) AS rollup_order_id,
@@ -725,7 +768,8 @@ SET run_id = excluded.run_id, last_order_id = excluded.last_order_id, products_v
 
 -- name: summary_scope_facts
 -- `summary_members` for one segment or archetype (%(scope_facts)s, as in product_segment_facts) over all
--- history, from its stored sums: the same columns, groups numbered and ranked the same way.
+-- history, or `summary` for it over a stored period, from its stored sums: the same columns, groups
+-- numbered and ranked the same way.
 WITH category_groups AS (
     SELECT category, dense_rank() OVER (ORDER BY category) AS group_no
     FROM (SELECT DISTINCT coalesce(category, 'uncategorized') AS category FROM products) c
@@ -735,6 +779,8 @@ WITH category_groups AS (
     LEFT JOIN category_groups cg ON f.group_by = 'category' AND cg.category = f.item
     LEFT JOIN products p ON p.product_id = CASE WHEN f.group_by = 'product' THEN f.item::bigint END
     WHERE f.run_id = %(run_id)s AND f.scope = %(scope_facts)s AND f.group_by = %(group_by)s
+      AND f.period_start = coalesce(%(start)s::timestamptz, '-infinity')
+      AND f.period_end = coalesce(%(end)s::timestamptz, 'infinity')
       AND (%(category)s::text IS NULL
            OR lower(CASE WHEN %(group_by)s = 'product' THEN coalesce(p.category, 'uncategorized')
                          ELSE f.item END) = lower(%(category)s))
@@ -760,6 +806,8 @@ WITH category_groups AS (
     SELECT f.sale_orders, f.customers, f.repeat_customers
     FROM product_segment_facts f
     WHERE f.run_id = %(run_id)s AND f.scope = %(scope_facts)s
+      AND f.period_start = coalesce(%(start)s::timestamptz, '-infinity')
+      AND f.period_end = coalesce(%(end)s::timestamptz, 'infinity')
       AND ((%(category)s::text IS NULL AND f.group_by = 'all')
            OR (%(category)s::text IS NOT NULL AND f.group_by = 'category' AND lower(f.item) = lower(%(category)s)))
 )
