@@ -190,3 +190,26 @@ def test_router_anchor_is_the_utc_day_whatever_the_session_timezone(loaded):
     with psycopg.connect(db.url, options="-c TimeZone=Pacific/Kiritimati", row_factory=dict_row) as conn:
         anchor = conn.execute(query("router.anchor")).fetchone()["anchor"]
     assert anchor == AS_OF.date()
+
+
+def test_mention_inside_a_dm_is_answered_once(settings, db):
+    # With app_mention and message.im both subscribed (manifest.json), "@bot who churns?" typed in
+    # the bot's DM arrives twice, as two events with different ids: it was answered twice.
+    import time
+
+    from tests.test_slack_support import Harness
+
+    h = Harness(settings, db)
+    try:
+        ts = "1700000000.000777"
+        text = "<@UBOT> who is most likely to churn?"
+        h.event({"type": "app_mention", "user": "U0ALICE", "text": text, "ts": ts, "channel": "D0ALICE",
+                 "event_ts": ts})
+        h.event({"type": "message", "channel_type": "im", "user": "U0ALICE", "text": text, "ts": ts,
+                 "channel": "D0ALICE", "event_ts": ts})
+        h.fake.wait_for("chat.update")
+        time.sleep(0.5)  # room for a second answer, if one were coming
+        assert len(h.router.questions) == 1
+        assert len(h.fake.calls_to("chat.update")) == 1
+    finally:
+        h.close()
