@@ -7,11 +7,16 @@ flipped to current in ONE transaction, so readers see the old run or the new one
 crash or kill anywhere leaves the previous run current. Implausible runs (fewer customers than
 DISCOVERY_MIN_CUSTOMERS) are recorded as 'rejected', failures as 'failed', with the reason.
 
+One run at a time: a run holds a PostgreSQL session advisory lock on a dedicated connection from
+before its record is written until it ends, whoever started it (CLI, demo, scheduler). A run that
+cannot take the lock starts nothing and returns status 'busy' naming the run in progress. Holding
+the lock proves that no other run is alive, so any other 'running' record (a killed process) is
+marked failed right away.
+
 Retention (by started_at, i.e. when the run happened, so a store whose data does not move still
 keeps history): the current run, every published run started in the last 7 days, and the
 published runs started nearest to 7, 14 and 28 days ago are kept; other published runs are
-deleted (their rows go by ON DELETE CASCADE). Unpublished records: the newest 20 are kept, and a
-'running' record older than a day (a killed process) is marked failed.
+deleted (their rows go by ON DELETE CASCADE). Unpublished records: the newest 20 are kept.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import logging
 import resource
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -29,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
@@ -50,6 +57,10 @@ RETENTION_DAYS = (7, 14, 28)
 # maturity are measured from a single order as well as from many, so everyone shapes them.
 HISTORY_AXES = {"exploration", "price_sensitivity", "cadence", "repurchase", "returns"}
 KEEP_UNPUBLISHED = 20
+# Statuses of a run that did not start (nothing recorded), with the CLI's exit code for each.
+BUSY = "busy"          # another process holds the discovery lock
+SKIPPED = "skipped"    # the scheduler's slot was already taken by a run started moments ago
+EXIT_CODES = {"published": 0, "failed": 1, "rejected": 3, BUSY: 4, SKIPPED: 4}
 
 
 class RunSummary(BaseModel):
@@ -67,6 +78,8 @@ class RunSummary(BaseModel):
     error: str | None = None
 
     def describe(self) -> str:
+        if self.run_id is None and self.status in (BUSY, SKIPPED):
+            return f"discovery not started ({self.status}): {self.error}"
         lines = [f"discovery run {self.run_id}: {self.status}"
                  + (f" (as of {self.as_of:%Y-%m-%d %H:%M} UTC)" if self.as_of else "")]
         if self.error:
@@ -309,7 +322,6 @@ def runs_to_prune(runs: pd.DataFrame, unpublished: pd.DataFrame, now: datetime) 
 
 def prune_runs(db) -> list[int]:
     with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        cur.execute(query("discovery.mark_abandoned"))
         cur.execute("SELECT now()")
         now = cur.fetchone()[0]
         cur.execute(query("discovery.published_run_ages"))
@@ -329,17 +341,71 @@ def _record_unpublished(db, run_id: int, status: str, error: str, counts: dict, 
             "stage_seconds": Jsonb(stage_seconds), "metrics": Jsonb(metrics)})
 
 
-def run_discovery(db, settings, as_of=None, progress=None, on_published=None, *, _before_commit=None,
+@contextmanager
+def discovery_lock(db):
+    """Try the one-run-at-a-time lock; yields True while held, False if another session holds it.
+
+    A session lock on its own autocommit connection, not a pooled one: a pooled connection would
+    carry the lock to its next borrower, and session locks are re-entrant only within one session."""
+    with psycopg.connect(db.url, autocommit=True) as lock_conn:
+        acquired = bool(lock_conn.execute(query("discovery.try_discovery_lock")).fetchone()[0])
+        try:
+            yield acquired
+        finally:
+            if acquired and not lock_conn.closed:
+                lock_conn.execute(query("discovery.release_discovery_lock"))
+
+
+def _busy_message(db) -> str:
+    with db.cursor() as cur:
+        cur.execute(query("discovery.running_run"))
+        row = cur.fetchone()
+    if row is None:  # the holder has the lock but has not written its record yet
+        return "another discovery run is in progress (starting)"
+    started = row["started_at"].astimezone(timezone.utc)
+    return f"another discovery run is in progress (run {row['run_id']}, started {started:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+def run_discovery(db, settings, as_of=None, progress=None, on_published=None, *,
+                  skip_if_started_within: float | None = None, _before_commit=None,
                   _load_features: Callable | None = None) -> RunSummary:
-    """Run discovery and publish it. Never raises for data problems or failures inside the run:
-    the summary's status (published / rejected / failed) and error say what happened.
+    """Run discovery and publish it, one run at a time. Never raises for data problems, a run in
+    progress or failures inside the run: the summary's status (published / rejected / failed, or
+    busy / skipped with nothing started and run_id None) and error say what happened.
 
     `as_of`: None (the latest order), a date/datetime, or 'YYYY-MM-DD' (the end of that day, UTC).
     `on_published(run_id)`: called after a successful publish (cache invalidation and warming).
+    `skip_if_started_within` (the scheduler): seconds; if any run started that recently, this
+    schedule slot is taken and the call returns 'skipped' (checked under the lock, so instances
+    whose clocks differ cannot both run the same slot).
     `_before_commit` (tests: inject a failure before the flip) and `_load_features(as_of) ->
     (FeatureSet, order facts)` (the benchmark: features from generated frames) are test hooks."""
-    progress = progress or (lambda *a, **k: None)
     started = time.perf_counter()
+
+    def not_started(status: str, message: str) -> RunSummary:
+        log.info("discovery not started (%s): %s", status, message)
+        return RunSummary(run_id=None, status=status, as_of=None,
+                          seconds=round(time.perf_counter() - started, 3), error=message)
+
+    with discovery_lock(db) as acquired:
+        if not acquired:
+            return not_started(BUSY, _busy_message(db))
+        with db.cursor() as cur:
+            if skip_if_started_within is not None:
+                cur.execute(query("discovery.recent_run_started"), {"seconds": skip_if_started_within})
+                if cur.fetchone()["taken"]:
+                    return not_started(SKIPPED, f"a run already started in the last {skip_if_started_within:g} s "
+                                                "(this schedule slot is taken)")
+            cur.execute(query("discovery.mark_stale_running"))
+            stale = [row["run_id"] for row in cur.fetchall()]
+        if stale:
+            log.warning("discovery runs %s were left 'running' by a process that ended; marked failed", stale)
+        return _run_locked(db, settings, as_of, progress, on_published, started, _before_commit, _load_features)
+
+
+def _run_locked(db, settings, as_of, progress, on_published, started: float, _before_commit,
+                _load_features) -> RunSummary:
+    progress = progress or (lambda *a, **k: None)
     with db.cursor() as cur:
         cur.execute(query("discovery.latest_order_at"))
         latest = cur.fetchone()["latest"]
@@ -431,7 +497,8 @@ def _json_safe(value):
 def run_discovery_cli(settings, as_of: str | None, as_json: bool,
                       on_published: Callable[[int], None] | None = None) -> int:
     """`python app.py discover`: 0 published, 3 rejected (the data cannot support a run), 1 failed,
-    2 a bad --as-of value. `on_published(run_id)` is the composition root's hook (cache refresh)."""
+    2 a bad --as-of value, 4 another run in progress (nothing started). `on_published(run_id)` is
+    the composition root's hook (cache refresh)."""
     from discovery.progress import no_progress, terminal_progress
     from sql import connect_database
 
@@ -454,4 +521,4 @@ def run_discovery_cli(settings, as_of: str | None, as_json: bool,
         print(json.dumps(payload, default=str))
     else:
         print(summary.describe())
-    return {"published": 0, "rejected": 3}.get(summary.status, 1)
+    return EXIT_CODES.get(summary.status, 1)

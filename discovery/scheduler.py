@@ -1,10 +1,11 @@
 """Discovery on a schedule inside the serving process, with one leader across app instances.
 
 APScheduler 3 BackgroundScheduler, cron from DISCOVERY_CRON (UTC), coalesced, one instance at a
-time. Every instance schedules the job; when it fires, each tries a PostgreSQL session advisory
-lock and only the holder runs. Clocks differ between machines, so holding the lock is not enough
-(a late instance would get it after the first one finished): an instance that finds a run started
-within the last `slot_seconds` treats the slot as taken and skips. On start, if there is no current
+time. Every instance schedules the job; when it fires, each calls run_discovery, which takes the
+one-discovery-at-a-time advisory lock itself (the same lock a manual `discover` takes), so only
+one runs. Clocks differ between machines, so holding the lock is not enough (a late instance
+would get it after the first one finished): under the lock, a run started within the last
+`slot_seconds` means the slot is taken and this instance skips. On start, if there is no current
 run and there are orders, one run starts in the background straight away (same rules).
 """
 from __future__ import annotations
@@ -14,11 +15,10 @@ import threading
 from datetime import datetime, timezone
 from typing import Callable
 
-import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from discovery.pipeline import RunSummary, run_discovery
+from discovery.pipeline import BUSY, SKIPPED, RunSummary, run_discovery
 from sql import query
 
 log = logging.getLogger(__name__)
@@ -68,27 +68,19 @@ class DiscoveryScheduler:
             return cur.fetchone()["n"] > 0
 
     def run_once(self) -> RunSummary | None:
-        """Run discovery if this instance holds the leader lock and nobody ran in this slot."""
-        # The lock lives on its own connection for the whole run (a session lock on a pooled
-        # connection could leak to the next borrower).
+        """Run discovery unless another run is in progress or one already ran in this slot
+        (then None). run_discovery holds the lock; taking it here as well, on another connection,
+        would make every scheduled run find itself busy."""
         self._idle.clear()
         try:
-            with psycopg.connect(self.db.url, autocommit=True) as lock_conn:
-                if not lock_conn.execute(query("discovery.try_leader_lock")).fetchone()[0]:
-                    log.info("discovery skipped: another instance holds the leader lock")
-                    return None
-                try:
-                    taken = lock_conn.execute(query("discovery.recent_run_started"),
-                                              {"seconds": self.slot_seconds}).fetchone()[0]
-                    if taken:
-                        log.info("discovery skipped: a run already started in this slot")
-                        return None
-                    summary = run_discovery(self.db, self.settings, on_published=self.on_published)
-                    self.last_summary = summary
-                    log.info("scheduled discovery run %s: %s", summary.run_id, summary.status)
-                    return summary
-                finally:
-                    lock_conn.execute(query("discovery.release_leader_lock"))
+            summary = run_discovery(self.db, self.settings, on_published=self.on_published,
+                                    skip_if_started_within=self.slot_seconds)
+            if summary.status in (BUSY, SKIPPED):
+                log.info("scheduled discovery skipped: %s", summary.error)
+                return None
+            self.last_summary = summary
+            log.info("scheduled discovery run %s: %s", summary.run_id, summary.status)
+            return summary
         except Exception:
             log.exception("scheduled discovery failed to start")
             return None

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from discovery.export import ExportError, export_profiles
 from discovery.importer import import_frame
 from discovery.pipeline import run_discovery, run_discovery_cli
+from sql import query
 from discovery.synthetic import StoreSpec, axis_labels, generate_store
 from settings import load_settings
 from sql.database import Database
@@ -257,7 +259,7 @@ run_discovery(db, settings, _before_commit=hang)
 """
 
 
-def test_process_killed_mid_publish_leaves_previous_run_current(store, tmp_path):
+def test_process_killed_mid_publish_leaves_previous_run_current(store, store_settings, tmp_path):
     db, _ = store
     before = current_run_id(db)
     marker = tmp_path / "marker"
@@ -269,6 +271,17 @@ def test_process_killed_mid_publish_leaves_previous_run_current(store, tmp_path)
             assert process.poll() is None, process.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "the run never reached the publish stage"
             time.sleep(0.2)
+        # While that process is publishing, a second run (here: this process) starts nothing and
+        # names the run in progress.
+        with db.cursor() as cur:
+            cur.execute("SELECT max(run_id) AS run_id, count(*) AS n FROM discovery_runs")
+            hanging = cur.fetchone()
+        busy = run_discovery(db, store_settings)
+        assert busy.status == "busy" and busy.run_id is None
+        assert f"another discovery run is in progress (run {hanging['run_id']}, started " in busy.error
+        with db.cursor() as cur:
+            cur.execute("SELECT count(*) AS n FROM discovery_runs")
+            assert cur.fetchone()["n"] == hanging["n"]
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     finally:
@@ -278,7 +291,8 @@ def test_process_killed_mid_publish_leaves_previous_run_current(store, tmp_path)
     with db.cursor() as cur:
         cur.execute("SELECT run_id, status FROM discovery_runs ORDER BY run_id DESC LIMIT 1")
         killed = cur.fetchone()
-        assert killed["status"] == "running"  # what a kill leaves behind; pruning later marks it failed
+        assert killed["run_id"] == hanging["run_id"]
+        assert killed["status"] == "running"  # what a kill leaves behind, until the next run
         # PostgreSQL rolls back the dead session's transaction: none of its rows survive.
         for _ in range(50):
             cur.execute("SELECT count(*) AS n FROM customer_profiles WHERE run_id = %s", (killed["run_id"],))
@@ -287,6 +301,39 @@ def test_process_killed_mid_publish_leaves_previous_run_current(store, tmp_path)
             time.sleep(0.2)
         else:
             pytest.fail("rows of the killed run are visible")
+    # The next run holds the lock, so the killed run's record cannot belong to a live process: it
+    # is marked failed at once (the dead session's lock goes with it, so the next run may start).
+    deadline = time.monotonic() + 30
+    while (after := run_discovery(db, store_settings)).status == "busy" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert after.status == "published", after.error
+    with db.cursor() as cur:
+        cur.execute("SELECT status, error, finished_at FROM discovery_runs WHERE run_id = %s", (killed["run_id"],))
+        record = cur.fetchone()
+    assert record["status"] == "failed" and record["error"] == "process ended before publishing"
+    assert record["finished_at"] is not None
+
+
+def test_cli_refuses_while_another_session_holds_the_discovery_lock(store, store_settings, capsys):
+    db, _ = store
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM discovery_runs")
+        runs_before = cur.fetchone()["n"]
+    before = current_run_id(db)
+    with psycopg.connect(db.url, autocommit=True) as holder:
+        assert holder.execute(query("discovery.try_discovery_lock")).fetchone()[0]
+        # The holder has taken the lock and not written its record yet.
+        code = run_discovery_cli(store_settings, as_of=None, as_json=True)
+        payload = json.loads(capsys.readouterr().out)
+        assert code == 4
+        assert payload["status"] == "busy" and payload["run_id"] is None
+        assert payload["error"] == "another discovery run is in progress (starting)"
+        assert run_discovery_cli(store_settings, as_of=None, as_json=False) == 4
+        assert "another discovery run is in progress" in capsys.readouterr().out
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM discovery_runs")
+        assert cur.fetchone()["n"] == runs_before
+    assert current_run_id(db) == before
 
 
 def test_two_schedulers_against_one_database_run_discovery_once(fresh_database_url, tmp_path):

@@ -120,10 +120,20 @@ SELECT run_id, status, started_at FROM discovery_runs
 WHERE status IN ('failed', 'rejected')
 ORDER BY started_at DESC, run_id DESC
 
--- name: mark_abandoned
--- A killed process leaves its run 'running'; after a day it cannot still be alive.
-UPDATE discovery_runs SET status = 'failed', error = 'abandoned: the process ended mid-run'
-WHERE status = 'running' AND started_at < now() - interval '1 day'
+-- name: mark_stale_running
+-- Run only while holding the discovery lock: a run's process holds that lock until it ends, so
+-- any other 'running' record belongs to a process that died (killed, crashed, lost its session).
+UPDATE discovery_runs
+SET status = 'failed', finished_at = now(), error = 'process ended before publishing'
+WHERE status = 'running'
+RETURNING run_id
+
+-- name: running_run
+-- The run in progress (for the message when another process holds the discovery lock).
+SELECT run_id, started_at FROM discovery_runs
+WHERE status = 'running'
+ORDER BY started_at DESC, run_id DESC
+LIMIT 1
 
 -- name: published_run_ages
 SELECT run_id, started_at, is_current FROM discovery_runs WHERE status = 'published'
@@ -162,8 +172,11 @@ ORDER BY c.store_customer_id
 -- Another instance already started a run in this schedule slot.
 SELECT EXISTS (SELECT 1 FROM discovery_runs WHERE started_at > now() - make_interval(secs => %(seconds)s)) AS taken
 
--- name: try_leader_lock
-SELECT pg_try_advisory_lock(727002) AS acquired
+-- name: try_discovery_lock
+-- One discovery run at a time across processes and app instances (CLI, demo, scheduler): a session
+-- lock held on a dedicated connection for the whole run, so it ends with the process. Its own key:
+-- 727002 is the importer's transaction lock, and sharing it made imports wait on discovery runs.
+SELECT pg_try_advisory_lock(727006) AS acquired
 
--- name: release_leader_lock
-SELECT pg_advisory_unlock(727002)
+-- name: release_discovery_lock
+SELECT pg_advisory_unlock(727006)
