@@ -502,11 +502,13 @@ def test_stored_periods_follow_new_orders(fresh_db, settings):
     {"archetype": "A-aaa111", "category": "kits", "sort_by": "customers"},
 ])
 def test_segment_facts_equal_the_members_scan(loaded, settings, arguments):
-    from analytics.tools.analyze_products import _fetch, refresh_segment_facts
+    from analytics.tools.analyze_products import _fetch, refresh_product_rollup, refresh_segment_facts
 
     db, _ = loaded
     ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
-    stored = run_tool(ctx, "analyze_products", arguments)   # the refresh builds the sums per scope
+    refresh_product_rollup(db)   # as after an import: the rollup, then the sums per scope
+    refresh_segment_facts(db)    # as the warm hook after a run (a no-op when the line above built them)
+    stored = run_tool(ctx, "analyze_products", arguments)
     state = _fetch(ctx, "products.segment_state", {})[0]
     assert state["run_id"] is not None and state["last_order_id"] == state["rollup_order_id"]
     assert stored.totals.orders > 0
@@ -524,12 +526,22 @@ def test_segment_facts_equal_the_members_scan(loaded, settings, arguments):
 
 
 def test_segment_facts_follow_new_orders(fresh_db, settings):
+    from analytics.tools.analyze_products import _fetch, refresh_product_rollup
     from tests.analytics_fixture import load_fixture
 
     load_fixture(fresh_db, settings)
     ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    assert refresh_product_rollup(fresh_db) is True
     before = run_tool(ctx, "analyze_products", {"segment": "frequency:frequent"})
     _add_order(fresh_db, "NEW1", "S003", 2, "sale", [("K1", 1, 80.0)])   # S003 is frequent
+    # A question before the import hook ran: the rollup is refreshed, the stale sums are not read.
+    assert run_tool(ctx, "analyze_products", {"segment": "frequency:frequent"}).totals.revenue == \
+        pytest.approx(before.totals.revenue + 80)
+    state = _fetch(ctx, "products.segment_state", {})[0]
+    assert state["last_order_id"] != state["rollup_order_id"]
+    assert refresh_product_rollup(fresh_db) is False   # as after_import: nothing new for the rollup,
+    state = _fetch(ctx, "products.segment_state", {})[0]
+    assert state["last_order_id"] == state["rollup_order_id"]   # but the sums per scope caught up
     after = run_tool(ctx, "analyze_products", {"segment": "frequency:frequent"})
     assert after.totals.revenue == pytest.approx(before.totals.revenue + 80)
     _same_answer(after, run_tool(ctx, "analyze_products", {"segment": "frequency:frequent",
@@ -579,11 +591,15 @@ def test_stored_category_pairs_equal_the_full_fold(fresh_db, settings):
     {"segment": "frequency:frequent", "period": "q2", "category": "Fabric"},
 ])
 def test_segment_period_facts_equal_the_scan(loaded, settings, arguments):
-    from analytics.tools.analyze_products import _fetch, _period, refresh_segment_facts, scope_period_bounds
+    from analytics.tools.analyze_products import (_fetch, _period, refresh_product_rollup, refresh_segment_facts,
+                                                  scope_period_bounds)
     from analytics.tools.inputs import AnalyzeProductsInput
 
     db, _ = loaded
     ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    refresh_product_rollup(db)
+    refresh_segment_facts(db)
+    assert _fetch(ctx, "products.segment_state", {})[0]["run_id"] is not None
     stored = run_tool(ctx, "analyze_products", arguments)
     version = _fetch(ctx, "products.data_version", {})[0]
     bounds = _period(ctx, AnalyzeProductsInput(**arguments).period, version["latest_order_at"]).bounds()

@@ -114,10 +114,19 @@ def _fetch(ctx: ToolContext, name: str, params: dict) -> list[dict]:
         return [dict(row) for row in cur.fetchall()]
 
 
-def refresh_product_rollup(db) -> bool:
+def refresh_product_rollup(db, with_segments: bool = True) -> bool:
     """Fold the orders imported since the last refresh into the rollup and store the all-history
     answers again; True when anything changed. One refresher at a time; readers keep seeing the
-    previous rollup until this commits."""
+    previous rollup until this commits. with_segments: also rebuild the sums per segment / archetype
+    (refresh_segment_facts, the slowest part: ~20 s on a 27k-customer store); until they are,
+    segment questions scan the rollup."""
+    changed = _refresh_rollup(db)
+    if with_segments:  # also when the rollup was current: a question may have refreshed it without them
+        refresh_segment_facts(db)  # from the rollup just committed: until then, segment questions scan
+    return changed
+
+
+def _refresh_rollup(db) -> bool:
     with db.cursor() as cur:
         cur.execute(query("products.tuning"))
         cur.execute(query("products.rollup_lock"))
@@ -173,7 +182,6 @@ def refresh_product_rollup(db) -> bool:
         cur.execute(query("products.facts_sold"))
         cur.execute(query("products.state_save"), {"last_order_id": version["last_order_id"],
                                                    "products_version": version["products_version"]})
-    refresh_segment_facts(db)  # from the rollup just committed: until then, segment questions scan
     return True
 
 
@@ -309,7 +317,9 @@ def _period(ctx: ToolContext, text: str | None, latest) -> Period:
 def analyze_products(ctx: ToolContext, params: AnalyzeProductsInput) -> AnalyzeProductsResult:
     version = _fetch(ctx, "products.data_version", {})[0]
     if _rollup_stale(version):
-        refresh_product_rollup(ctx.db)  # normally done already by the import / discovery warm hook
+        # Normally done already by the import / discovery warm hook. The sums per segment are left to
+        # those (a question would wait for them); segment questions scan the rollup meanwhile.
+        refresh_product_rollup(ctx.db, with_segments=False)
     if ctx.cache is None:
         return _compute(ctx, params, version)
     run = None
