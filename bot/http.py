@@ -35,10 +35,15 @@ def slack_routes(app: App) -> list[Route]:
     handler = SlackRequestHandler(app)
 
     async def slack_events(request: Request) -> Response:
-        if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+        declared = request.headers.get("content-length")
+        if declared is not None and not declared.strip().isdigit():
+            return Response("invalid Content-Length", status_code=400)
+        if int(declared or 0) > MAX_BODY_BYTES:
             return Response("request body too large", status_code=413)
         started = time.perf_counter()
-        body = await request.body()
+        body = await _read_capped(request)
+        if body is None:  # chunked, without a Content-Length: the cap is checked while reading
+            return Response("request body too large", status_code=413)
         bolt_request = to_bolt_request(request, body)
         bolt_response = await run_in_threadpool(handler.app.dispatch, bolt_request)
         if bolt_response.status == 200:
@@ -47,3 +52,14 @@ def slack_routes(app: App) -> list[Route]:
         return to_starlette_response(bolt_response)
 
     return [Route("/slack/events", slack_events, methods=["POST"], name="slack_events")]
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    """The body, or None as soon as it grows past MAX_BODY_BYTES."""
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)

@@ -213,3 +213,19 @@ def test_mention_inside_a_dm_is_answered_once(settings, db):
         assert len(h.fake.calls_to("chat.update")) == 1
     finally:
         h.close()
+
+
+def test_oversize_chunked_slack_request_is_refused(settings, db):
+    # The 1 MB cap looked only at Content-Length: a chunked body (no Content-Length) was read whole.
+    from tests.test_slack_support import Harness
+
+    h = Harness(settings, db)
+    try:
+        def chunks():
+            for _ in range(40):
+                yield b"x" * 65_536   # 2.6 MB in all
+
+        response = h.http.post("/slack/events", content=chunks(), headers={"Content-Type": "application/json"})
+        assert response.status_code == 413
+    finally:
+        h.close()
