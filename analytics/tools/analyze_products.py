@@ -121,9 +121,20 @@ def refresh_product_rollup(db, with_segments: bool = True) -> bool:
     (refresh_segment_facts, the slowest part: ~20 s on a 27k-customer store); until they are,
     segment questions scan the rollup."""
     changed = _refresh_rollup(db)
-    if with_segments:  # also when the rollup was current: a question may have refreshed it without them
-        refresh_segment_facts(db)  # from the rollup just committed: until then, segment questions scan
+    # Also when the rollup was current: a question may have refreshed it without the sums per segment.
+    rebuilt = with_segments and refresh_segment_facts(db)
+    if with_segments and (changed or rebuilt):  # not on a question's behalf: it would wait for it
+        _vacuum_rollup(db)
     return changed
+
+
+def _vacuum_rollup(db) -> None:
+    with db.connection() as conn:
+        conn.autocommit = True   # a pooled connection is idle here; it goes back to the pool as it came
+        try:
+            conn.execute(query("products.rollup_vacuum"))
+        finally:
+            conn.autocommit = False
 
 
 def _refresh_rollup(db) -> bool:

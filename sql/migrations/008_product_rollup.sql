@@ -16,13 +16,15 @@ CREATE TABLE product_order_rollup (
     amount       double precision NOT NULL,   -- net line value (quantity * unit_price - discount)
     sale_amount  double precision NOT NULL,   -- the same, sale lines only
     units        bigint NOT NULL,
-    PRIMARY KEY (order_id, product_id)
+    PRIMARY KEY (order_id, product_id) INCLUDE (sold)   -- an anchor's orders' items, from the index alone
 );
 -- Periods read a date range; segment / archetype filters read their members' rows; bought-together
--- finds the anchor's orders by product.
+-- finds the anchor's orders by product, from the index alone (an anchor's rows are spread over the
+-- whole table; refresh_product_rollup vacuums it so the visibility map lets index-only scans skip it).
 CREATE INDEX product_order_rollup_at_idx ON product_order_rollup (ordered_at);
 CREATE INDEX product_order_rollup_customer_idx ON product_order_rollup (customer_id);
-CREATE INDEX product_order_rollup_product_idx ON product_order_rollup (product_id);
+CREATE INDEX product_order_rollup_product_idx ON product_order_rollup (product_id)
+    INCLUDE (order_id, sold, ordered_at, customer_id);
 
 -- The same per (order, category): a period's category answer reads these rows as they are. category
 -- is 'uncategorized' for products without one and NULL for lines without a product. Rebuilt from

@@ -253,6 +253,12 @@ WHERE f.period_start = '-infinity' AND f.period_end = 'infinity'  -- the per-cus
 -- name: rollup_analyze
 ANALYZE product_order_rollup, category_order_rollup, product_customer_rollup;
 
+-- name: rollup_vacuum
+-- After a refresh commits (VACUUM cannot run in a transaction): the pages it wrote become all-visible, so
+-- the anchor lookups of bought-together stay index-only, and the rows a rebuild deleted are reused.
+VACUUM (ANALYZE) product_order_rollup, category_order_rollup, product_customer_rollup, product_group_facts,
+    product_pair_facts, product_segment_facts;
+
 -- name: state_save
 INSERT INTO product_rollup_state (singleton, last_order_id, products_version)
 VALUES (true, %(last_order_id)s, %(products_version)s)
