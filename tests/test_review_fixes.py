@@ -229,3 +229,15 @@ def test_oversize_chunked_slack_request_is_refused(settings, db):
         assert response.status_code == 413
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("tool, arguments", [
+    ("analyze_customers", {"min_value": "inf"}),
+    ("analyze_customers", {"min_value": 1e400}),
+    ("target_campaign", {"campaign": "vip", "min_value": "Infinity"}),
+])
+def test_infinite_amounts_are_rejected(ctx, tool, arguments):
+    # pydantic accepts "inf" for floats by default: it went to SQL, into the summary ("min_value
+    # inf") and into the Slack button JSON as the non-JSON token Infinity.
+    with pytest.raises(ToolError, match="min_value"):
+        run_tool(ctx, tool, arguments)

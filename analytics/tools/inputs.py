@@ -29,7 +29,8 @@ ARCHETYPE_HELP = "An archetype id (e.g. 'A-1f3c9e') or its name."
 
 
 class ToolInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # allow_inf_nan=False: "inf" is not an amount, and Infinity is not JSON (Slack, Redis).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod
