@@ -241,3 +241,15 @@ def test_infinite_amounts_are_rejected(ctx, tool, arguments):
     # inf") and into the Slack button JSON as the non-JSON token Infinity.
     with pytest.raises(ToolError, match="min_value"):
         run_tool(ctx, tool, arguments)
+
+
+def test_store_question_with_an_off_topic_word_is_not_refused():
+    # A fabric store sells "Rain" and "Snow" collections: a question the classifier could not
+    # place was refused as off-topic although it is about sales; it should get the menu instead.
+    from analytics.router.offline import OfflineRouter
+    from analytics.router.slots import Vocabulary
+
+    router = OfflineRouter(Vocabulary(categories=["Quilting Cotton"], anchor=date(2024, 12, 31)))
+    decision = router.route("how did the rain collection sell last month", [])
+    assert decision.refusal is None
+    assert router.route("will it rain tomorrow?", []).refusal is not None

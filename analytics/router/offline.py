@@ -303,8 +303,9 @@ class OfflineRouter:
                 if merged is not None:
                     return merged
             # Clearly off-topic ('weather?', 'tell me a joke') gets a polite no; anything else
-            # ('hi', 'show me everything') the menu of what the bot can do.
-            if safety.is_off_topic(question):
+            # ('hi', 'show me everything') the menu of what the bot can do. A store word next to
+            # an off-topic one ('how did the Rain collection sell?') is not off-topic.
+            if safety.is_off_topic(question) and not P_DOMAIN.search(parsed.text):
                 return RouteDecision(refusal=safety.REFUSE_OFF_TOPIC)
         if previous and _has_any_slot(parsed):
             merged = _merge(previous, parsed)
