@@ -31,16 +31,26 @@ AXES = ["frequency", "value", "exploration", "price_sensitivity", "cadence", "ma
 CUSTOMERS = 3000
 
 
-@pytest.fixture(scope="module")
-def store(migrated_template):
-    """A migrated database holding a 3,000-customer synthetic store, and the planted truth."""
+def _synthetic_store(migrated_template, seed: int):
     url = create_database(migrated_template)
     db = Database(url)
-    orders, truth = generate_store(StoreSpec(customers=CUSTOMERS, seed=11))
+    orders, truth = generate_store(StoreSpec(customers=CUSTOMERS, seed=seed))
     import_frame(db, orders, "synthetic")
     yield db, truth
     db.close()
     drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def store(migrated_template):
+    """A migrated database holding a 3,000-customer synthetic store, and the planted truth."""
+    yield from _synthetic_store(migrated_template, seed=11)
+
+
+@pytest.fixture(scope="module")
+def second_store(migrated_template):
+    """The same store drawn with another seed: recovery must not hinge on one draw."""
+    yield from _synthetic_store(migrated_template, seed=13)
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +163,9 @@ CARRIED = {
 # history (new / established / lapsed).
 BANDED = ["frequency", "maturity"]
 # Measured ARI on this 3,000-customer store (seed 11), customers with 3+ orders: price 0.99,
-# repurchase 0.98, returns 0.97, exploration 0.89, cadence 0.84, frequency 0.83, maturity 0.84
-# (seed 12: 0.99, 0.99, 0.97, 0.84, 0.82, 0.80, 0.83).
+# repurchase 0.98, returns 0.97, exploration 0.89, cadence 0.88, frequency 0.83, maturity 0.84
+# (seed 13: see test_planted_types_are_recovered_on_a_second_seed). Cadence was 0.84 / 0.81 / 0.79
+# on seeds 11 / 13 / 14 before the holiday share was judged against each customer's exposure.
 
 
 def planted_ari(store, run_id: int, axis: str, min_orders: int = 3) -> float:
@@ -173,6 +184,21 @@ def test_planted_types_are_recovered(store, first_run, axis):
     # Customers with 3+ orders: with one or two orders a discount, a return or a weekend order is
     # one event, not a behaviour, and a rate from a single gap is noise.
     assert planted_ari(store, first_run.run_id, axis) >= 0.8
+
+
+@pytest.fixture(scope="module")
+def second_run(second_store, tmp_path_factory):
+    db, _ = second_store
+    settings = load_settings(database_url=db.url, data_dir=tmp_path_factory.mktemp("disc13"), redis_url=None,
+                             discovery_min_customers=50, _env_file=None)
+    summary = run_discovery(db, settings)
+    assert summary.status == "published", summary.error
+    return summary
+
+
+@pytest.mark.parametrize("axis", [*CARRIED, *BANDED])
+def test_planted_types_are_recovered_on_a_second_seed(second_store, second_run, axis):
+    assert planted_ari(second_store, second_run.run_id, axis) >= 0.8
 
 
 def test_as_of_ignores_later_orders(store, store_settings, first_run):

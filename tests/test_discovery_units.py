@@ -185,3 +185,19 @@ def test_robust_scale_keeps_rare_behaviour_graded():
     values = np.r_[np.zeros(900), np.full(80, 0.1), np.full(20, 0.5)][:, None]
     z = robust_scale(values)[:, 0]
     assert z[950] < z[990] and z[990] <= 5.0 and z[950] < 0.5 * z[990]
+
+
+def test_holiday_exposure_is_the_nov_dec_share_of_the_buying_window():
+    from discovery.features import holiday_exposure
+
+    def ts(*values):
+        return pd.Series(pd.to_datetime(list(values), utc=True, format="ISO8601"))
+
+    first = ts("2023-11-01", "2023-01-01", "2023-12-01", "2023-06-01", "2024-03-05")
+    last = ts("2023-12-31", "2024-01-01", "2024-01-31", "2023-09-01", "2024-03-05 10:00")
+    exposure = holiday_exposure(first, last).to_numpy()
+    assert exposure[0] == pytest.approx(60 / 60)          # all inside Nov–Dec
+    assert exposure[1] == pytest.approx(61 / 365)         # one whole year
+    assert exposure[2] == pytest.approx(31 / 61)          # across the new year: December only
+    assert exposure[3] == 0.0                             # a summer window
+    assert exposure[4] == pytest.approx(61 / 365.25)      # under a day: the calendar's share
