@@ -4,11 +4,16 @@ what sells together with a product or category, optionally for one segment / arc
 Revenue is net: returns and cancellations are subtracted in the period they were booked; orders,
 customers and repeat purchase count sales only. No customer appears in the result, only counts.
 
-The queries read rollups of the order lines (migration 008), never the lines themselves: a period
-reads its rows per (order, product) or (order, category); all history for a segment / archetype sums
-its members' per-customer rows; all history for everyone reads the stored answer per group; pairs
-come from the anchor's own orders. `refresh_product_rollup` keeps them current with the orders:
-after `ingest`, in the warm hooks after a discovery run, and here when a question finds it stale.
+The queries read rollups of the order lines (migration 008), never the lines themselves. Stored
+answers, exact because each is the answer of the query it replaces (distinct buyers and repeat buyers
+do not add up across periods or customers, so nothing is summed that does not add up): for everyone
+over all history and over the standard periods (STORED_PERIODS: last_quarter, this_year, …); for one
+segment / archetype of the current run over all history and the standard periods up to a quarter
+(product_segment_facts; a customer is in one segment per axis, so its buyers add up); what sells with
+each category over all history (product_pair_facts). Other questions fold rollup rows: a period its
+rows per (order, product) or (order, category), pairs the anchor's own orders (index-only).
+`refresh_product_rollup` keeps them current with the orders: after `ingest`, in the warm hooks after a
+discovery run (which also call `refresh_segment_facts`), and here when a question finds it stale.
 """
 from __future__ import annotations
 
