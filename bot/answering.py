@@ -8,7 +8,7 @@ import re
 import time
 
 from bot.access import is_allowed, not_enabled_message
-from bot.delivery import post_pages, replace_with_error
+from bot.delivery import PartlyDelivered, post_pages, replace_with_error
 from bot.metrics import METRICS
 from bot.views.answer import answer_pages
 from bot.views.charts import forecast_png
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 THINKING = "⏳ Looking into it…"
 FAILED = ("Sorry, I couldn't answer that just now (the error is logged). "
           "Try again in a minute, or ask `help` for what I can do.")
+PARTLY_FAILED = "Sorry, the rest of that answer couldn't be posted (the error is logged). Try a narrower question."
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 
 
@@ -59,6 +60,11 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
         post_pages(client, channel, pages, thread_ts=thread_ts, replace_ts=placeholder_ts,
                    chart_png=lambda: next((png for r in results if (png := forecast_png(r))), None))
         METRICS.inc("cib_slack_answers_total", source=str(getattr(answer, "source", "unknown")))
+    except PartlyDelivered:
+        # The first page already replaced the placeholder: say the rest failed in a new message.
+        METRICS.inc("cib_slack_errors_total", listener=listener)
+        log.exception("answering in %s (thread %s) was cut short", channel, thread_ts)
+        replace_with_error(client, channel, None, thread_ts, PARTLY_FAILED)
     except Exception:
         METRICS.inc("cib_slack_errors_total", listener=listener)
         log.exception("answering in %s (thread %s) failed", channel, thread_ts)

@@ -23,37 +23,53 @@ def _send(client, channel: str, blocks: list[bk.Block], *, thread_ts: str | None
     return client.chat_postMessage(channel=channel, blocks=blocks, text=text, **kwargs).data
 
 
+class PartlyDelivered(Exception):
+    """A later page failed after the first was delivered (and replaced the placeholder): the
+    caller must post its error as a new message, not over the delivered page."""
+
+
 def post_pages(client, channel: str, pages: list[list[bk.Block]], *, thread_ts: str | None = None,
                replace_ts: str | None = None, chart_png: Callable[[], bytes | None] | None = None) -> list[dict[str, Any]]:
     """Send each page; returns the Web API responses. `chart_png` draws the fallback image when a
-    chart had to be dropped."""
-    responses = []
+    chart had to be dropped. A failure after the first page raises PartlyDelivered."""
+    responses: list[dict[str, Any]] = []
     for number, page in enumerate(pages):
-        target = replace_ts if number == 0 else None
-        text = bk.fallback_text(page)
         try:
-            responses.append(_send(client, channel, page, thread_ts=thread_ts, replace_ts=target, text=text))
-            continue
-        except SlackApiError as exc:
-            if exc.response.get("error") != "invalid_blocks":
-                raise
-            log.info("Slack rejected the blocks (%s); sending the fallback", exc.response.get("errors"))
-        METRICS.inc("cib_slack_fallbacks_total")
-        older, dropped_chart = downgrade(page)
-        try:
-            responses.append(_send(client, channel, older, thread_ts=thread_ts, replace_ts=target, text=text))
-        except SlackApiError as exc:
-            if exc.response.get("error") != "invalid_blocks":
-                raise
-            responses.append(_send(client, channel, bk.sections(text), thread_ts=thread_ts, replace_ts=target, text=text))
-        if dropped_chart and chart_png is not None:
-            try:
-                upload_png(client, channel, chart_png(), thread_ts=thread_ts or responses[-1].get("ts"))
-            except Exception:  # noqa: BLE001 - the answer is already posted; losing its picture
-                # (no files:write scope, upload refused) must not turn it into an error message.
-                METRICS.inc("cib_slack_errors_total", listener="chart_upload")
-                log.warning("could not upload the forecast chart PNG to %s", channel, exc_info=True)
+            _post_page(client, channel, page, number, responses, thread_ts=thread_ts, replace_ts=replace_ts,
+                       chart_png=chart_png)
+        except Exception as exc:
+            if responses:
+                raise PartlyDelivered(f"page {number + 1} of {len(pages)} failed") from exc
+            raise
     return responses
+
+
+def _post_page(client, channel: str, page: list[bk.Block], number: int, responses: list[dict[str, Any]], *,
+               thread_ts: str | None, replace_ts: str | None, chart_png: Callable[[], bytes | None] | None) -> None:
+    target = replace_ts if number == 0 else None
+    text = bk.fallback_text(page)
+    try:
+        responses.append(_send(client, channel, page, thread_ts=thread_ts, replace_ts=target, text=text))
+        return
+    except SlackApiError as exc:
+        if exc.response.get("error") != "invalid_blocks":
+            raise
+        log.info("Slack rejected the blocks (%s); sending the fallback", exc.response.get("errors"))
+    METRICS.inc("cib_slack_fallbacks_total")
+    older, dropped_chart = downgrade(page)
+    try:
+        responses.append(_send(client, channel, older, thread_ts=thread_ts, replace_ts=target, text=text))
+    except SlackApiError as exc:
+        if exc.response.get("error") != "invalid_blocks":
+            raise
+        responses.append(_send(client, channel, bk.sections(text), thread_ts=thread_ts, replace_ts=target, text=text))
+    if dropped_chart and chart_png is not None:
+        try:
+            upload_png(client, channel, chart_png(), thread_ts=thread_ts or responses[-1].get("ts"))
+        except Exception:  # noqa: BLE001 - the answer is already posted; losing its picture
+            # (no files:write scope, upload refused) must not turn it into an error message.
+            METRICS.inc("cib_slack_errors_total", listener="chart_upload")
+            log.warning("could not upload the forecast chart PNG to %s", channel, exc_info=True)
 
 
 def upload_png(client, channel: str, png: bytes | None, *, thread_ts: str | None, title: str = "Forecast chart") -> None:

@@ -253,3 +253,34 @@ def test_store_question_with_an_off_topic_word_is_not_refused():
     decision = router.route("how did the rain collection sell last month", [])
     assert decision.refusal is None
     assert router.route("will it rain tomorrow?", []).refusal is not None
+
+
+def test_a_later_page_failing_does_not_overwrite_the_first(settings, db):
+    # A long answer: page 1 replaces the placeholder, page 2 is a new message. When page 2 failed,
+    # the error message replaced the placeholder's ts, i.e. page 1, which had been delivered.
+    import time
+
+    from bot.answering import FAILED
+    from tests.test_slack_support import Answer, Harness, ScriptedRouter, ToolCall, customers_result
+
+    holder = {}
+
+    class LongAnswerThenSlackFails(ScriptedRouter):
+        def answer(self, question, thread_key, user):
+            # The placeholder is posted by now; from here on chat.postMessage fails.
+            holder["h"].fake.fail_method("chat.postMessage", "msg_too_long")
+            calls = [ToolCall("analyze_customers", {"limit": 100}, customers_result(100)) for _ in range(2)]
+            return Answer(text="Two long lists.", tool_calls=calls)
+
+    h = Harness(settings, db, router=LongAnswerThenSlackFails())
+    holder["h"] = h
+    try:
+        h.event({"type": "app_mention", "user": "U0ALICE", "text": "<@UBOT> two lists", "ts": "1700000000.000950",
+                 "channel": "C0GENERAL", "event_ts": "1700000000.000950"})
+        h.fake.wait_for("chat.postMessage", count=2)   # the placeholder, then page 2 (failed)
+        time.sleep(0.5)
+        updates = [c.args for c in h.fake.calls_to("chat.update")]
+        assert len(updates) >= 1 and "Two long lists." in json.dumps(updates[0]["blocks"])
+        assert all(FAILED not in (u.get("text") or "") for u in updates)
+    finally:
+        h.close()
