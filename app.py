@@ -61,15 +61,23 @@ def cmd_ingest(args, settings: Settings) -> int:
 
 
 def after_import(settings: Settings) -> None:
-    """New customers need their pseudonymous ids before anything shows them."""
+    """New customers need their pseudonymous ids before anything shows them, and new orders are
+    folded into analyze_products' rollup now, so no question waits for it."""
+    import time
+
     from analytics.pseudonyms import assign_public_ids
+    from analytics.tools.analyze_products import refresh_product_rollup
 
     db = open_database(settings)
     try:
         assign_public_ids(db, settings)
-        # Fold the new orders into analyze_products' rollup now, so no question waits for it.
-        from analytics.tools.analyze_products import refresh_product_rollup
-        refresh_product_rollup(db)
+        started = time.perf_counter()
+        if sys.stderr.isatty():  # the first fold of a large store takes about a minute
+            print("Updating product statistics…", end="", file=sys.stderr, flush=True)
+        changed = refresh_product_rollup(db)
+        if sys.stderr.isatty():
+            print(f" {'done' if changed else 'up to date'} in {time.perf_counter() - started:.1f} s",
+                  file=sys.stderr)
     finally:
         db.close()
 
