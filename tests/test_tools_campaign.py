@@ -92,3 +92,27 @@ def test_unwritable_export_folder_is_a_clear_error(loaded, settings, tmp_path):
     ctx = ToolContext(db=db, settings=settings.model_copy(update={"data_dir": blocked}), cache=Cache(None))
     with pytest.raises(ToolError, match="could not be written to .*not-a-dir"):
         run_tool(ctx, "target_campaign", {"campaign": "vip"})
+
+
+def test_old_campaign_exports_are_pruned_when_a_new_one_is_written(tmp_path):
+    import os
+    import time
+    from types import SimpleNamespace
+
+    from analytics.tools.target_campaign import EXPORT_RETENTION_SECONDS, write_export
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    stale = folder / "campaign-vip-run1-old.csv"
+    fresh = folder / "campaign-vip-run1-recent.csv"
+    unrelated = folder / "notes.txt"
+    for path in (stale, fresh, unrelated):
+        path.write_text("x")
+    week_and_a_bit = time.time() - EXPORT_RETENTION_SECONDS - 60
+    os.utime(stale, (week_and_a_bit, week_and_a_bit))
+    os.utime(unrelated, (week_and_a_bit, week_and_a_bit))
+
+    written = write_export(SimpleNamespace(data_dir=tmp_path), "vip", 2, [])
+
+    assert not stale.exists()
+    assert fresh.exists() and unrelated.exists() and written.exists()

@@ -72,10 +72,16 @@ class _Selection(BaseModel):
     export_fields: list[dict]
 
 
+# The files hold emails: kept long enough to be picked up, not forever.
+EXPORT_RETENTION_SECONDS = 7 * 24 * 3600
+
+
 def write_export(settings, campaign: str, run_id: int, rows: list[dict]) -> Path:
-    """The selection as CSV under DATA_DIR/exports (created owner-only: it holds emails)."""
+    """The selection as CSV under DATA_DIR/exports (created owner-only: it holds emails). Exports
+    older than a week are removed whenever a new one is written."""
     folder = Path(settings.data_dir) / "exports"
     folder.mkdir(parents=True, exist_ok=True)
+    prune_exports(folder)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = folder / f"campaign-{campaign}-run{run_id}-{stamp}.csv"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -84,6 +90,20 @@ def write_export(settings, campaign: str, run_id: int, rows: list[dict]) -> Path
         writer.writerow(EXPORT_COLUMNS)
         writer.writerows([r[c] for c in EXPORT_COLUMNS] for r in rows)
     return path
+
+
+def prune_exports(folder: Path, max_age_seconds: float = EXPORT_RETENTION_SECONDS) -> int:
+    """Delete campaign exports older than `max_age_seconds`; returns how many went."""
+    cutoff = datetime.now(timezone.utc).timestamp() - max_age_seconds
+    removed = 0
+    for old_file in folder.glob("campaign-*.csv"):
+        try:
+            if old_file.stat().st_mtime < cutoff:
+                old_file.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process pruned it first
+            continue
+    return removed
 
 
 def select_customers(ctx: ToolContext, run: RunInfo, campaign: str, *, axis: str | None = None,
