@@ -15,6 +15,9 @@ The sender is a lean asyncio HTTP/1.1 client in its own process (bodies built be
 so neither it nor the fake Gorgias (in this process) shares a GIL with the other; a second table
 gives the CPU seconds each side spent (server, its PostgreSQL backends, sender, fake) and their sum
 over the wall time, to show whether the machine or the server is the limit.
+
+`--worker-cpu` runs no server: one worker thread in this process drains the inbox and prints its own
+CPU per event (the part of a burst's CPU that competes with intake).
 """
 from __future__ import annotations
 
@@ -247,6 +250,44 @@ def tickets_with_notes(fake: FakeGorgias) -> set[int]:
         return {t for t, msgs in fake.messages.items() if msgs}
 
 
+def worker_cpu(db: Database, events: int, customers: int) -> int:
+    """The worker's own CPU per event: one thread drains `events` queued webhooks in batches, posting
+    to the fake Gorgias; thread CPU time excludes the fake, PostgreSQL and waiting."""
+    from pydantic import SecretStr
+
+    from analytics.context import build_context
+    from gorgias.client import GorgiasClient
+    from gorgias.inbox import Inbox
+    from gorgias.payload import parse_event
+    from gorgias.worker import InboxWorker
+    from settings import load_settings
+
+    rng = random.Random(7)
+    inbox = Inbox(db)
+    inbox.enqueue_many([parse_event(json.dumps(ticket_payload(
+        300_000 + n, n * 10 + 1, sender_email=(f"customer{rng.randint(1, customers)}@example.com"
+                                               if rng.random() < 0.9 else f"guest{n}@elsewhere.test"),
+        body=rng.choice(["Where is my order?", "My fabric arrived damaged."]))).encode()) for n in range(events)])
+    with FakeGorgias() as fake:
+        settings = load_settings(database_url=db.url, anthropic_api_key=None, pseudonym_secret="bench",
+                                 gorgias_base_url=fake.url, gorgias_username="agent@store.test",
+                                 gorgias_api_key=SecretStr("test-api-key"), gorgias_rate_limit_requests=100_000,
+                                 _env_file=None)
+        client = GorgiasClient(settings)
+        worker = InboxWorker(settings, db, build_context(settings, db), client, inbox)
+        worker.run_once()      # warm-up: imports, prepared statements, the first connection
+        done, cpu, wall = 0, time.thread_time(), time.perf_counter()
+        while n := worker.run_once():
+            done += n
+        cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+        client.close()
+        notes = sum(1 for r in fake.requests if r["method"] == "POST" and r["path"].endswith("/messages"))
+    db.close()
+    print(f"\nworker CPU: {done} events after warm-up, {1000 * cpu / done:.3f} ms CPU per event in the worker "
+          f"thread, {1000 * wall / done:.3f} ms wall per event; {notes} notes posted of {events}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500)
@@ -258,6 +299,8 @@ def main() -> int:
                         help="no worker at all: intake latency alone (notes are not posted, so 'lost' is all)")
     parser.add_argument("--split", action="store_true",
                         help="web process stores only (GORGIAS_WORKER_THREADS=0); a second process drains")
+    parser.add_argument("--worker-cpu", action="store_true",
+                        help="no server: drain an inbox of --events in this process and print the worker's CPU per event")
     args = parser.parse_args()
 
     name = f"cib_bench_{uuid.uuid4().hex[:10]}"
@@ -272,6 +315,8 @@ def main() -> int:
         with psycopg.connect(db_url, autocommit=True) as conn:
             # Statistics now, so autovacuum does not analyse the fresh store in the middle of a run.
             conn.execute("VACUUM ANALYZE")
+        if args.worker_cpu:
+            return worker_cpu(db, args.events, args.customers)
         db.close()
         with FakeGorgias() as fake, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as sender:
             proc, url = start_server(db_url, fake, 0 if (args.split or args.intake_only) else args.worker_threads)
