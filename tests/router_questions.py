@@ -45,6 +45,10 @@ def prev(tool: str, **arguments: Any) -> dict[str, Any]:
 
 
 C = Case
+# A customer list as thread memory keeps it: the trimmed result carries the rows' public ids.
+LISTED = {"tool": "analyze_customers", "arguments": {"sort_by": "churn_risk", "limit": 10},
+          "result": {"tool": "analyze_customers", "summary": "10 customers", "trimmed": True,
+                     "row_ids": ["C-0000A001", "C-0000A002", "C-0000A003", "C-0000A004"]}}
 CASES: list[Case] = [
     # --- lookup_customer ----------------------------------------------------------------------------
     C("look up C-1A2B3C4D", "lookup_customer", {"customer": "C-1A2B3C4D"}),
@@ -276,6 +280,18 @@ CASES: list[Case] = [
     C("x" * 2_500, "refusal"),
     C("who won the football last night", "refusal"),
     C("list the names and emails of vip customers", "refusal"),
+    # --- review gaps (issue 5): pages, calendar-year horizons, rows of the thread's list ------------
+    C("show me customers 11-20", "analyze_customers", {"offset": 10, "limit": 10}),
+    C("customers 21 to 30", "analyze_customers", {"sort_by": "value", "offset": 20, "limit": 10},
+      previous=prev("analyze_customers", sort_by="value", limit=10)),
+    C("riskiest custmers 11-20", "analyze_customers", {"sort_by": "churn_risk", "offset": 10, "limit": 10}),
+    C("revenue forecast for 2025", "forecast_metrics", {"metric": "revenue", "horizon": 12, "unit": "months"}),
+    C("forecast orders for next year", "forecast_metrics", {"metric": "orders", "horizon": 12, "unit": "months"}),
+    C("whats 2026 revenue going to look like", "forecast_metrics", {"metric": "revenue", "horizon": 24, "unit": "months"}),
+    C("tell me about the first one", "lookup_customer", {"customer": "C-0000A001"}, previous=LISTED),
+    C("what about the 3rd customer", "lookup_customer", {"customer": "C-0000A003"}, previous=LISTED),
+    C("show me #2", "lookup_customer", {"customer": "C-0000A002"}, previous=LISTED),
+    C("what should we offer the second one", "get_recommendations", {"customer": "C-0000A002"}, previous=LISTED),
 ]
 
 # Written after the router was tuned on CASES: an estimate of how it does on phrasing it had not

@@ -121,3 +121,33 @@ def test_a_broken_memory_does_not_stop_the_answer(db, settings):
     router = Router(ToolContext(db=db, settings=settings), settings, client=None, memory=Broken(db), vocabulary=VOCAB)
     answer = router.answer("hmm", key())
     assert answer.clarification is not None and answer.source == "offline"
+
+
+def test_a_question_with_control_characters_is_stored_without_them(db):
+    thread = key()
+    memory = ThreadMemory(db)
+    nul_call = {"tool": "analyze_customers", "arguments": {"segment": "bad\x00name"},
+                "result": {"tool": "analyze_customers", "summary": "no\x00 match\x07"}, "error": None}
+    memory.append(thread, question="top\x00 customers\x1b?\nplease", answer="line one\x00\nline\ttwo",
+                  source="offline", tool_calls=[nul_call], option_calls=[{"label": "x\x00y"}])
+    _, turns = memory.load(thread)
+    assert turns[0]["question"] == "top customers?\nplease"
+    assert turns[0]["answer"] == "line one\nline\ttwo"
+    assert turns[0]["tool_calls"][0]["arguments"] == {"segment": "badname"}
+    assert turns[0]["tool_calls"][0]["result"]["summary"] == "no match"
+    assert turns[0]["option_calls"] == [{"label": "xy"}]
+
+
+def test_trimmed_list_keeps_its_rows_public_ids_for_follow_ups(db):
+    rows = [{"public_id": f"C-{i:08X}", "note": "x" * 400} for i in range(30)]
+    trimmed = trim_result({"tool": "analyze_customers", "summary": "30 customers", "rows": rows})
+    # too big for the rows themselves: only the summary and the first rows' ids survive
+    assert trimmed["trimmed"] and "rows" not in trimmed
+    assert trimmed["row_ids"] == [f"C-{i:08X}" for i in range(20)]
+    thread = key()
+    memory = ThreadMemory(db)
+    memory.append(thread, question="riskiest customers", answer="…", source="offline",
+                  tool_calls=[{"tool": "analyze_customers", "arguments": {"sort_by": "churn_risk"},
+                               "result": {"tool": "analyze_customers", "summary": "30", "rows": rows}}])
+    decision = OfflineRouter(VOCAB).route("tell me about the 12th one", memory.history(thread))
+    assert decision.to_json() == {"tool": "lookup_customer", "arguments": {"customer": "C-0000000B"}}

@@ -202,3 +202,64 @@ def test_narrowing_follow_up_keeps_the_ranking_the_thread_asked_for():
     decision = OfflineRouter().route("only the vips", history).to_json()
     assert decision == {"tool": "analyze_customers",
                         "arguments": {"sort_by": "churn_risk", "value_tier": "vip", "limit": 10}}
+
+
+def test_pages_of_a_ranked_list_become_offset_and_limit():
+    router = OfflineRouter(VOCAB)
+    assert router.route("show me customers 11-20").to_json() == {
+        "tool": "analyze_customers", "arguments": {"limit": 10, "offset": 10}}
+    history = [{"tool_calls": [{"tool": "analyze_customers",
+                                "arguments": {"sort_by": "recency", "value_tier": "vip", "limit": 5}}]}]
+    # the thread's ranking and filters stay; the page size is the range's
+    assert router.route("now customers 21 to 30", history).to_json() == {
+        "tool": "analyze_customers", "arguments": {"sort_by": "recency", "value_tier": "vip", "limit": 10, "offset": 20}}
+    assert slots.row_range(slots.normalise("orders 2023-2024")) is None
+    assert slots.row_range(slots.normalise("customers 20-11")) is None
+    assert "100" in router.route("customers 1-500").clarification.question
+
+
+def test_a_calendar_year_forecast_runs_to_the_end_of_that_year_from_the_data():
+    n = slots.normalise
+    year_end, mid_month, month_end = date(2024, 12, 31), date(2024, 6, 15), date(2024, 6, 30)
+    assert slots.horizon(n("revenue forecast for 2025"), year_end) == (12, "months")
+    assert slots.horizon(n("forecast for next year"), year_end) == (12, "months")
+    assert slots.horizon(n("revenue forecast for 2025"), month_end) == (18, "months")
+    assert slots.horizon(n("forecast for next year"), mid_month) == ((date(2025, 12, 31) - mid_month).days, "days")
+    assert slots.horizon(n("forecast for 2024"), month_end) == (6, "months")  # the rest of the data's year
+    assert slots.horizon(n("forecast for 2024"), year_end) is None  # nothing of 2024 is ahead
+    assert slots.horizon(n("over the next year"), month_end) == (12, "months")  # rolling, not calendar
+    from analytics.router.slots import Vocabulary
+    router = OfflineRouter(Vocabulary(anchor=month_end))
+    assert router.route("sales in 2024").arguments.get("period") == "2024"  # the past, not a forecast
+    too_far = router.route("forecast for 2027")
+    assert too_far.clarification.question == "A forecast reaches at most two years (24 months; you asked for 42 months)."
+    assert too_far.option_calls[0]["arguments"]["horizon"] == 24
+
+
+def test_a_row_of_the_threads_list_is_looked_up_by_its_public_id():
+    from tests.router_questions import LISTED
+
+    router = OfflineRouter(VOCAB)
+    history = [{"question": "riskiest customers", "tool_calls": [LISTED]}]
+    assert router.route("and the fourth one?", history).to_json() == {
+        "tool": "lookup_customer", "arguments": {"customer": "C-0000A004"}}
+    # beyond the ids the thread kept: ask, never guess
+    assert "first 4 rows" in router.route("tell me about the 9th customer", history).clarification.question
+    # after an answer that listed no customers, 'the first one' is not a customer row
+    forecast = [{"tool_calls": [{"tool": "forecast_metrics", "arguments": {"horizon": 3, "unit": "months"},
+                                 "result": {"tool": "forecast_metrics", "summary": "…"}}]}]
+    assert router.route("tell me about the first one", forecast).tool != "lookup_customer"
+    # untrimmed rows (as Claude's turns keep them) work the same way
+    rows = [{"tool_calls": [{"tool": "analyze_customers", "arguments": {},
+                             "result": {"rows": [{"public_id": "C-0000B001"}, {"public_id": "C-0000B002"}]}}]}]
+    assert router.route("show me #2", rows).arguments == {"customer": "C-0000B002"}
+
+
+def test_forecast_command_accepts_years():
+    from bot.listeners.commands.forecast import parse
+    from bot.listeners.commands.runner import CommandError
+
+    assert parse("2 years") == [("forecast_metrics", {"metric": "revenue", "horizon": 24, "unit": "months"})]
+    assert parse("orders 1 yr") == [("forecast_metrics", {"metric": "orders", "horizon": 12, "unit": "months"})]
+    with pytest.raises(CommandError, match="'3 years' is out of range"):
+        parse("3 years")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -19,6 +20,31 @@ DEFAULT_MAX_TURNS = 6
 MAX_RESULT_CHARS = 2_000
 MAX_ROWS_KEPT = 5
 MAX_SUMMARY_CHARS = 1_200
+# Public ids of a listed result's first rows, kept even when the rows themselves are trimmed away,
+# so 'tell me about the 7th one' can name the customer (ids only: never names or emails).
+MAX_ROW_IDS_KEPT = 20
+# PostgreSQL text and jsonb cannot hold NUL; other control characters are noise in a stored turn.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip_control(value: Any) -> Any:
+    """`value` with control characters (NUL included; newlines and tabs kept) removed from every
+    string, in nested dicts and lists too."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, dict):
+        return {strip_control(k): strip_control(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strip_control(v) for v in value]
+    return value
+
+
+def _row_ids(result: dict[str, Any]) -> list[str] | None:
+    for value in result.values():
+        if isinstance(value, list) and value and isinstance(value[0], dict) and "public_id" in value[0]:
+            return [str(row["public_id"]) for row in value[:MAX_ROW_IDS_KEPT]
+                    if isinstance(row, dict) and row.get("public_id")]
+    return None
 
 
 def trim_result(result: dict[str, Any] | None, max_chars: int = MAX_RESULT_CHARS) -> dict[str, Any] | None:
@@ -26,6 +52,7 @@ def trim_result(result: dict[str, Any] | None, max_chars: int = MAX_RESULT_CHARS
     and if still too big only the tool and summary."""
     if result is None:
         return None
+    row_ids = _row_ids(result)
     trimmed: dict[str, Any] = {}
     for key, value in result.items():
         if isinstance(value, list) and len(value) > MAX_ROWS_KEPT:
@@ -33,8 +60,13 @@ def trim_result(result: dict[str, Any] | None, max_chars: int = MAX_RESULT_CHARS
             trimmed[f"{key}_total_rows"] = len(value)
         else:
             trimmed[key] = value
+    if row_ids is not None:
+        trimmed["row_ids"] = row_ids
     if len(json.dumps(trimmed, default=str)) > max_chars:
-        return {"tool": result.get("tool"), "summary": result.get("summary"), "trimmed": True}
+        small = {"tool": result.get("tool"), "summary": result.get("summary"), "trimmed": True}
+        if row_ids is not None:
+            small["row_ids"] = row_ids
+        return small
     return trimmed
 
 
@@ -69,11 +101,14 @@ class ThreadMemory:
                tool_calls: list[dict[str, Any]], option_calls: list[dict[str, Any]] | None = None) -> None:
         if not thread_key:
             return
+        question, answer = strip_control(question), strip_control(answer)
         stored_calls = [
             {"tool": c.get("tool"), "arguments": c.get("arguments") or {},
              "result": trim_result(c.get("result")), "error": c.get("error")}
             for c in tool_calls
         ]
+        stored_calls = strip_control(stored_calls)
+        option_calls = strip_control(option_calls or [])
         with self.db.connection() as conn, conn.cursor() as cur:
             cur.execute(query("router.lock_thread"), {"thread_key": thread_key})
             cur.execute(query("router.insert_turn"), {

@@ -188,6 +188,7 @@ PRODUCT_SORTS = (
     ("customers", r"\b(most customers|most buyers|most people|how many (?:customers|people|buyers)|widest reach|popular with|reach)\b"),
     ("orders", r"\b(most orders|number of orders|order count|most often|how often|most times|units|volume|ordered most)\b"),
 )
+FORECAST_MAX = {"days": 730, "weeks": 104, "months": 24}   # forecast_metrics' two-year reach
 CAMPAIGN_OPTIONS = ["retention", "win_back", "upsell", "vip", "seasonal"]
 
 
@@ -213,6 +214,8 @@ class Parsed:
     campaign: str | None
     axis: str | None
     days_ago: int | None
+    rows: tuple[int, int] | None = None   # (offset, limit) from 'customers 11-20'
+    row_ref: int | None = None            # 1-based row of the thread's last list: 'the 3rd one'
 
 
 class OfflineRouter:
@@ -240,9 +243,13 @@ class OfflineRouter:
             text=intent, full_text=text, customers=customers, segments=[v for _, _, v in segment_matches],
             archetype=archetype_match[2] if archetype_match else None, categories=slots.categories(text, vocab),
             bought_with=slots.bought_with(text), money=slots.money(raw), limit=slots.limit(text),
-            period=slots.period(text, vocab.anchor), horizon=slots.horizon(text), metric=slots.metric(intent),
+            period=slots.period(text, vocab.anchor),
+            # 'sales in 2024' (the data's own year) is the past unless the question forecasts.
+            horizon=slots.horizon(text, vocab.anchor, current_year=bool(P_FORECAST.search(intent))),
+            metric=slots.metric(intent),
             risk_level=slots.risk_level(intent), value_tier=slots.value_tier(intent),
             campaign=slots.campaign(intent), axis=slots.axis(intent), days_ago=slots.days_ago(text),
+            rows=slots.row_range(text), row_ref=slots.row_reference(text),
         )
 
     def _correct_words(self, raw: str) -> list[str]:
@@ -278,6 +285,16 @@ class OfflineRouter:
             if picked is not None:
                 return _decision(picked["tool"], picked["arguments"])
 
+        if parsed.row_ref is not None and not parsed.customers:
+            picked = _row_from_thread(history, parsed)
+            if picked is not None:
+                return picked
+
+        if parsed.rows:
+            paged = self._page(parsed, previous)
+            if paged is not None:
+                return paged
+
         if previous and P_MORE.search(parsed.text) and "offset" in TOOL_INPUTS[previous["tool"]].model_fields:
             args = dict(previous["arguments"])
             step = args.get("limit", TOOL_INPUTS[previous["tool"]].model_fields["limit"].default)
@@ -312,6 +329,24 @@ class OfflineRouter:
             if merged is not None:
                 return merged
         return _general_clarification()
+
+    def _page(self, p: Parsed, previous: dict[str, Any] | None) -> RouteDecision | None:
+        """'customers 11-20': that page of the list the question (or else the thread) ranks."""
+        assert p.rows is not None
+        offset, size = p.rows
+        fresh = self._classify(p)
+        pageable = fresh is not None and fresh.tool is not None and "offset" in TOOL_INPUTS[fresh.tool].model_fields
+        if previous and "offset" in TOOL_INPUTS[previous["tool"]].model_fields and (
+                fresh is None or fresh.tool is None or fresh.tool == previous["tool"]):
+            # The thread's list, paged: its ranking and filters stay unless the question names others.
+            args = {k: v for k, v in previous["arguments"].items() if k != "offset"}
+            if pageable:
+                args.update(fresh.arguments)
+            return _decision(previous["tool"], dict(args, offset=offset, limit=size))
+        if pageable:
+            assert fresh is not None and fresh.tool is not None
+            return _decision(fresh.tool, dict(fresh.arguments, offset=offset, limit=size))
+        return None
 
     def _classify(self, p: Parsed) -> RouteDecision | None:
         t = p.text
@@ -441,6 +476,10 @@ class OfflineRouter:
             sort_by = "frequency"
         elif P_VALUE.search(t) or p.money is not None or p.value_tier or re.search(r"\b(top|best|biggest|largest)\b", t):
             sort_by = "value"
+        elif p.rows:
+            # 'customers 11-20' pages a list: the thread's ranking if it has one (see _page),
+            # else the tool's default ranking (churn risk) rather than a question back.
+            sort_by = None
         else:
             extra = slots.as_dict(segment=seg if not p.archetype else None, archetype=p.archetype,
                                   value_tier=p.value_tier, min_value=p.money, limit=p.limit)
@@ -464,6 +503,14 @@ def _decision(tool: str, arguments: dict[str, Any]) -> RouteDecision:
     """A decision whose arguments the tool's input model accepts; otherwise a clarification
     naming the offending value (the tool itself would reject it the same way)."""
     model = TOOL_INPUTS[tool]
+    if tool == "forecast_metrics" and isinstance(arguments.get("horizon"), int):
+        # The input allows 730 of any unit; the tool reaches two years ('forecast for 2027').
+        unit = arguments.get("unit", "days")
+        most = FORECAST_MAX.get(unit)
+        if most is not None and arguments["horizon"] > most:
+            return _clarify(f"A forecast reaches at most two years ({most} {unit}; you asked for "
+                            f"{arguments['horizon']} {unit}).", [(f"use {most} {unit} instead", tool,
+                                                                   dict(arguments, horizon=most))])
     try:
         validated = model.model_validate(arguments)
     except ValidationError as exc:
@@ -562,6 +609,40 @@ def _option_by_words(text: str, labels: list[str]) -> int | None:
     if best == 0 or overlaps.count(best) > 1:
         return None
     return overlaps.index(best) + 1
+
+
+def _row_ids_from_thread(history: list[dict[str, Any]]) -> list[str] | None:
+    """The public ids of the rows the thread's latest tool result listed (in order), or None
+    when the latest turn with a tool call listed no customers."""
+    for turn in reversed(history):
+        calls = turn.get("tool_calls") or []
+        if not calls:
+            continue
+        for call in calls:
+            result = call.get("result") or {}
+            if isinstance(result.get("row_ids"), list):
+                return [str(i) for i in result["row_ids"]]
+            for value in result.values():
+                if isinstance(value, list) and value and isinstance(value[0], dict) and "public_id" in value[0]:
+                    return [str(row["public_id"]) for row in value if isinstance(row, dict) and row.get("public_id")]
+        return None
+    return None
+
+
+def _row_from_thread(history: list[dict[str, Any]], p: Parsed) -> RouteDecision | None:
+    """'tell me about the first one' after a list: that row's customer (recommendations if asked)."""
+    assert p.row_ref is not None
+    ids = _row_ids_from_thread(history)
+    if ids is None:
+        return None
+    if p.row_ref > len(ids):
+        return RouteDecision(clarification=Clarification(
+            question=f"I only have the first {len(ids)} rows of that list, so I can't tell which customer is "
+                     f"number {p.row_ref}. Which customer id (C-…) do you mean?"))
+    customer = ids[p.row_ref - 1]
+    if P_RECS.search(p.text) or re.search(r"\b(discount|offer|compensat\w*|coupon|perk)\b", p.text):
+        return _decision("get_recommendations", {"customer": customer})
+    return _decision("lookup_customer", {"customer": customer})
 
 
 def _has_any_slot(p: Parsed) -> bool:

@@ -139,6 +139,46 @@ def limit(text: str) -> int | None:
     return None
 
 
+# 'customers 11-20', 'rows 21 to 30', 'results 31 through 40': a page of a ranked list.
+_ROW_RANGE = re.compile(r"\b(?:customers?|clients?|buyers|shoppers|people|rows?|results?|entries|ones|numbers?|nos?\.?|#)\s*"
+                        r"#?(\d{1,7})\s*(?:-|to|through|thru|until|\.\.)\s*#?(\d{1,7})\b(?!-\d)")
+
+
+def row_range(text: str) -> tuple[int, int] | None:
+    """A page of a ranked list as (offset, limit): 'customers 11-20' -> (10, 10)."""
+    m = _ROW_RANGE.search(text)
+    if not m:
+        return None
+    first, last = int(m.group(1)), int(m.group(2))
+    # '2023-2024' is a span of years, and a range that runs backwards is not a page.
+    if first < 1 or last < first or (_looks_like_year(m.group(1)) and _looks_like_year(m.group(2))):
+        return None
+    return first - 1, last - first + 1
+
+
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+             "eighth": 8, "ninth": 9, "tenth": 10}
+_ROW_NOUN = r"(?:one|customer|client|buyer|shopper|person|guy|row|entry|result|account|on the list|in the list)"
+_ROW_REF = (
+    re.compile(r"\b(?:the\s+)?(" + "|".join(_ORDINALS) + r")\s+" + _ROW_NOUN + r"\b"),
+    re.compile(r"\b(?:the\s+)?(\d{1,3})(?:st|nd|rd|th)\s+" + _ROW_NOUN + r"\b"),
+    re.compile(r"(?:^|\s)#\s*(\d{1,3})\b(?![\w-])"),
+    re.compile(r"\b(?:number|no\.?|row)\s+(\d{1,3})\b(?![\w-])"),
+)
+
+
+def row_reference(text: str) -> int | None:
+    """Which row of the list the thread just showed a question points at, 1-based:
+    'the first one', 'the 3rd customer', '#2', 'number 4'."""
+    for pattern in _ROW_REF:
+        m = pattern.search(text)
+        if m:
+            value = m.group(1)
+            index = _ORDINALS[value] if value in _ORDINALS else int(value)
+            return index if index >= 1 else None
+    return None
+
+
 # --- periods (past) and horizons (future) -----------------------------------------------------------
 
 MONTHS = {name: i for i, name in enumerate(
@@ -250,8 +290,39 @@ _NEXT_ONE = {"week": (7, "days"), "month": (1, "months"), "quarter": (3, "months
              "season": (3, "months"), "holiday season": (3, "months")}
 
 
-def horizon(text: str) -> tuple[int, str] | None:
-    """A future window for forecasts as (horizon, unit): 'next quarter' -> (3, 'months')."""
+_FOR_YEAR = re.compile(r"\b(?:for|in|of|during|through|thru|until|to the end of|over)\s+((?:19|20)\d\d)\b(?!-\d)"
+                       r"|\b((?:19|20)\d\d)\b(?!-\d)(?:'s)?\s+(?:forecast|revenue|sales|orders|outlook|projection)")
+_NEXT_CALENDAR_YEAR = re.compile(r"\b(?:for|in|of|during|through|until)\s+next (?:calendar )?year\b|\bnext (?:calendar )?year'?s\b"
+                                 r"|\bnext calendar year\b")
+
+
+def year_horizon(text: str, anchor: date, *, current_year: bool = True) -> tuple[int, str] | None:
+    """A forecast to the end of a calendar year ('for 2025', 'for next year'), counted from the
+    data's latest day: whole months when that day ends a month (12 from 2024-12-31 to the end of
+    2025), days otherwise. None when the question names no year still ahead of the data, or
+    names the data's own year and `current_year` is off ('sales in 2024' is mostly the past)."""
+    m = _FOR_YEAR.search(text)
+    if m:
+        year = int(m.group(1) or m.group(2))
+    elif _NEXT_CALENDAR_YEAR.search(text):
+        year = anchor.year + 1
+    else:
+        return None
+    end = date(year, 12, 31)
+    if end <= anchor or (year == anchor.year and not current_year):
+        return None
+    if (anchor + timedelta(days=1)).day == 1:
+        return (year - anchor.year) * 12 + (12 - anchor.month), "months"
+    return (end - anchor).days, "days"
+
+
+def horizon(text: str, anchor: date | None = None, *, current_year: bool = True) -> tuple[int, str] | None:
+    """A future window for forecasts as (horizon, unit): 'next quarter' -> (3, 'months');
+    with the data's latest day, 'for 2025' -> the months (or days) to the end of 2025."""
+    if anchor is not None:
+        to_year_end = year_horizon(text, anchor, current_year=current_year)
+        if to_year_end is not None:
+            return to_year_end
     for pattern in (_NEXT_N, _N_AHEAD):
         m = pattern.search(text)
         if m:

@@ -12,12 +12,13 @@ METRICS = {
     "aov": "average_order_value", "average_order_value": "average_order_value", "basket": "average_order_value",
 }
 _UNITS = {"d": "days", "day": "days", "days": "days", "w": "weeks", "wk": "weeks", "week": "weeks",
-          "weeks": "weeks", "m": "months", "mo": "months", "month": "months", "months": "months"}
+          "weeks": "weeks", "m": "months", "mo": "months", "month": "months", "months": "months",
+          "y": "years", "yr": "years", "yrs": "years", "year": "years", "years": "years"}
 _NAMED = {"next week": (1, "weeks"), "next month": (1, "months"), "next quarter": (3, "months"),
           "quarter": (3, "months"), "next year": (12, "months"), "year": (12, "months"),
           "month": (1, "months"), "week": (1, "weeks")}
 _AMOUNT = re.compile(r"^(?:next\s+)?(\d{1,3})\s*([a-z]+)$")
-LIMITS = {"days": 730, "weeks": 104, "months": 24}
+LIMITS = {"days": 730, "weeks": 104, "months": 24, "years": 2}
 
 
 def parse_period(text: str) -> tuple[int, str]:
@@ -26,10 +27,13 @@ def parse_period(text: str) -> tuple[int, str]:
         return _NAMED[text]
     match = _AMOUNT.match(text)
     if not match or match.group(2) not in _UNITS:
-        raise CommandError(f"I don't understand the period {text!r}: try `90d`, `12w`, `6m` or `next quarter`.")
+        raise CommandError(f"I don't understand the period {text!r}: try `90d`, `12w`, `6m`, `2 years` or `next quarter`.")
     amount, unit = int(match.group(1)), _UNITS[match.group(2)]
     if not 1 <= amount <= LIMITS[unit]:
         raise CommandError(f"The period {text!r} is out of range: 1 to {LIMITS[unit]} {unit}.")
+    if unit == "years":
+        # The forecast tool counts in days, weeks or months; two years is its 24-month limit.
+        return amount * 12, "months"
     return amount, unit
 
 
