@@ -150,3 +150,29 @@ def test_app_cli_route_and_ask_in_a_subprocess(store_settings):
     done = app("ask", "top 3 customers by value", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["result"]["tool"] == "analyze_customers"
+
+
+def test_thread_follow_up_on_a_row_and_a_nul_question_end_to_end(store_settings):
+    """A question with a NUL is answered and its turn stored; 'the second one' then looks up the
+    second row the list showed, by its public id, on another Router instance."""
+    import uuid
+
+    from analytics.router import Router
+    from analytics.tools.registry import ToolContext
+    from sql import Database
+
+    settings, _ = store_settings
+    thread = f"console:{uuid.uuid4().hex}"
+    store = Database(settings.database_url, migrate=False)
+    try:
+        first = Router(ToolContext(db=store, settings=settings), settings).answer("top 3 customers by value\x00", thread)
+        listed = [row["public_id"] for row in first.tool_calls[0].result.model_dump()["rows"]]
+        assert len(listed) == 3
+        with store.cursor() as cur:
+            stored = cur.execute("SELECT question FROM router_turns WHERE thread_key = %s", (thread,)).fetchall()
+        assert [r["question"] for r in stored] == ["top 3 customers by value"]
+        second = Router(ToolContext(db=store, settings=settings), settings).answer("tell me about the second one", thread)
+    finally:
+        store.close()
+    assert [(c.tool, c.arguments) for c in second.tool_calls] == [("lookup_customer", {"customer": listed[1]})]
+    assert second.tool_calls[0].result is not None
