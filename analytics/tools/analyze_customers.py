@@ -2,7 +2,10 @@
 totals over the whole matching set ("412 customers, 183k lifetime value at risk")."""
 from __future__ import annotations
 
-from pydantic import BaseModel
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from analytics.runs import require_current_run
 from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
@@ -32,7 +35,11 @@ class CustomerTotals(BaseModel):
     customers_at_risk: int          # high or critical churn risk
     value_at_risk: float            # lifetime value of those at high or critical risk
     predicted_value_12m: float
-    expected_12m_loss: float        # sum of churn probability x predicted 12-month value
+    expected_12m_loss: float = Field(description=(
+        "Expected revenue lost over the next 12 months: the sum over matching customers of churn "
+        "probability x recent annual spend, where recent annual spend is lifetime revenue per year of "
+        "tenure (tenure counted as at least one year), never less than one average order. Not "
+        "probability x predicted 12-month value, which already discounts for churn."))
     average_churn_probability: float | None
 
 
@@ -43,6 +50,13 @@ class AnalyzeCustomersResult(ToolResult):
     rows: list[CustomerRow]
     offset: int
     has_more: bool
+
+
+def _filter_args(params: AnalyzeCustomersInput, run_id: int, axis, segment, archetype_id) -> dict[str, Any]:
+    """The matching set's query arguments, shared by the page and the export so both select the same customers."""
+    return {"run_id": run_id, "axis": axis, "segment": segment, "archetype_id": archetype_id,
+            "value_tier": params.value_tier, "risk_level": params.risk_level, "min_value": params.min_value,
+            "sort_by": params.sort_by}
 
 
 def _filters_text(filters: dict) -> str:
@@ -62,9 +76,8 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
     def compute() -> AnalyzeCustomersResult:
         with read_cursor(ctx) as cur:
             cur.execute(query("customers.page"), {
-                "run_id": run.run_id, "axis": axis, "segment": segment, "archetype_id": archetype_id,
-                "value_tier": params.value_tier, "risk_level": params.risk_level, "min_value": params.min_value,
-                "sort_by": params.sort_by, "limit": params.limit, "offset": params.offset})
+                **_filter_args(params, run.run_id, axis, segment, archetype_id),
+                "limit": params.limit, "offset": params.offset})
             row = cur.fetchone()
         t = row["totals"]
         totals = CustomerTotals(
@@ -98,3 +111,38 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
             rows=rows, offset=params.offset, has_more=params.offset + len(rows) < totals.customers)
 
     return cached(ctx, "analyze_customers", run.run_id, params, compute, AnalyzeCustomersResult)
+
+
+# A CSV for a Slack thread, not a data dump: beyond this many rows the store owner's own
+# `python app.py export profiles` is the tool.
+EXPORT_MAX_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class CustomerExport:
+    """Every customer matching an analyze_customers call, in its order, with the table's columns."""
+
+    columns: list[str]
+    rows: list[tuple]
+    matching: int
+    note: str | None        # set when the file holds fewer customers than match
+
+
+def export_rows(ctx: ToolContext, params: AnalyzeCustomersInput, *, max_rows: int = EXPORT_MAX_ROWS) -> CustomerExport:
+    """All customers matching `params` (its limit and offset ignored), at most `max_rows`, computed in
+    one set-based query. Pseudonymous ids only: the file goes to Slack."""
+    run = require_current_run(ctx)
+    axis, segment = segment_filter(ctx, params.segment, run.run_id)
+    archetype_id = archetype_filter(ctx, params.archetype, run.run_id)
+    columns = list(CustomerRow.model_fields)
+    with read_cursor(ctx) as cur:
+        cur.execute(query("customers.export"), {
+            **_filter_args(params, run.run_id, axis, segment, archetype_id), "max_rows": max_rows})
+        fetched = cur.fetchall()
+    rows = [tuple(r[c] for c in columns) for r in fetched]
+    matching = fetched[0]["matching"] if fetched else 0
+    note = None
+    if matching > len(rows):
+        note = (f"The file holds the first {len(rows):,} of {matching:,} matching customers by "
+                f"{params.sort_by.replace('_', ' ')} (exports stop at {max_rows:,}).")
+    return CustomerExport(columns=columns, rows=rows, matching=matching, note=note)

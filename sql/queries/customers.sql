@@ -9,6 +9,11 @@ WITH matching AS MATERIALIZED (
     SELECT p.customer_id, p.value_tier, p.orders, p.revenue::float8 AS revenue, p.avg_order_value,
            p.recency_days, p.churn_probability, p.risk_level, p.predicted_clv_12m::float8 AS predicted_clv_12m,
            p.expected_purchases_90d, p.archetype_id,
+           -- Recent annual spend: lifetime revenue per year of tenure (a customer younger than a
+           -- year counts as one year, so a first month is not blown up twelvefold), never less than
+           -- one average order. Unlike predicted_clv_12m it is not already discounted for churn.
+           greatest(p.revenue::float8 * 365.0 / greatest(coalesce(p.tenure_days, 0), 365),
+                    coalesce(p.avg_order_value::float8, 0)) AS annual_spend,
            CASE %(sort_by)s
                WHEN 'churn_risk' THEN p.churn_probability
                WHEN 'value' THEN p.revenue::float8
@@ -29,7 +34,7 @@ WITH matching AS MATERIALIZED (
            count(*) FILTER (WHERE risk_level IN ('high', 'critical'))            AS customers_at_risk,
            coalesce(sum(revenue) FILTER (WHERE risk_level IN ('high', 'critical')), 0) AS value_at_risk,
            coalesce(sum(predicted_clv_12m), 0)                                   AS predicted_value_12m,
-           coalesce(sum(churn_probability * predicted_clv_12m), 0)               AS expected_12m_loss,
+           coalesce(sum(churn_probability * annual_spend), 0)                    AS expected_12m_loss,
            avg(churn_probability)                                                AS average_churn_probability
     FROM matching
 ), page AS (
@@ -46,3 +51,39 @@ SELECT to_jsonb(t) AS totals,
                  LEFT JOIN archetypes a ON a.run_id = %(run_id)s AND a.archetype_id = pg.archetype_id),
                 '[]'::jsonb) AS rows
 FROM totals t;
+
+-- name: export
+-- Every matching customer (not one page) for the Slack "Export CSV" button, in the page's order
+-- and with the page's columns, pseudonymous ids only; at most %(max_rows)s rows, plus the count
+-- of everyone matching so the caller can say when the file was capped.
+WITH matching AS MATERIALIZED (
+    SELECT p.customer_id, p.value_tier, p.orders, p.revenue::float8 AS revenue, p.avg_order_value::float8 AS avg_order_value,
+           p.recency_days, p.churn_probability, p.risk_level, p.predicted_clv_12m::float8 AS predicted_clv_12m,
+           p.expected_purchases_90d, p.archetype_id,
+           CASE %(sort_by)s
+               WHEN 'churn_risk' THEN p.churn_probability
+               WHEN 'value' THEN p.revenue::float8
+               WHEN 'predicted_value' THEN p.predicted_clv_12m::double precision
+               WHEN 'recency' THEN p.recency_days::double precision
+               WHEN 'frequency' THEN p.orders::double precision
+           END AS sort_key
+    FROM customer_profiles p
+    WHERE p.run_id = %(run_id)s
+      AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
+      AND (%(archetype_id)s::text IS NULL OR p.archetype_id = %(archetype_id)s::text)
+      AND (%(value_tier)s::text IS NULL OR p.value_tier = %(value_tier)s::text)
+      AND (%(risk_level)s::text IS NULL OR p.risk_level = %(risk_level)s::text)
+      AND (%(min_value)s::numeric IS NULL OR p.revenue >= %(min_value)s::numeric)
+), kept AS (
+    SELECT * FROM matching
+    ORDER BY sort_key DESC NULLS LAST, revenue DESC, customer_id
+    LIMIT %(max_rows)s
+)
+SELECT c.public_id, k.value_tier, k.orders, k.revenue AS lifetime_value, k.avg_order_value AS average_order_value,
+       k.recency_days AS days_since_last_order, k.churn_probability, k.risk_level,
+       k.predicted_clv_12m AS predicted_value_12m, k.expected_purchases_90d, k.archetype_id,
+       a.name AS archetype_name, (SELECT count(*) FROM matching) AS matching
+FROM kept k
+JOIN customers c ON c.customer_id = k.customer_id
+LEFT JOIN archetypes a ON a.run_id = %(run_id)s AND a.archetype_id = k.archetype_id
+ORDER BY k.sort_key DESC NULLS LAST, k.revenue DESC, k.customer_id;

@@ -1,4 +1,6 @@
 """"Export CSV": re-runs the list's tool call and uploads the rows as a CSV file in the thread.
+A customer list exports everyone matching its filters, not the page shown (analyze_customers'
+own `export_rows`, capped with a note).
 A campaign's own export (the whole selection, for the store's marketing tool) holds contact
 details, so Slack gets it without them: customers by C-XXXXXXXX id, as everywhere in chat."""
 from __future__ import annotations
@@ -9,6 +11,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+# Through the catalog, not the tool module alone: the registry loads every tool only while it is
+# empty, so importing one tool module first would leave the others unregistered.
+from analytics.tools.catalog import analyze_customers as customers_tool
+from analytics.tools.registry import validate_arguments
 from bot.access import is_allowed, not_enabled_message
 from bot.delivery import replace_with_error
 from bot.listeners.actions.common import message_location
@@ -55,6 +61,15 @@ def csv_bytes(result: Any) -> bytes:
     return _write(columns, rows)
 
 
+def export_csv(deps, tool: str, arguments: dict[str, Any], result: Any) -> tuple[bytes, str | None]:
+    """The CSV for a tool call's answer and a note for the reader (a capped file, a saved file).
+    A real customer list is exported whole from the database; any other answer from its rows."""
+    if isinstance(result, customers_tool.AnalyzeCustomersResult):
+        export = customers_tool.export_rows(deps.ctx, validate_arguments(tool, arguments))
+        return _write(export.columns, [list(r) for r in export.rows]), export.note
+    return csv_bytes(result), (SAVED_NOTE if export_file(result) is not None else None)
+
+
 def register(app, deps) -> None:
     def ack_action(ack):
         ack()
@@ -68,10 +83,9 @@ def register(app, deps) -> None:
         try:
             tool, arguments = parse_tool_call_value(action["value"])
             result = deps.run_tool(tool, arguments)
-            comment = f"<@{user}> here is the CSV."
-            if export_file(result) is not None:
-                comment += " " + SAVED_NOTE
-            client.files_upload_v2(channel=channel, thread_ts=thread_ts, content=csv_bytes(result),
+            content, note = export_csv(deps, tool, arguments, result)
+            comment = f"<@{user}> here is the CSV." + (f" {note}" if note else "")
+            client.files_upload_v2(channel=channel, thread_ts=thread_ts, content=content,
                                    filename=f"{tool}.csv", title=f"{tool.replace('_', ' ')} export",
                                    initial_comment=comment)
         except Exception:
