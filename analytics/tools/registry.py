@@ -66,9 +66,16 @@ def _load_tools() -> None:
     import analytics.tools.catalog  # noqa: F401
 
 
+_CATALOG_LOADED = False
+
+
 def tools() -> dict[str, Tool]:
-    if not _TOOLS:
+    global _CATALOG_LOADED
+    # A flag, not "is the dict empty": a tool module that failed to import must fail every call,
+    # not leave a partial registry behind for the rest of the process.
+    if not _CATALOG_LOADED:
         _load_tools()
+        _CATALOG_LOADED = True
     return dict(_TOOLS)
 
 
