@@ -1,6 +1,7 @@
-"""Review fixes to analyze_customers: "Export CSV" delivers every matching customer (not the page
+"""Review fixes: "Export CSV" on a customer list delivers every matching customer (not the page
 shown), and "expected 12m loss" is churn probability x recent annual spend, checked against the
-fixture store computed independently in Python."""
+fixture store computed independently in Python; the customer card of a customer the run has not
+scored gives the real days since the last order and says "not scored yet"."""
 from __future__ import annotations
 
 import csv
@@ -79,3 +80,43 @@ def test_slack_export_of_a_customer_page_holds_everyone_matching(live):
     assert not any("email" in c or "name" == c or "phone" in c for c in rows[0])
     sent = json.dumps([c.args for c in h.fake.calls]) + text
     assert not [s for s in pii_strings() if s and s in sent]
+
+
+def test_card_of_a_customer_the_run_has_not_scored(fresh_db, settings):
+    """A customer imported after the current run: the card gives the real days since the last order
+    (from the orders table) and says plainly that the run has not scored them yet."""
+    from datetime import timedelta
+
+    from analytics.cache import Cache
+    from analytics.pseudonyms import assign_public_ids
+    from analytics.tools.registry import ToolContext
+    from bot.views.results import render_result
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db, settings)
+    with fresh_db.cursor() as cur:
+        cur.execute("INSERT INTO customers (store_customer_id, email, name) VALUES ('S998', 'late@example.com', "
+                    "'Late Comer'), ('S999', 'none@example.com', 'No Orders') RETURNING customer_id")
+        late, _ = [r["customer_id"] for r in cur.fetchall()]
+        # The store's latest order is 9 days after the run; this customer's last is 4 days before that.
+        for number, days in enumerate((2, 5)):
+            cur.execute("INSERT INTO orders (store_order_id, customer_id, ordered_at, subtotal, total) "
+                        "VALUES (%s, %s, %s, 60, 60)", (f"LATE{number}", late, AS_OF + timedelta(days=days)))
+        cur.execute("INSERT INTO orders (store_order_id, customer_id, ordered_at, subtotal, total) "
+                    "VALUES ('LATEST', (SELECT customer_id FROM customers WHERE store_customer_id = 'S001'), %s, 10, 10)",
+                    (AS_OF + timedelta(days=9),))
+    assign_public_ids(fresh_db, settings)
+    tool_ctx = ToolContext(db=fresh_db, settings=settings, cache=Cache(None))
+
+    def card_fields(store_id: str) -> dict[str, str]:
+        result = run_tool(tool_ctx, "lookup_customer", {"customer": store_id})
+        text = json.dumps(render_result(result))
+        return {f.split("\n", 1)[0].strip("*"): f.split("\n", 1)[1]
+                for f in (x["text"] for b in render_result(result) for x in b.get("fields", []))}, text
+
+    fields, text = card_fields("S998")
+    assert fields["Last order"] == "4 days ago"
+    assert "not scored yet" in fields["Churn risk"] and "–" not in fields["Churn risk"]
+    assert "– days" not in text and "Late Comer" not in text and "late@example.com" not in text
+    fields, text = card_fields("S999")
+    assert fields["Last order"] == "no orders yet" and "– days" not in text

@@ -117,18 +117,29 @@ def _render_mapping(data: dict[str, Any], out: list[bk.Block], skip: set[str]) -
             out.extend(bk.sections(f"*{humanize(key)}*\n{value}"))
 
 
+def _last_order(c: dict[str, Any]) -> str:
+    """Days since the last order, or why there is no such number (never a bare "– days ago")."""
+    days = c.get("days_since_last_order")
+    if days is not None:
+        return "today" if days == 0 else f"{days:,} day{'s' if days != 1 else ''} ago"
+    return "no orders yet" if not c.get("orders") else "unknown"
+
+
 def customer_card(data: dict[str, Any]) -> list[bk.Block]:
     """lookup_customer: the risk card /churn-check shows."""
     c = data["customer"]
     risk = c.get("risk_level")
+    scored = c.get("has_profile", True) and c.get("churn_probability") is not None
+    churn = (f"{_RISK_EMOJI.get(risk, '')} {format_value(c.get('churn_probability'), 'churn_probability')} "
+             f"({risk or 'not scored'})").strip() if scored else "not scored yet (newer than the last discovery run)"
     out: list[bk.Block] = [bk.header(f"Customer {c['public_id']}")]
     out.extend(bk.fields_section([
-        ("Churn risk", f"{_RISK_EMOJI.get(risk, '')} {format_value(c.get('churn_probability'), 'churn_probability')} ({risk or 'not scored'})".strip()),
+        ("Churn risk", churn),
         ("Value tier", format_value(c.get("value_tier"))),
         ("Lifetime value", format_value(c.get("lifetime_value"), "lifetime_value")),
         ("Orders", format_value(c.get("orders"))),
         ("Average order", format_value(c.get("average_order_value"), "average_order_value")),
-        ("Last order", f"{format_value(c.get('days_since_last_order'))} days ago"),
+        ("Last order", _last_order(c)),
         ("Predicted value (12 months)", format_value(c.get("predicted_value_12m"), "predicted_value_12m")),
         ("Expected orders (90 days)", format_value(c.get("expected_purchases_90d"))),
         ("Archetype", format_value(c.get("archetype_name"))),
