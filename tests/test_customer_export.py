@@ -120,3 +120,12 @@ def test_card_of_a_customer_the_run_has_not_scored(fresh_db, settings):
     assert "– days" not in text and "Late Comer" not in text and "late@example.com" not in text
     fields, text = card_fields("S999")
     assert fields["Last order"] == "no orders yet" and "– days" not in text
+
+
+def test_slack_export_with_a_filter_the_run_does_not_know_says_which(live):
+    h, _ = live
+    value = json.dumps({"tool": "analyze_customers", "arguments": {"segment": "nosuch"}})
+    h.action({"action_id": "export_csv", "block_id": "b", "type": "button", "value": value})
+    post = h.fake.wait_for("chat.postMessage", timeout=20)[0].args
+    assert "'nosuch'" in post["text"] and "error is logged" not in post["text"]
+    assert h.fake.calls_to("upload") == []

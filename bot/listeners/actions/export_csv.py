@@ -14,7 +14,7 @@ from typing import Any
 # Through the catalog, not the tool module alone: the registry loads every tool only while it is
 # empty, so importing one tool module first would leave the others unregistered.
 from analytics.tools.catalog import analyze_customers as customers_tool
-from analytics.tools.registry import validate_arguments
+from analytics.tools.registry import ToolError, validate_arguments
 from bot.access import is_allowed, not_enabled_message
 from bot.delivery import replace_with_error
 from bot.listeners.actions.common import message_location
@@ -88,6 +88,9 @@ def register(app, deps) -> None:
             client.files_upload_v2(channel=channel, thread_ts=thread_ts, content=content,
                                    filename=f"{tool}.csv", title=f"{tool.replace('_', ' ')} export",
                                    initial_comment=comment)
+        except ToolError as exc:
+            # Something the user can act on (a segment gone from the newer run, no run yet): say it.
+            replace_with_error(client, channel, None, thread_ts, f"The export could not run: {exc}")
         except Exception:
             log.exception("CSV export failed for %r", action.get("value"))
             replace_with_error(client, channel, None, thread_ts, "Sorry, the export failed (the error is logged).")
