@@ -133,6 +133,18 @@ def customer_context(ctx: ToolContext, customer_id: int, include_pii: bool = Fal
         with ctx.db.cursor() as cur:
             cur.execute(query("enrichment.order_stats"), {"customer_id": customer_id, "as_of": None})
             stats = cur.fetchone()
+    context = context_from_rows(ctx.settings, run, row, stats, recent)
+    if include_pii:
+        context.pii = CustomerPII(store_customer_id=row["store_customer_id"], name=row["name"],
+                                  email=row["email"], phone=row["phone"])
+    return context
+
+
+def context_from_rows(settings, run: RunInfo | None, row: dict, stats: dict, recent: list[dict]) -> CustomerContext:
+    """The one mapping from the enrichment's reads (enrichment.customer's row, enrichment.order_stats'
+    figures, enrichment.recent_orders' rows) to a CustomerContext without personal data. Gorgias's
+    batch read (gorgias.customers_facts) feeds the same function, so its notes carry the same facts."""
+    has_profile = row["run_id"] is not None
     if has_profile:
         orders, revenue = row["orders"], float(row["revenue"])
         first_at, last_at = row["first_order_at"], row["last_order_at"]
@@ -158,9 +170,9 @@ def customer_context(ctx: ToolContext, customer_id: int, include_pii: bool = Fal
     discounted_share = stats["discounted_orders"] / stats["orders"] if stats["orders"] else None
     context = CustomerContext(
         public_id=row["public_id"] or "C-????????",
-        run_id=run_id, as_of=run.as_of if run else None, has_profile=has_profile,
+        run_id=run.run_id if run else None, as_of=run.as_of if run else None, has_profile=has_profile,
         country=row["country"],
-        value_tier=row["value_tier"] or fallback_value_tier(ctx.settings, revenue, orders),
+        value_tier=row["value_tier"] or fallback_value_tier(settings, revenue, orders),
         orders=orders, lifetime_value=round(revenue, 2),
         average_order_value=None if aov is None else round(aov, 2),
         first_order_at=first_at, last_order_at=last_at, days_since_last_order=days_since,
@@ -178,13 +190,10 @@ def customer_context(ctx: ToolContext, customer_id: int, include_pii: bool = Fal
                                    total=float(r["total"]), discounted=float(r["discount_total"]) > 0,
                                    categories=list(r["categories"])) for r in recent],
         discounted_order_share=None if discounted_share is None else round(discounted_share, 3),
-        compensation=compensation_tier(ctx.settings, revenue),
+        compensation=compensation_tier(settings, revenue),
     )
     reference = run.as_of if (run and has_profile) else stats["store_latest_order_at"]
     context.open_risks = open_risks(context, stats["last_return_at"], reference)
-    if include_pii:
-        context.pii = CustomerPII(store_customer_id=row["store_customer_id"], name=row["name"],
-                                  email=row["email"], phone=row["phone"])
     return context
 
 

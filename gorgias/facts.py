@@ -106,52 +106,16 @@ def customer_facts_many(ctx, customer_ids: list[int],
 
 
 def _context_from_row(settings, run, row: dict):
-    """analytics.enrichment.customer_context's mapping, for one row of gorgias.customers_facts (the
-    enrichment's recent orders are left out: the note lists the store's own, with their numbers)."""
-    from analytics.enrichment import (CustomerContext, SegmentMembership, compensation_tier,
-                                      fallback_value_tier, open_risks)
+    """analytics.enrichment's mapping for one row of gorgias.customers_facts, whose order figures
+    carry a `stats_` prefix (the enrichment's recent orders are left out: the note lists the
+    store's own, with their numbers)."""
+    from analytics.enrichment import context_from_rows
 
-    has_profile = row["run_id"] is not None
-    if has_profile:
-        orders, revenue = row["orders"], float(row["revenue"])
-        first_at, last_at = row["first_order_at"], row["last_order_at"]
-        aov = _float(row["avg_order_value"])
-        days_since = row["recency_days"]
-    else:
-        orders, revenue = row["stats_orders"], float(row["stats_revenue"])
-        first_at, last_at = row["stats_first_order_at"], row["stats_last_order_at"]
-        aov = revenue / orders if orders else None
-        reference = row["store_latest_order_at"]
-        days_since = (reference - last_at).days if (reference and last_at) else None
-    memberships = row["memberships"] or {}
-    strengths = row["segment_strengths"] or {}
-    segments = sorted((SegmentMembership(axis=axis, segment=segment,
-                                         membership=_float((memberships.get(axis) or {}).get(segment)),
-                                         strength=strengths.get(axis))
-                       for axis, segment in (row["dominant_segments"] or {}).items()),
-                      key=lambda s: -(s.membership or 0))
-    discounted_share = row["discounted_orders"] / row["stats_orders"] if row["stats_orders"] else None
-    context = CustomerContext(
-        public_id=row["public_id"] or "C-????????",
-        run_id=run.run_id if run else None, as_of=run.as_of if run else None, has_profile=has_profile,
-        country=row["country"],
-        value_tier=row["value_tier"] or fallback_value_tier(settings, revenue, orders),
-        orders=orders, lifetime_value=round(revenue, 2),
-        average_order_value=None if aov is None else round(aov, 2),
-        first_order_at=first_at, last_order_at=last_at, days_since_last_order=days_since,
-        tenure_days=row["tenure_days"] if has_profile else (
-            (last_at - first_at).days if first_at and last_at else None),
-        history=row["history"],
-        churn_probability=row["churn_probability"], probability_alive=row["probability_alive"],
-        risk_level=row["risk_level"], churn_reasons=list(row["churn_reasons"] or []),
-        expected_purchases_30d=row["expected_purchases_30d"], expected_purchases_90d=row["expected_purchases_90d"],
-        predicted_value_12m=_float(row["predicted_clv_12m"]),
-        dominant_segments=segments, archetype_id=row["archetype_id"], archetype_name=row["archetype_name"],
-        discounted_order_share=None if discounted_share is None else round(discounted_share, 3),
-        compensation=compensation_tier(settings, revenue))
-    reference = run.as_of if (run and has_profile) else row["store_latest_order_at"]
-    context.open_risks = open_risks(context, row["last_return_at"], reference)
-    return context
+    stats = {"orders": row["stats_orders"], "revenue": row["stats_revenue"],
+             "first_order_at": row["stats_first_order_at"], "last_order_at": row["stats_last_order_at"],
+             "discounted_orders": row["discounted_orders"], "last_return_at": row["last_return_at"],
+             "store_latest_order_at": row["store_latest_order_at"]}
+    return context_from_rows(settings, run, row, stats, recent=[])
 
 
 class _HeldConnection:
