@@ -9,7 +9,8 @@ from datetime import date
 import pytest
 
 from analytics.router import safety, slots
-from analytics.router.offline import OfflineRouter, TypoCorrector
+from analytics.router.offline import OfflineRouter
+from analytics.router.typos import TypoCorrector
 from tests.router_questions import CASES, VOCAB, Case
 
 

@@ -3,15 +3,31 @@ totals over the whole matching set ("412 customers, 183k lifetime value at risk"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from analytics.runs import require_current_run
+from analytics.core import ARCHETYPE_HELP, RiskLevel, SEGMENT_HELP, ToolContext, ToolInput, ToolResult, ValueTier, require_current_run
 from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
-from analytics.tools.inputs import AnalyzeCustomersInput
-from analytics.tools.registry import ToolContext, ToolResult, register
+from analytics.tools.registry import MenuEntry, tool
 from sql import query
+
+
+class AnalyzeCustomersInput(ToolInput):
+    """Lists of customers ranked by churn risk, value, recency or frequency, with filters."""
+
+    sort_by: Literal["churn_risk", "value", "predicted_value", "recency", "frequency"] = Field(
+        "churn_risk", description="Ranking: churn_risk (highest first), value (lifetime revenue), "
+        "predicted_value (next 12 months), recency (longest since last order first), frequency (most orders)."
+    )
+    segment: str | None = Field(None, max_length=80, description=SEGMENT_HELP)
+    archetype: str | None = Field(None, max_length=80, description=ARCHETYPE_HELP)
+    value_tier: ValueTier | None = Field(None, description="Only customers in this value tier.")
+    risk_level: RiskLevel | None = Field(None, description="Only customers at this churn risk level.")
+    min_value: float | None = Field(None, ge=0, description="Minimum lifetime revenue in the store's currency.")
+    limit: int = Field(10, ge=1, le=100, description="How many customers to list.")
+    # Bounded: PostgreSQL's OFFSET is a bigint, and no store lists ten million customers.
+    offset: int = Field(0, ge=0, le=10_000_000, description="Skip this many (for 'show more').")
 
 
 class CustomerRow(BaseModel):
@@ -63,11 +79,15 @@ def _filters_text(filters: dict) -> str:
     return (" (" + ", ".join(f"{k} {v}" for k, v in filters.items()) + ")") if filters else ""
 
 
-@register("analyze_customers",
+@tool("analyze_customers",
           "Lists of customers ranked by churn risk, lifetime value, predicted value, recency or order "
           "frequency, optionally filtered by segment, archetype, value tier, risk level or minimum value; "
           "always with totals for everyone matching (count, lifetime value, value at risk). Use for "
-          "'who are my top customers', 'which VIPs are at risk of churning', 'customers who haven't ordered lately'.")
+          "'who are my top customers', 'which VIPs are at risk of churning', 'customers who haven't ordered lately'.",
+      title="Customers", exportable=True,
+      menu=(MenuEntry("customers most at risk of churning", {"sort_by": "churn_risk"}),
+            MenuEntry("top customers by lifetime value", {"sort_by": "value"})),
+      warm=({"sort_by": "churn_risk"}, {"sort_by": "value"}))
 def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> AnalyzeCustomersResult:
     run = require_current_run(ctx)
     axis, segment = segment_filter(ctx, params.segment, run.run_id)
