@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from analytics.tools.catalog import analyze_customers as customers_tool
+from analytics.tools import analyze_customers as customers_tool
 from analytics.tools.analyze_customers import AnalyzeCustomersInput
 from analytics.tools.registry import run_tool
 from tests.analytics_fixture import (AS_OF, CURRENT, analytics_db, ctx, loaded,  # noqa: F401 - fixtures

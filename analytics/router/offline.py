@@ -15,9 +15,19 @@ from analytics.router.followups import (
     pending_options, pick_option, previous_call, row_from_thread,
 )
 from analytics.router.parsing import Parsed, QuestionParser
+from analytics.tools.registry import registry
 from analytics.router.patterns import (
     PRODUCT_SORTS, P_ARCHETYPE, P_CAMPAIGN, P_CHANGES, P_CHURN, P_COMPARE, P_CUSTOMER_LIST, P_DECLINING, P_DESCRIBE, P_DETAIL, P_DISCOUNT_DEP, P_DOMAIN, P_FOLLOWUP_START, P_FORECAST, P_FREQUENCY, P_MORE, P_MOVES, P_ONE_TIME, P_PREDICTED, P_PRODUCTS, P_RECENCY, P_RECS, P_REFERENTIAL, P_SEGMENTS, P_VALUE, P_WHAT_BUY,
 )
+
+
+def _owned_by_a_tool(p: Parsed) -> RouteDecision | None:
+    """A question matching the phrases a tool declares itself (`@tool(offline=...)`)."""
+    for found in registry():
+        if found.offline is not None and found.offline.pattern.search(p.text):
+            arguments = found.offline.arguments(p) if found.offline.arguments else {}
+            return decision(found.name, arguments)
+    return None
 
 
 class OfflineRouter:
@@ -42,7 +52,8 @@ class OfflineRouter:
         pending = pending_options(history)
 
         parsed = self.parse(question)
-        if safety.is_off_topic(question) and not P_DOMAIN.search(parsed.text):
+        # A tool's own phrases are store vocabulary too, whatever the off-topic list says.
+        if safety.is_off_topic(question) and not P_DOMAIN.search(parsed.text) and _owned_by_a_tool(parsed) is None:
             return RouteDecision(refusal=safety.REFUSE_OFF_TOPIC)
         if pending:
             picked = pick_option(parsed.text, pending, [call.get("label", "") for call in pending])
@@ -115,6 +126,9 @@ class OfflineRouter:
     def _classify(self, p: Parsed) -> RouteDecision | None:
         t = p.text
         seg = p.segments[0] if p.segments else None
+        owned = _owned_by_a_tool(p)
+        if owned is not None:
+            return owned
 
         if p.customers:
             if P_RECS.search(t) or re.search(r"\b(discount|offer|compensat\w*|coupon|perk)\b", t):

@@ -107,7 +107,9 @@ def answer_blocks(answer: Any) -> list[bk.Block]:
             out.append(bk.actions(buttons))
     line = "" if "offline router" in text else _source_line(answer)
     if tools_used:
-        line += (" · " if line else "Tools: ") + ", ".join(dict.fromkeys(tools_used))
+        # The tools by their titles: "Customers, Forecast" reads better than function names.
+        titles = [(info.title if (info := tool_info(name)) else name) for name in dict.fromkeys(tools_used)]
+        line += (" · " if line else "Tools: ") + ", ".join(titles)
     if line:
         out.append(bk.context(line))
     out.append(feedback_block(tools_used[0] if tools_used else None, getattr(answer, "source", None)))
