@@ -21,11 +21,8 @@ WITH matching AS MATERIALIZED (
                WHEN 'recency' THEN p.recency_days::double precision
                WHEN 'frequency' THEN p.orders::double precision
            END AS sort_key
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s
-      AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
-      AND (%(archetype_id)s::text IS NULL OR p.archetype_id = %(archetype_id)s::text)
-      AND (%(value_tier)s::text IS NULL OR p.value_tier = %(value_tier)s::text)
+    FROM run_members(%(run_id)s, %(axis)s, %(segment)s, %(archetype_id)s) p
+    WHERE (%(value_tier)s::text IS NULL OR p.value_tier = %(value_tier)s::text)
       AND (%(risk_level)s::text IS NULL OR p.risk_level = %(risk_level)s::text)
       AND (%(min_value)s::numeric IS NULL OR p.revenue >= %(min_value)s::numeric)
 ), totals AS (
@@ -67,11 +64,8 @@ WITH matching AS MATERIALIZED (
                WHEN 'recency' THEN p.recency_days::double precision
                WHEN 'frequency' THEN p.orders::double precision
            END AS sort_key
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s
-      AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
-      AND (%(archetype_id)s::text IS NULL OR p.archetype_id = %(archetype_id)s::text)
-      AND (%(value_tier)s::text IS NULL OR p.value_tier = %(value_tier)s::text)
+    FROM run_members(%(run_id)s, %(axis)s, %(segment)s, %(archetype_id)s) p
+    WHERE (%(value_tier)s::text IS NULL OR p.value_tier = %(value_tier)s::text)
       AND (%(risk_level)s::text IS NULL OR p.risk_level = %(risk_level)s::text)
       AND (%(min_value)s::numeric IS NULL OR p.revenue >= %(min_value)s::numeric)
 ), kept AS (
