@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from starlette.routing import Route
 
@@ -18,11 +19,19 @@ from gorgias.inbox import Inbox, IntakeWriter
 from gorgias.webhook import make_webhook_endpoint
 from gorgias.worker import InboxWorker
 
+if TYPE_CHECKING:
+    import anthropic
+
+    from analytics.core import ToolContext
+    from settings import Settings
+    from sql import Database
+
 log = logging.getLogger(__name__)
 
 
 class GorgiasService:
-    def __init__(self, settings, db, ctx, *, client: GorgiasClient | None = None, claude=None) -> None:
+    def __init__(self, settings: Settings, db: Database, ctx: ToolContext, *, client: GorgiasClient | None = None,
+                 claude: anthropic.Anthropic | None = None) -> None:
         """`client` posts the notes (None: intake only, events wait in the inbox); `claude` drafts
         them (None: template drafts). Both are built by the composition root."""
         self.settings, self.db, self.ctx, self.claude = settings, db, ctx, claude

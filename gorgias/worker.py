@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -24,6 +25,13 @@ from gorgias.resolve import Resolution, resolve_customer, resolve_many
 from gorgias.sources import detect_style
 from gorgias.urgency import assess_urgency
 from sql import query
+
+if TYPE_CHECKING:
+    import anthropic
+
+    from analytics.core import ToolContext
+    from settings import Settings
+    from sql import Database
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +62,8 @@ def build_note(settings, db, ctx, claimed: ClaimedEvent, resolution: Resolution 
 
 
 class InboxWorker:
-    def __init__(self, settings, db, ctx, client: GorgiasClient, inbox: Inbox | None = None,
-                 on_outcome=None, claude=None) -> None:
+    def __init__(self, settings: Settings, db: Database, ctx: ToolContext, client: GorgiasClient,
+                 inbox: Inbox | None = None, on_outcome=None, claude: anthropic.Anthropic | None = None) -> None:
         self.settings, self.db, self.ctx, self.client = settings, db, ctx, client
         self.claude = claude              # the Anthropic client for drafts (None: template drafts)
         self.inbox = inbox or Inbox(db)
