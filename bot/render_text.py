@@ -50,25 +50,42 @@ def _wrap(text: str) -> str:
     return "\n".join(out)
 
 
+def _header_lines(title: str, width: int) -> list[str]:
+    return textwrap.wrap(title, width, break_long_words=True) or [""]
+
+
 def _table(rows: list[list[str]], numeric: list[bool]) -> str:
-    widths = [min(max(len(r[i]) if i < len(r) else 0 for r in rows), MAX_COLUMN) for i in range(len(rows[0]))]
+    """Aligned columns; a header wraps onto a second or third line rather than widening its
+    column, so a customer list keeps its churn and value columns on a 100-column terminal."""
+    head, body = rows[0], rows[1:]
+    cells = [min(max((len(r[i]) for r in body if i < len(r)), default=0), MAX_COLUMN) for i in range(len(head))]
+    widths = [max(cell, min(len(head[i]), MAX_COLUMN)) for i, cell in enumerate(cells)]
+    if _fit(widths) < len(head):
+        # Too wide with one-line headers: each column only as wide as its cells and its header's
+        # longest word (at most three header lines).
+        widths = [max(cell, min(max(len(w) for w in (head[i].split() or [""])), MAX_COLUMN), -(-len(head[i]) // 3))
+                  for i, cell in enumerate(cells)]
     shown = _fit(widths)
     widths = widths[:shown]
 
     def line(row: list[str]) -> str:
-        cells = []
+        out = []
         for i, width in enumerate(widths):
             cell = row[i] if i < len(row) else ""
             cell = cell if len(cell) <= width else cell[:width - 1] + "…"
-            cells.append(cell.rjust(width) if numeric[i] else cell.ljust(width))
-        return "  ".join(cells).rstrip()
+            out.append(cell.rjust(width) if numeric[i] else cell.ljust(width))
+        return "  ".join(out).rstrip()
 
-    out = [line(rows[0]), "  ".join("─" * w for w in widths)]
-    out += [line(r) for r in rows[1:]]
-    if shown < len(rows[0]):
-        left = rows[0][shown:]
-        out.append(_wrap(f"  (+{len(left)} more column{'s' if len(left) > 1 else ''}: {', '.join(left)})"))
-    return "\n".join(line[:WIDTH] for line in out)
+    wrapped = [_header_lines(head[i], w) for i, w in enumerate(widths)]
+    depth = max(len(h) for h in wrapped)
+    # Headers sit on the bottom line, above their column, as spreadsheets show them.
+    header = [line([(h[len(h) - depth + k] if len(h) - depth + k >= 0 else "") for h in wrapped]) for k in range(depth)]
+    out = header + ["  ".join("─" * w for w in widths)] + [line(r) for r in body]
+    if shown < len(head):
+        left = head[shown:]
+        out += _wrap(f"  (+{len(left)} more column{'s' if len(left) > 1 else ''}: {', '.join(left)}; "
+                     f"\"export csv\" has them all)").split("\n")
+    return "\n".join(text[:WIDTH] for text in out)
 
 
 def _chart(block: dict[str, Any]) -> str:
