@@ -50,22 +50,6 @@ _PII = re.compile(
 # "names of the archetypes" is a fair question: PII wording about store concepts is allowed.
 _STORE_NOUNS = re.compile(r"\b(segments?|archetypes?|categor(y|ies)|products?|campaigns?|axis|axes|personas?)\b",
                           re.IGNORECASE)
-_INJECTION = (
-    "I can't change my instructions or reveal my configuration. Ask me about your customers, "
-    "segments, products, forecasts or campaigns."
-)
-REFUSE_OFF_TOPIC = (
-    "I only answer questions about your store's customers: churn risk, segments and archetypes, "
-    "customer value, products, forecasts and campaigns."
-)
-
-_SQL = re.compile(
-    r"(\bdrop\s+(table|database|schema)\b|\bdelete\s+from\b|\btruncate\s+(table\s+)?\w|"
-    r"\binsert\s+into\b|\bupdate\s+\w+\s+set\b|\bunion\s+(all\s+)?select\b|\balter\s+table\b|"
-    r"\bselect\s+[\w*,\s]+\s+from\s+\w|;\s*--|'\s*or\s+'?1'?\s*=\s*'?1|\bpg_sleep\b|\bgrant\s+all\b)",
-    re.IGNORECASE,
-)
-# Asking for contact details / identity, not for a profile.
 _INJECTION = re.compile(
     r"(\bignore\b.{0,40}\b(instruction|prompt|rule|above|previous|prior)s?\b|\bsystem prompt\b|"
     r"\byour (instructions|prompt|settings|config(uration)?|rules)\b|\b(print|show|reveal|dump|tell me|"
