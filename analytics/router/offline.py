@@ -26,7 +26,8 @@ def _owned_by_a_tool(p: Parsed) -> RouteDecision | None:
     for found in registry():
         if found.offline is not None and found.offline.pattern.search(p.text):
             arguments = found.offline.arguments(p) if found.offline.arguments else {}
-            return decision(found.name, arguments)
+            if arguments is not None:
+                return decision(found.name, arguments)
     return None
 
 

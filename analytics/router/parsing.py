@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from analytics.router import slots
 from analytics.router.patterns import P_FORECAST
@@ -35,6 +36,7 @@ class Parsed:
     days_ago: int | None
     rows: tuple[int, int] | None = None   # (offset, limit) from 'customers 11-20'
     row_ref: int | None = None            # 1-based row of the thread's last list: 'the 3rd one'
+    anchor: date | None = None            # the data's latest day, which periods are measured from
 
 
 
@@ -68,7 +70,7 @@ class QuestionParser:
             metric=slots.metric(intent),
             risk_level=slots.risk_level(intent), value_tier=slots.value_tier(intent),
             campaign=slots.campaign(intent), axis=slots.axis(intent), days_ago=slots.days_ago(text),
-            rows=slots.row_range(text), row_ref=slots.row_reference(text),
+            rows=slots.row_range(text), row_ref=slots.row_reference(text), anchor=vocab.anchor,
         )
 
     def _correct_words(self, raw: str) -> list[str]:

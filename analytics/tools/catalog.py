@@ -10,4 +10,5 @@ TOOL_MODULES: tuple[str, ...] = (
     "analytics.tools.target_campaign",
     "analytics.tools.analyze_behavior",
     "analytics.tools.get_recommendations",
+    "analytics.tools.store_metrics",
 )

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from analytics.core import ToolContext, ToolError, ToolInput, ToolResult
 
-Card = Literal["customer", "forecast"]
+Card = Literal["customer", "forecast", "metrics"]
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,11 @@ class MenuEntry:
 @dataclass(frozen=True)
 class OfflinePhrases:
     """Offline-router vocabulary a tool owns: a question matching `pattern` (on the normalised,
-    typo-corrected text) is this tool's, with `arguments(parsed)` for its input (None = defaults)."""
+    typo-corrected text) is this tool's, with `arguments(parsed)` for its input (no function: the
+    defaults). `arguments` may return None: on a closer look the question is not this tool's."""
 
     pattern: re.Pattern[str]
-    arguments: Callable[[Any], dict[str, Any]] | None = None
+    arguments: Callable[[Any], dict[str, Any] | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from analytics.tools.registry import tool_info
 from bot.views import blocks as bk
 from bot.views.charts import forecast_chart, forecast_series
 from bot.views.format import format_value, humanize, is_personal_field, plain
+from bot.views.metrics import metrics_card
 
 _SKIP = {"tool", "summary"}
 MAX_FIELD_PAIRS = 20
@@ -180,7 +181,7 @@ def forecast_card(data: dict[str, Any]) -> list[bk.Block]:
 
 
 # The dedicated views a tool can ask for with `@tool(card=...)`.
-CARDS = {"customer": customer_card, "forecast": forecast_card}
+CARDS = {"customer": customer_card, "forecast": forecast_card, "metrics": metrics_card}
 
 
 def render_result(result: Any, *, with_header: bool = True, with_summary: bool = True) -> list[bk.Block]:
