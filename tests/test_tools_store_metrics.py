@@ -7,7 +7,7 @@ database the tool reads: sales are sale orders, line value = quantity Ã— price â
 are return orders dated when returned, AOV = gross / orders, new = first sale order ever in scope."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
