@@ -261,6 +261,7 @@ def _profiles_csv(run_id: int, features, axes: dict, profiles: pd.DataFrame) -> 
         "expected_purchases_90d": pa.array(np.round(profiles["expected_purchases_90d"].to_numpy(dtype=float), 5)),
         "predicted_clv_12m": money("predicted_clv_12m"),
         "value_tier": text("value_tier"),
+        "lifecycle": text("lifecycle"),
     })
     sink = io.BytesIO()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))

@@ -69,7 +69,7 @@ EVERYDAY: list[Case] = [
     C("revenue forecast for next quarter", "forecast_metrics", {"metric": "revenue"}),
     C("will we get more orders next month", "forecast_metrics", {"metric": "orders"}),
     C("top 10 customers by revenue", "analyze_customers", {"sort_by": "value", "limit": 10}),
-    C("which customers are about to churn?", "analyze_customers", {"sort_by": "churn_risk"}),
+    C("which customers are about to churn?", "analyze_customers", {"lifecycle": "at_risk"}),
     C("how many vip customers do we have", "analyze_customers", {"value_tier": "vip"}),
     C("how many customers are at high risk", "analyze_customers", {"risk_level": "high"}),
     C("who should I target for a batting sale", "target_campaign"),

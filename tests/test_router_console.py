@@ -40,7 +40,7 @@ def test_route_reads_questions_from_stdin(store_settings):
     code, out = run(route_cli, settings, "-", stdin=io.StringIO(questions))
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(lines) == 4
-    assert lines[0] == {"tool": "analyze_customers", "arguments": {"sort_by": "churn_risk"}}
+    assert lines[0] == {"tool": "analyze_customers", "arguments": {"sort_by": "value_at_stake", "lifecycle": "at_risk"}}
     # the archetype name comes from the store's current discovery run
     assert lines[1] == {"tool": "segment_info", "arguments": {"name": "Loyal big spenders"}}
     assert "refusal" in lines[2]

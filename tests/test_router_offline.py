@@ -191,7 +191,7 @@ def test_unclear_questions_get_the_menu_not_a_refusal():
 
 @pytest.mark.parametrize("question, tool, arguments", [
     ("forcast revnue nxt quater", "forecast_metrics", {"metric": "revenue", "horizon": 3, "unit": "months"}),
-    ("wich customrs r at rsk", "analyze_customers", {"sort_by": "churn_risk"}),
+    ("wich customrs r at rsk", "analyze_customers", {"sort_by": "value_at_stake", "lifecycle": "at_risk"}),
     ("top 5 custs by rev", "analyze_customers", {"sort_by": "value", "limit": 5}),
     ("best sellng prodcts last quater", "analyze_products", {"group_by": "product", "period": "last_quarter"}),
 ])

@@ -17,7 +17,7 @@ from analytics.router.followups import (
 from analytics.router.parsing import Parsed, QuestionParser
 from analytics.tools.registry import registry
 from analytics.router.patterns import (
-    PRODUCT_SORTS, P_ARCHETYPE, P_CAMPAIGN, P_CHANGES, P_CHURN, P_COMPARE, P_CUSTOMER_LIST, P_DECLINING, P_DESCRIBE, P_DETAIL, P_DISCOUNT_DEP, P_DOMAIN, P_FOLLOWUP_START, P_FORECAST, P_FREQUENCY, P_MORE, P_MOVES, P_ONE_TIME, P_PREDICTED, P_PRODUCTS, P_RECENCY, P_RECS, P_REFERENTIAL, P_SEGMENTS, P_VALUE, P_WHAT_BUY,
+    PRODUCT_SORTS, P_ARCHETYPE, P_LAPSED, P_PROBABILITY, P_CAMPAIGN, P_CHANGES, P_CHURN, P_COMPARE, P_CUSTOMER_LIST, P_DECLINING, P_DESCRIBE, P_DETAIL, P_DISCOUNT_DEP, P_DOMAIN, P_FOLLOWUP_START, P_FORECAST, P_FREQUENCY, P_MORE, P_MOVES, P_ONE_TIME, P_PREDICTED, P_PRODUCTS, P_RECENCY, P_RECS, P_REFERENTIAL, P_SEGMENTS, P_VALUE, P_WHAT_BUY,
 )
 
 
@@ -245,8 +245,15 @@ class OfflineRouter:
 
     def _customers(self, p: Parsed, seg: str | None) -> RouteDecision:
         t = p.full_text
+        lifecycle = None
         if P_PREDICTED.search(t):
             sort_by = "predicted_value"
+        elif P_LAPSED.search(t) and not p.risk_level:
+            # 'customers we lost': gone, reached through win-back; the most valuable first.
+            sort_by, lifecycle = "value", "lapsed"
+        elif P_CHURN.search(t) and not p.risk_level and not P_PROBABILITY.search(t):
+            # 'about to churn': still within reach (not long gone), ranked by what losing them costs.
+            sort_by, lifecycle = "value_at_stake", "at_risk"
         elif P_CHURN.search(t) or p.risk_level:
             sort_by = "churn_risk"
         elif P_RECENCY.search(t):
@@ -273,6 +280,7 @@ class OfflineRouter:
             seg = None  # 'most frequent buyers' ranks by frequency; it does not filter a segment
         return decision("analyze_customers", slots.as_dict(
             sort_by=sort_by, segment=seg if not p.archetype else None, archetype=p.archetype,
-            value_tier=p.value_tier, risk_level=p.risk_level, min_value=p.money, limit=p.limit))
+            value_tier=p.value_tier, risk_level=p.risk_level, min_value=p.money, limit=p.limit,
+            lifecycle=lifecycle))
 
 

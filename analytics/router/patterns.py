@@ -67,3 +67,8 @@ PRODUCT_SORTS = (
 )
 FORECAST_MAX = {"days": 730, "weeks": 104, "months": 24}   # forecast_metrics' two-year reach
 CAMPAIGN_OPTIONS = ["retention", "win_back", "upsell", "vip", "seasonal"]
+# Customers already gone ('lost', 'lapsed', 'churned'), as opposed to about to go.
+P_LAPSED = _rx(r"\b(lapsed|churned|already (?:gone|left|churned)|(?:we(?:'ve)? |have )?lost(?! (?:money|revenue))|"
+               r"gone for good|stopped buying (?:long|a long time|years) ago|dead|inactive for (?:a year|years|over a year))\b")
+# Asking for the probability itself ranks by it, not by what is at stake.
+P_PROBABILITY = _rx(r"\b(churn probabilit\w*|probability|likeliest|most likely|riskiest|highest (?:churn|risk))\b")

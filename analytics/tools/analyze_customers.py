@@ -16,18 +16,32 @@ from sql import query
 class AnalyzeCustomersInput(ToolInput):
     """Lists of customers ranked by churn risk, value, recency or frequency, with filters."""
 
-    sort_by: Literal["churn_risk", "value", "predicted_value", "recency", "frequency"] = Field(
-        "churn_risk", description="Ranking: churn_risk (highest first), value (lifetime revenue), "
-        "predicted_value (next 12 months), recency (longest since last order first), frequency (most orders)."
+    sort_by: Literal["churn_risk", "value_at_stake", "value", "predicted_value", "recency", "frequency"] = Field(
+        "churn_risk", description="Ranking: churn_risk (highest churn probability first), value_at_stake (churn "
+        "probability x recent annual spend: what losing them would cost), value (lifetime revenue), predicted_value "
+        "(next 12 months), recency (longest since last order first), frequency (most orders)."
     )
+    lifecycle: Lifecycle | None = Field(
+        None, description="Only customers at this stage: new (first order in the last 90 days), active, at_risk "
+        "(overdue against their own rhythm, or their chance of still being a customer falling: 'about to churn'), "
+        "lapsed (gone: for win-back).")
     segment: str | None = Field(None, max_length=80, description=SEGMENT_HELP)
     archetype: str | None = Field(None, max_length=80, description=ARCHETYPE_HELP)
     value_tier: ValueTier | None = Field(None, description="Only customers in this value tier.")
-    risk_level: RiskLevel | None = Field(None, description="Only customers at this churn risk level.")
+    risk_level: RiskLevel | None = Field(
+        None, description="Only customers at this churn risk level or above ('high' keeps high and critical).")
     min_value: float | None = Field(None, ge=0, description="Minimum lifetime revenue in the store's currency.")
     limit: int = Field(10, ge=1, le=100, description="How many customers to list.")
     # Bounded: PostgreSQL's OFFSET is a bigint, and no store lists ten million customers.
     offset: int = Field(0, ge=0, le=10_000_000, description="Skip this many (for 'show more').")
+
+
+RISK_ORDER = ("low", "medium", "high", "critical")
+Lifecycle = Literal["new", "active", "at_risk", "lapsed"]
+
+
+def _money(value) -> float | None:
+    return None if value is None else round(float(value), 2)
 
 
 class CustomerRow(BaseModel):
@@ -39,6 +53,8 @@ class CustomerRow(BaseModel):
     days_since_last_order: int | None
     churn_probability: float | None
     risk_level: str | None
+    lifecycle: str | None = None
+    value_at_stake: float | None = None
     predicted_value_12m: float | None
     expected_purchases_90d: float | None
     archetype_id: str | None
@@ -71,8 +87,13 @@ class AnalyzeCustomersResult(ToolResult):
 def _filter_args(params: AnalyzeCustomersInput, run_id: int, axis, segment, archetype_id) -> dict[str, Any]:
     """The matching set's query arguments, shared by the page and the export so both select the same customers."""
     return {"run_id": run_id, "axis": axis, "segment": segment, "archetype_id": archetype_id,
-            "value_tier": params.value_tier, "risk_level": params.risk_level, "min_value": params.min_value,
-            "sort_by": params.sort_by}
+            "value_tier": params.value_tier, "risk_levels": levels_from(params.risk_level),
+            "min_value": params.min_value, "lifecycle": params.lifecycle, "sort_by": params.sort_by}
+
+
+def levels_from(level: str | None) -> list[str] | None:
+    """A risk filter keeps the level named and those above it: 'high risk' includes critical."""
+    return None if level is None else list(RISK_ORDER[RISK_ORDER.index(level):])
 
 
 def _filters_text(filters: dict) -> str:
@@ -82,8 +103,10 @@ def _filters_text(filters: dict) -> str:
 @tool("analyze_customers",
           "Lists of customers ranked by churn risk, lifetime value, predicted value, recency or order "
           "frequency, optionally filtered by segment, archetype, value tier, risk level or minimum value; "
-          "always with totals for everyone matching (count, lifetime value, value at risk). Use for "
-          "'who are my top customers', 'which VIPs are at risk of churning', 'customers who haven't ordered lately'.",
+          "always with totals for everyone matching (count, lifetime value, value at risk). 'About to churn' / "
+          "'at risk' means lifecycle=at_risk ranked by value_at_stake (recently active but overdue: still "
+          "reachable); customers already gone are lifecycle=lapsed (win-back). Use for 'who are my top "
+          "customers', 'which VIPs are about to churn', 'customers who haven't ordered lately'.",
       title="Customers", exportable=True,
       menu=(MenuEntry("customers most at risk of churning", {"sort_by": "churn_risk"}),
             MenuEntry("top customers by lifetime value", {"sort_by": "value"})),
@@ -110,7 +133,8 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
             public_id=r["public_id"], value_tier=r["value_tier"], orders=r["orders"],
             lifetime_value=float(r["revenue"]), average_order_value=num(r["avg_order_value"]),
             days_since_last_order=r["recency_days"], churn_probability=r["churn_probability"],
-            risk_level=r["risk_level"], predicted_value_12m=num(r["predicted_clv_12m"]),
+            risk_level=r["risk_level"], lifecycle=r.get("lifecycle"), value_at_stake=_money(r.get("value_at_stake")),
+            predicted_value_12m=num(r["predicted_clv_12m"]),
             expected_purchases_90d=r["expected_purchases_90d"], archetype_id=r["archetype_id"],
             archetype_name=r["archetype_name"]) for r in row["rows"]]
         filters: dict[str, str | float] = {}
@@ -118,9 +142,11 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
             filters["segment"] = f"{axis}:{segment}"
         if archetype_id:
             filters["archetype"] = archetype_id
-        for name in ("value_tier", "risk_level", "min_value"):
+        for name in ("value_tier", "min_value", "lifecycle"):
             if getattr(params, name) is not None:
                 filters[name] = getattr(params, name)
+        if params.risk_level is not None:
+            filters["risk_level"] = f"{params.risk_level} or above" if params.risk_level != "critical" else "critical"
         summary = (f"{totals.customers:,} customers{_filters_text(filters)}, lifetime value "
                    f"{money(totals.lifetime_value)}; {totals.customers_at_risk:,} at high or critical churn risk "
                    f"holding {money(totals.value_at_risk)} lifetime value at risk; average churn probability "
