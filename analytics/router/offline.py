@@ -17,7 +17,7 @@ from analytics.router.followups import (
 from analytics.router.parsing import Parsed, QuestionParser
 from analytics.tools.registry import registry
 from analytics.router.patterns import (
-    PRODUCT_SORTS, P_ARCHETYPE, P_LAPSED, P_PROBABILITY, P_CAMPAIGN, P_CHANGES, P_CHURN, P_COMPARE, P_CUSTOMER_LIST, P_DECLINING, P_DESCRIBE, P_DETAIL, P_DISCOUNT_DEP, P_DOMAIN, P_FOLLOWUP_START, P_FORECAST, P_FREQUENCY, P_MORE, P_MOVES, P_ONE_TIME, P_PREDICTED, P_PRODUCTS, P_RECENCY, P_RECS, P_REFERENTIAL, P_SEGMENTS, P_VALUE, P_WHAT_BUY,
+    PRODUCT_SORTS, P_ARCHETYPE, P_BUYERS, P_LAPSED, P_PROBABILITY, P_CAMPAIGN, P_CHANGES, P_CHURN, P_COMPARE, P_CUSTOMER_LIST, P_DECLINING, P_DESCRIBE, P_DETAIL, P_DISCOUNT_DEP, P_DOMAIN, P_FOLLOWUP_START, P_FORECAST, P_FREQUENCY, P_MORE, P_MOVES, P_ONE_TIME, P_PREDICTED, P_PRODUCTS, P_RECENCY, P_RECS, P_REFERENTIAL, P_SEGMENTS, P_VALUE, P_WHAT_BUY,
 )
 
 
@@ -179,6 +179,8 @@ class OfflineRouter:
                 horizon, unit = p.horizon or (90, "days")
                 return decision("forecast_metrics", {"metric": p.metric or "revenue", "horizon": horizon, "unit": unit})
 
+        if p.categories and not p.bought_with and P_BUYERS.search(t) and not P_WHAT_BUY.search(t):
+            return self._buyers(p, seg)
         if P_PRODUCTS.search(t) or p.bought_with or (p.categories and not P_SEGMENTS.search(t)) or P_WHAT_BUY.search(t):
             return self._products(p, seg)
 
@@ -204,6 +206,19 @@ class OfflineRouter:
         if re.search(r"\b(revenue|sales|turnover)\b", t) and p.period:
             return decision("analyze_products", {"group_by": "category", "sort_by": "revenue", "period": p.period})
         return None
+
+    def _buyers(self, p: Parsed, seg: str | None) -> RouteDecision:
+        """'how many customers bought pre-cuts in 2024', 'who bought the most kits': the customers
+        who bought a category, biggest buyers of it first unless another ranking is asked for."""
+        ranked = self._customers(p, seg)
+        arguments = dict(ranked.arguments) if ranked.tool == "analyze_customers" else {}
+        explicit = P_CHURN.search(p.full_text) or P_VALUE.search(p.full_text) or P_RECENCY.search(p.full_text) \
+            or P_FREQUENCY.search(p.full_text) or P_PREDICTED.search(p.full_text)
+        if not explicit or arguments.get("sort_by") is None:
+            arguments["sort_by"] = "bought"
+            arguments.pop("lifecycle", None)
+        arguments.update(slots.as_dict(bought=p.categories[0], period=p.period))
+        return decision("analyze_customers", arguments)
 
     def _products(self, p: Parsed, seg: str | None) -> RouteDecision:
         t = p.text

@@ -67,6 +67,9 @@ PRODUCT_SORTS = (
 )
 FORECAST_MAX = {"days": 730, "weeks": 104, "months": 24}   # forecast_metrics' two-year reach
 CAMPAIGN_OPTIONS = ["retention", "win_back", "upsell", "vip", "seasonal"]
+# Questions about the people who bought something ('who bought the most kits', 'buyers of batting').
+P_BUYERS = _rx(r"\b(customers?|who|whom|buyers?|people|shoppers|clients|anyone)\b[^.?]{0,40}?\b(bought|buys?|buying|"
+               r"purchased|purchases?|ordered|orders?)\b|\b(buyers|purchasers|customers) of\b")
 # Customers already gone ('lost', 'lapsed', 'churned'), as opposed to about to go.
 P_LAPSED = _rx(r"\b(lapsed|churned|already (?:gone|left|churned)|(?:we(?:'ve)? |have )?lost(?! (?:money|revenue))|"
                r"gone for good|stopped buying (?:long|a long time|years) ago|dead|inactive for (?:a year|years|over a year))\b")

@@ -8,7 +8,8 @@ WITH matching AS MATERIALIZED (
     SELECT *
     FROM matching_customers(%(run_id)s, %(axis)s::text, %(segment)s::text, %(archetype_id)s::text,
                             %(value_tier)s::text, %(risk_levels)s::text[], %(min_value)s::numeric,
-                            %(lifecycle)s::text, %(sort_by)s::text)
+                            %(lifecycle)s::text, %(product_ids)s::bigint[], %(start)s::timestamptz,
+                            %(end)s::timestamptz, %(sort_by)s::text)
 ), totals AS (
     SELECT count(*)                                                              AS customers,
            coalesce(sum(revenue), 0)                                             AS lifetime_value,
@@ -16,7 +17,9 @@ WITH matching AS MATERIALIZED (
            coalesce(sum(revenue) FILTER (WHERE risk_level IN ('high', 'critical')), 0) AS value_at_risk,
            coalesce(sum(predicted_clv_12m), 0)                                   AS predicted_value_12m,
            coalesce(sum(churn_probability * annual_spend), 0)                    AS expected_12m_loss,
-           avg(churn_probability)                                                AS average_churn_probability
+           avg(churn_probability)                                                AS average_churn_probability,
+           sum(bought_spend)                                                     AS bought_spend,
+           sum(bought_units)                                                     AS bought_units
     FROM matching
 ), page AS (
     SELECT m.*, c.public_id
@@ -41,7 +44,8 @@ WITH matching AS MATERIALIZED (
     SELECT *
     FROM matching_customers(%(run_id)s, %(axis)s::text, %(segment)s::text, %(archetype_id)s::text,
                             %(value_tier)s::text, %(risk_levels)s::text[], %(min_value)s::numeric,
-                            %(lifecycle)s::text, %(sort_by)s::text)
+                            %(lifecycle)s::text, %(product_ids)s::bigint[], %(start)s::timestamptz,
+                            %(end)s::timestamptz, %(sort_by)s::text)
 ), kept AS (
     SELECT * FROM matching
     ORDER BY sort_key DESC NULLS LAST, revenue DESC, customer_id
@@ -51,8 +55,8 @@ SELECT c.public_id, k.value_tier, k.lifecycle, k.orders, k.revenue AS lifetime_v
        k.avg_order_value AS average_order_value, k.recency_days AS days_since_last_order, k.churn_probability,
        k.risk_level, round(k.value_at_stake::numeric, 2)::float8 AS value_at_stake,
        k.predicted_clv_12m AS predicted_value_12m, k.expected_purchases_90d,
-       k.archetype_id,
-       a.name AS archetype_name, (SELECT count(*) FROM matching) AS matching
+       k.archetype_id, round(k.bought_spend::numeric, 2)::float8 AS bought_spend, k.bought_units,
+       k.bought_orders, a.name AS archetype_name, (SELECT count(*) FROM matching) AS matching
 FROM kept k
 JOIN customers c ON c.customer_id = k.customer_id
 LEFT JOIN archetypes a ON a.run_id = %(run_id)s AND a.archetype_id = k.archetype_id
