@@ -116,3 +116,50 @@ def test_the_profile_export_carries_the_stage(store, tmp_path):
     assert len(rows) == len(merged) and {r["lifecycle"] for r in rows} <= set(STAGES)
     by_id = {r["store_customer_id"]: r["lifecycle"] for r in rows}
     assert all(by_id[c] == s for c, s in zip(merged["customer_id"], merged["lifecycle"]))
+
+
+def test_a_product_campaign_targets_its_buyers_and_companions(store):
+    ctx, merged = store
+    router = OfflineRouter(VocabularyCache(ctx.db).get())
+    decision = router.route("who should I target for a batting sale?")
+    assert decision.tool == "target_campaign" and decision.arguments["campaign"] == "product"
+    assert decision.arguments["bought"] == "Batting"
+    result = run_tool(ctx, "target_campaign", dict(decision.arguments, limit=200))
+    with ctx.db.cursor() as cur:
+        cur.execute("""SELECT o.customer_id, c.public_id, coalesce(p.category, 'uncategorized') AS category,
+                              o.order_id, (l.quantity * l.unit_price - l.discount)::float8 AS value
+                       FROM order_lines l JOIN orders o USING (order_id) JOIN customers c USING (customer_id)
+                       LEFT JOIN products p USING (product_id)
+                       WHERE o.kind = 'sale'""")
+        lines = pd.DataFrame(cur.fetchall())
+    # companions: categories in batting orders more often than chance (lift > 1), computed here with pandas
+    per_order = lines.groupby(["order_id", "category"]).size().reset_index()[["order_id", "category"]]
+    batting_orders = set(per_order.loc[per_order["category"] == "Batting", "order_id"])
+    total_orders = per_order["order_id"].nunique()
+    lift = {cat: (len(set(g["order_id"]) & batting_orders) / len(batting_orders)) / (len(g) / total_orders)
+            for cat, g in per_order.groupby("category") if cat != "Batting"
+            and len(set(g["order_id"]) & batting_orders) >= 5}
+    companions = {cat for cat, value in lift.items() if value > 1}
+    assert set(result.companions) == companions
+    assert ("goes with it (bought together" in result.criteria) == bool(companions)
+    bought = lines.groupby("public_id")["category"].agg(set)
+    lapsed = set(merged.loc[merged["lifecycle"] == "lapsed", "public_id"])
+    assert result.rows
+    for row in result.rows:
+        assert bought[row.public_id] & ({"Batting"} | companions), row.public_id
+        assert row.public_id not in lapsed
+    assert any("of their spend on it" in row.reason for row in result.rows)
+
+
+def test_a_follow_up_narrows_the_list_to_the_buyers(store):
+    ctx, _ = store
+    router = OfflineRouter(VocabularyCache(ctx.db).get())
+    first = router.route("top 20 customers by value")
+    history = [{"question": "top 20 customers by value", "tool_calls": [{"tool": first.tool, "arguments": first.arguments}]}]
+    narrowed = router.route("only those who bought batting", history)
+    assert narrowed.tool == "analyze_customers"
+    assert narrowed.arguments["bought"] == "Batting" and narrowed.arguments["sort_by"] == "value"
+    result = run_tool(ctx, narrowed.tool, narrowed.arguments)
+    assert result.rows and all(r.bought_spend and r.bought_spend > 0 for r in result.rows)
+    values = [r.lifetime_value for r in result.rows]
+    assert values == sorted(values, reverse=True)

@@ -201,6 +201,8 @@ def _changes_for(tool: str, p: Parsed) -> dict[str, Any]:
         candidate["days_ago"] = p.days_ago
     if p.categories and tool == "analyze_products":
         candidate["category"] = p.categories[0]
+    if p.categories and tool != "analyze_products":
+        candidate["bought"] = p.categories[0]   # 'only those who bought batting' narrows a customer list
     if p.axis and tool == "analyze_segments":
         candidate["axis"] = p.axis
     if tool == "forecast_metrics" and p.period and not p.horizon:

@@ -141,6 +141,11 @@ class OfflineRouter:
             campaign = p.campaign
             if campaign is None and P_RECENCY.search(t):
                 campaign = "win_back"
+            if campaign is None and p.categories:
+                # 'who should I target for a batting sale': the buyers of batting and of what goes with it
+                return decision("target_campaign", slots.as_dict(
+                    campaign="product", bought=p.categories[0], segment=seg, archetype=p.archetype,
+                    min_value=p.money, limit=p.limit))
             if campaign is None:
                 return clarify(
                     "Which kind of campaign?", [

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from analytics.core import ARCHETYPE_HELP, RunInfo, SEGMENT_HELP, ToolContext, ToolError, ToolInput, ToolResult, require_current_run
 from analytics.enrichment import compensation_tier
+from analytics.items import Item, resolve_item
 from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
 from analytics.tools.registry import tool
 from sql import query
@@ -20,10 +21,13 @@ from sql import query
 class TargetCampaignInput(ToolInput):
     """Pick customers for a campaign, with reasons, expected value and a CSV export."""
 
-    campaign: Literal["retention", "win_back", "upsell", "vip", "seasonal"] = Field(
+    campaign: Literal["retention", "win_back", "upsell", "vip", "seasonal", "product"] = Field(
         ..., description="retention: active but at risk; win_back: lapsed; upsell: growing or low-basket "
-        "loyal buyers; vip: the most valuable; seasonal: holiday/seasonal buyers before their season."
+        "loyal buyers; vip: the most valuable; seasonal: holiday/seasonal buyers before their season; product: "
+        "a sale or launch of `bought` (customers who buy it or what usually goes with it)."
     )
+    bought: str | None = Field(None, max_length=120, description="For campaign=product: the product (SKU or title "
+                               "words) or category on sale, e.g. 'batting'.")
     segment: str | None = Field(None, max_length=80, description=SEGMENT_HELP)
     archetype: str | None = Field(None, max_length=80, description=ARCHETYPE_HELP)
     min_value: float | None = Field(None, ge=0, description="Minimum lifetime revenue.")
@@ -35,15 +39,18 @@ PREVIEW_ROWS = 25
 # Who qualifies and why, in the words the result shows. The response rates are planning
 # assumptions (typical e-mail campaign rates), stated in the answer, not measured on this store.
 CAMPAIGNS = {
-    "retention": ("repeat buyers (2+ orders) at medium or high churn risk, ranked by value at stake "
-                  "(churn probability × lifetime value)", 0.15),
-    "win_back": ("lapsed customers (critical risk or churn probability ≥ 70%), most valuable first", 0.05),
+    "retention": ("repeat buyers (2+ orders) at risk (overdue against their own rhythm, or their chance of "
+                  "staying falling), ranked by value at stake (churn probability × lifetime value)", 0.15),
+    "win_back": ("lapsed customers (gone quiet far beyond their own rhythm), most valuable first", 0.05),
     "upsell": ("loyal repeat buyers (low churn risk) whose average order is at or below the store median, "
                "ranked by expected purchases in the next 90 days", 0.10),
     "vip": ("whale and VIP tier customers not yet lost, most valuable first", 0.20),
     "seasonal": ("customers who bought in the coming two calendar months in an earlier year, not yet lost, "
                  "most valuable first", 0.10),
+    "product": ("customers who buy it or what usually goes with it, not lapsed, ranked by affinity (share of "
+                "their spend on it; companions at half weight) × lifetime value × chance of ordering again", 0.10),
 }
+MIN_COMPANION_ORDERS = 5
 EXPORT_COLUMNS = ("store_customer_id", "public_id", "email", "name", "value_tier", "orders", "lifetime_value",
                   "churn_probability", "risk_level", "discount_percent", "reason")
 
@@ -74,6 +81,8 @@ class TargetCampaignResult(ToolResult):
     discount_tiers: dict[str, int] = Field(default_factory=dict, description="discount % -> selected customers")
     rows: list[CampaignRow] = Field(description=f"The first {PREVIEW_ROWS} selected customers")
     export_path: str | None = Field(None, description="CSV with real ids and emails for the marketing tool")
+    companions: list[str] = Field(default_factory=list, description="For a product campaign: categories bought "
+                                  "with it more often than chance (lift > 1)")
 
 
 class _Selection(BaseModel):
@@ -121,11 +130,20 @@ def prune_exports(folder: Path, max_age_seconds: float = EXPORT_RETENTION_SECOND
 
 def select_customers(ctx: ToolContext, run: RunInfo, campaign: str, *, axis: str | None = None,
                      segment: str | None = None, archetype_id: str | None = None, min_value: float | None = None,
-                     limit: int = 100) -> list[dict]:
+                     limit: int = 100, item: Item | None = None, companions: list[str] | None = None) -> list[dict]:
     """The ranked selection for a campaign. Every row carries `eligible_count` and `eligible_value`:
     totals over everyone who qualifies, before the limit."""
-    return [r for r in _select(ctx, run, [campaign], axis, segment, archetype_id, min_value, limit)
+    return [r for r in _select(ctx, run, [campaign], axis, segment, archetype_id, min_value, limit, item, companions)
             if r["customer_id"] is not None]
+
+
+def companion_categories(ctx: ToolContext, item: Item) -> list[str]:
+    """Categories bought with `item` more often than chance (lift > 1), its own category left out."""
+    with read_cursor(ctx) as cur:
+        cur.execute(query("campaigns.companions"), {
+            "product_ids": list(item.product_ids), "min_orders": MIN_COMPANION_ORDERS,
+            "exclude": [item.name] if item.kind == "category" else []})
+        return [r["category"] for r in cur.fetchall() if r["lift"] is not None and r["lift"] > 1.0]
 
 
 def campaign_totals(ctx: ToolContext, run: RunInfo, campaigns: list[str], *, axis: str | None = None,
@@ -135,11 +153,12 @@ def campaign_totals(ctx: ToolContext, run: RunInfo, campaigns: list[str], *, axi
     return {r["campaign"]: (r["eligible_count"], float(r["eligible_value"])) for r in rows}
 
 
-def _select(ctx, run, campaigns, axis, segment, archetype_id, min_value, limit) -> list[dict]:
+def _select(ctx, run, campaigns, axis, segment, archetype_id, min_value, limit, item=None, companions=None) -> list[dict]:
     with read_cursor(ctx) as cur:
         cur.execute(query("campaigns.select"), {
             "run_id": run.run_id, "as_of": run.as_of, "campaigns": campaigns, "axis": axis, "segment": segment,
-            "archetype_id": archetype_id, "min_value": min_value, "limit": limit})
+            "archetype_id": archetype_id, "min_value": min_value, "limit": limit,
+            "product_ids": list(item.product_ids) if item else [], "companions": companions or []})
         return [dict(r) for r in cur.fetchall()]
 
 
@@ -154,10 +173,17 @@ def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCamp
     axis, segment = segment_filter(ctx, params.segment, run.run_id)
     archetype_id = archetype_filter(ctx, params.archetype, run.run_id)
 
+    item = None
+    if params.campaign == "product":
+        if not params.bought:
+            raise ToolError("A product campaign needs the product or category on sale (bought=..., e.g. 'batting').")
+        item = resolve_item(ctx, params.bought)
+
     def compute() -> _Selection:
+        companions = companion_categories(ctx, item) if item is not None else None
         rows = select_customers(ctx, run, params.campaign, axis=axis, segment=segment, archetype_id=archetype_id,
-                                min_value=params.min_value, limit=params.limit)
-        return _selection(ctx, params, rows, axis, segment, archetype_id)
+                                min_value=params.min_value, limit=params.limit, item=item, companions=companions)
+        return _selection(ctx, params, rows, axis, segment, archetype_id, item, companions)
 
     selection = cached(ctx, "target_campaign", run.run_id, params, compute, _Selection)
     if not selection.customer_ids:
@@ -177,7 +203,8 @@ def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCamp
 
 
 def _selection(ctx: ToolContext, params: TargetCampaignInput, rows: list[dict], axis: str | None,
-               segment: str | None, archetype_id: str | None) -> _Selection:
+               segment: str | None, archetype_id: str | None, item: Item | None = None,
+               companions: list[str] | None = None) -> _Selection:
     for r in rows:
         r["discount_percent"] = compensation_tier(ctx.settings, float(r["revenue"])).percent
         r["lifetime_value"] = float(r["revenue"])
@@ -196,7 +223,11 @@ def _selection(ctx: ToolContext, params: TargetCampaignInput, rows: list[dict], 
         filters["archetype"] = archetype_id
     if params.min_value is not None:
         filters["min_value"] = params.min_value
-    name = params.campaign.replace("_", "-")
+    if item is not None:
+        filters["product"] = item.described
+        criteria += ("; goes with it (bought together more often than chance): " + ", ".join(companions[:5])
+                     if companions else "; nothing is bought with it more often than chance, so its own buyers only")
+    name = params.campaign.replace("_", "-") if item is None else f"{item.name} sale"
     if rows:
         summary = (f"{name} campaign: {len(rows):,} of {eligible:,} eligible customers selected ({criteria}); "
                    f"lifetime value {money(selected_value)}. If {pct(response_rate)} respond with one order at "
@@ -209,6 +240,7 @@ def _selection(ctx: ToolContext, params: TargetCampaignInput, rows: list[dict], 
         tool="target_campaign", summary=summary, campaign=params.campaign, criteria=criteria, filters=filters,
         eligible=eligible, selected=len(rows), selected_lifetime_value=round(selected_value, 2),
         assumed_response_rate=response_rate, expected_value=round(expected_value, 2), discount_tiers=tiers,
+        companions=list(companions or []),
         rows=[CampaignRow(public_id=r["public_id"], value_tier=r["value_tier"], orders=r["orders"],
                           lifetime_value=r["lifetime_value"], average_order_value=num(r["avg_order_value"]),
                           days_since_last_order=r["recency_days"], churn_probability=r["churn_probability"],
