@@ -135,6 +135,43 @@ def backtest(orders: pd.DataFrame, as_of: pd.Timestamp) -> dict:
     return result
 
 
+# A customer's expected order value never exceeds what the store's repeat customers show: this
+# quantile of their mean net order value (one giant wholesale order is not a habit).
+ORDER_VALUE_CAP_QUANTILE = 0.999
+
+
+def expected_order_values(frame: pd.DataFrame) -> tuple[np.ndarray, dict]:
+    """Each customer's expected net value per future order, and the report stored with the run.
+
+    Spend is net of returns (lifetime revenue / orders): a fully cancelled order is worth nothing.
+    Gamma-Gamma is fitted on repeat customers with positive spend only (its assumptions need two or
+    more orders); it then shrinks every customer with positive spend towards the population, a
+    single-order customer most. No positive net spend: zero. All capped at the repeat customers'
+    ORDER_VALUE_CAP_QUANTILE mean order value, so no value runs beyond what the data supports."""
+    n_orders = frame["orders"].to_numpy(dtype=float)
+    net_value = (frame["revenue"].to_numpy(dtype=float) / np.maximum(n_orders, 1.0))
+    positive = net_value > 0
+    repeat = positive & (n_orders >= 2)
+    order_value = np.zeros(len(frame))
+    cap = float(np.quantile(net_value[repeat], ORDER_VALUE_CAP_QUANTILE)) if repeat.any() else (
+        float(net_value[positive].max()) if positive.any() else 0.0)
+    try:
+        if repeat.sum() < 10:
+            raise ConvergenceFailure(f"only {int(repeat.sum())} repeat customers with positive spend")
+        spend = GammaGammaModel().fit(n_orders[repeat], net_value[repeat])
+        order_value[positive] = spend.conditional_expected_order_value(n_orders[positive], net_value[positive])
+        report = {"model": "gamma-gamma", "params": spend.params_, **spend.diagnostics_.as_dict(),
+                  "fitted_on": int(repeat.sum())}
+    except ConvergenceFailure as exc:
+        order_value[positive] = net_value[positive]
+        report = {"model": "observed mean", "fallback_reason": str(exc)}
+    capped = order_value > cap
+    order_value = np.minimum(order_value, cap)
+    report.update(order_value_cap=round(cap, 2), capped_customers=int(capped.sum()),
+                  zero_spend_customers=int((~positive).sum()))
+    return order_value, report
+
+
 def score_customers(features, orders: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Per-customer churn/value columns (index: customer_id) and the metrics to store with the run."""
     frame, as_of = features.frame, features.as_of
@@ -147,17 +184,7 @@ def score_customers(features, orders: pd.DataFrame) -> tuple[pd.DataFrame, dict]
     expected_year = purchases.conditional_expected_purchases(365 / WEEK, x, t_x, T)
     churn_btyd = purchases.probability_no_purchase(HORIZON_DAYS / WEEK, x, t_x, T)
 
-    # Spend per order: Gamma-Gamma on every customer's mean net order value (first order included,
-    # so one-order customers get a shrunk estimate too). Failure falls back to the plain mean.
-    values = frame["avg_order_value"].to_numpy(dtype=float)
-    n_orders = frame["orders"].to_numpy(dtype=float)
-    try:
-        spend = GammaGammaModel().fit(n_orders, values)
-        order_value = spend.conditional_expected_order_value(n_orders, np.maximum(values, 0.01))
-        spend_report = {"model": "gamma-gamma", "params": spend.params_, **spend.diagnostics_.as_dict()}
-    except ConvergenceFailure as exc:
-        order_value = np.maximum(values, 0.0)
-        spend_report = {"model": "observed mean", "fallback_reason": str(exc)}
+    order_value, spend_report = expected_order_values(frame)
     out["predicted_clv_12m"] = np.round(np.maximum(expected_year * order_value, 0.0), 2)
 
     metrics = {"purchase_model": purchase_report, "spend_model": spend_report}

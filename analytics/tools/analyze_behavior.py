@@ -191,6 +191,8 @@ def analyze_behavior(ctx: ToolContext, params: AnalyzeBehaviorInput) -> AnalyzeB
     axis, segment = segment_filter(ctx, params.segment, run.run_id)
     focus = params.focus
     old, note = earlier_run(ctx, params.days_ago, required=False)
+    if focus == "recent_change":
+        note = None   # read within each customer's own history: no earlier run is needed
     if old is None and focus in ("segment_moves", "declining"):
         # A fresh install has one run: answer with each customer's own recent change instead.
         note = (f"Moves between runs need an earlier discovery run (there is only one so far); here is how "

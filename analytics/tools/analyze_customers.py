@@ -55,6 +55,9 @@ class AnalyzeCustomersInput(ToolInput):
 
 
 RISK_ORDER = ("low", "medium", "high", "critical")
+SORT_WORDS = {"churn_risk": "churn risk", "value_at_stake": "value at stake", "value": "lifetime value",
+              "predicted_value": "predicted value", "recency": "longest since last order",
+              "frequency": "number of orders", "bought": "spend on it"}
 Lifecycle = Literal["new", "active", "at_risk", "lapsed"]
 
 
@@ -64,6 +67,11 @@ def _money(value) -> float | None:
 
 class CustomerRow(BaseModel):
     public_id: str
+    # What they bought of the `bought` product / category in the period (None without that filter;
+    # first after the id, because in a buyers list it is the figure asked for).
+    bought_spend: float | None = None
+    bought_units: int | None = None
+    bought_orders: int | None = None
     value_tier: str | None
     orders: int
     lifetime_value: float
@@ -77,9 +85,6 @@ class CustomerRow(BaseModel):
     expected_purchases_90d: float | None
     archetype_id: str | None
     archetype_name: str | None
-    bought_spend: float | None = None      # on the `bought` product / category, in the period
-    bought_units: int | None = None
-    bought_orders: int | None = None
 
 
 class CustomerTotals(BaseModel):
@@ -204,10 +209,12 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
             lead = (f"{totals.customers:,} customers bought {bought.item.described}"
                     + ("" if bought.period.is_all else f" in {bought.period.describe().replace('_', ' ')}")
                     + f": {money(totals.bought_spend)} spent on it, {totals.bought_units or 0:,} units. ")
-        summary = lead + (f"{totals.customers:,} customers{_filters_text(filters)}, lifetime value "
+        others = {k: v for k, v in filters.items() if k != "bought"}
+        summary = lead + ((f"Their{_filters_text(others)} lifetime value " if lead else
+                           f"{totals.customers:,} customers{_filters_text(others)}, lifetime value ") +
                    f"{money(totals.lifetime_value)}; {totals.customers_at_risk:,} at high or critical churn risk "
                    f"holding {money(totals.value_at_risk)} lifetime value at risk; average churn probability "
-                   f"{pct(totals.average_churn_probability)}. Showing {len(rows)} by {params.sort_by.replace('_', ' ')}"
+                   f"{pct(totals.average_churn_probability)}. Showing {len(rows)} by {SORT_WORDS[params.sort_by]}"
                    + (f" from #{params.offset + 1}" if params.offset else "") + ".")
         return AnalyzeCustomersResult(
             tool="analyze_customers", summary=summary, sort_by=params.sort_by, filters=filters, totals=totals,
