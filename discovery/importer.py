@@ -24,6 +24,7 @@ from discovery.formats import (
 )
 from discovery.progress import Progress, no_progress
 from sql import query
+from sql.safe_files import safe_frame
 
 __all__ = ["ImportFailed", "ImportSummary", "import_file", "import_frame", "prepare_lines"]
 
@@ -591,7 +592,7 @@ def _write_rejected(raw: pd.DataFrame, rejected: pd.DataFrame, path: Path) -> No
     out = raw.reindex(rejected.index)  # malformed rows are not in the frame: their cells stay empty
     out.insert(0, "row", rejected.index)
     out["reason"] = rejected["reason"].to_numpy()
-    out.to_csv(path, index=False)
+    safe_frame(out).to_csv(path, index=False)
 
 
 def rejected_path_for(path: Path) -> Path:

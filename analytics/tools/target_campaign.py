@@ -16,6 +16,7 @@ from analytics.tools.common import archetype_filter, cached, money, num, pct, re
 from analytics.tools.inputs import TargetCampaignInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from sql import query
+from sql.safe_files import safe_row
 
 PREVIEW_ROWS = 25
 
@@ -88,7 +89,7 @@ def write_export(settings, campaign: str, run_id: int, rows: list[dict]) -> Path
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(EXPORT_COLUMNS)
-        writer.writerows([r[c] for c in EXPORT_COLUMNS] for r in rows)
+        writer.writerows(safe_row(r[c] for c in EXPORT_COLUMNS) for r in rows)
     return path
 
 

@@ -21,6 +21,7 @@ from bot.listeners.actions.common import message_location
 from bot.views.answer import EXPORT_CSV, parse_tool_call_value
 from bot.views.format import format_value, is_personal_field
 from bot.views.results import result_rows
+from sql.safe_files import safe_row
 
 log = logging.getLogger(__name__)
 _EXPORT_PATH_FIELDS = ("export_path", "csv_path")
@@ -30,10 +31,10 @@ SAVED_NOTE = "The file with contact details for the marketing tool is saved on t
 def _write(columns: list[str], rows: list[list[Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(columns)
+    writer.writerow(safe_row(columns))
     for row in rows:
-        writer.writerow(["" if v is None else (v if isinstance(v, (int, float, str)) else format_value(v, c))
-                         for c, v in zip(columns, row)])
+        writer.writerow(safe_row(["" if v is None else (v if isinstance(v, (int, float, str)) else format_value(v, c))
+                         for c, v in zip(columns, row)]))
     return buffer.getvalue().encode("utf-8")
 
 
