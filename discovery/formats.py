@@ -107,6 +107,8 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
                 column_types={name: pa.string() for name in names}, strings_can_be_null=False),
         )
     except pa.ArrowInvalid as exc:
+        if "straddl" in str(exc):  # pyarrow's words for a cell larger than its read block
+            raise ImportFailed(_huge_field_message(data, delimiter, source)) from None
         raise ImportFailed(f"{source}: not a readable CSV file: {exc}") from None
     frame = _numbered(table.to_pandas())
     decimal_comma = delimiter != ","
@@ -129,6 +131,29 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
                            f"of fields, first: {ragged[0][:80]!r})")
     frame.index = pd.Index(good, name="row")
     return RawTable(frame, source, encoding, pd.Series(malformed, dtype=object), decimal_comma=decimal_comma)
+
+
+MAX_FIELD_BYTES = 16 << 20  # pyarrow's read block: no single cell may be larger
+
+
+def _huge_field_message(data: bytes, delimiter: str, source: str) -> str:
+    """Name the row of the first cell larger than MAX_FIELD_BYTES (csv module: slow, but only on
+    this path)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(MAX_FIELD_BYTES)
+    where = ""
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=delimiter)
+        row = 0
+        try:
+            for row, _record in enumerate(reader):  # row 0 is the header
+                pass
+        except csv.Error:
+            where = f" row {row + 1}:" if row else " the header:"
+    finally:
+        csv.field_size_limit(limit)
+    return (f"{source}:{where} a cell is larger than {MAX_FIELD_BYTES >> 20} MB, the most one cell may hold; "
+            "nothing was imported")
 
 
 def _numbered(frame: pd.DataFrame) -> pd.DataFrame:

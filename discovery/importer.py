@@ -39,6 +39,11 @@ _COPY_BLOCK = 8 << 20
 # 9999-12-31 row overflows date arithmetic downstream, a 2099 row would become discovery's "today".
 EARLIEST_ORDER_DATE = "1990-01-01"
 FUTURE_SLACK = pd.Timedelta(days=1)
+# Control characters: stripped from free text (names, titles), a bad row in keys and contact fields,
+# where silently changing the value would change whom or what it names.
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_FREE_TEXT_COLUMNS = ["name", "product_title", "category"]
+MAX_CELL_CHARS = 2000
 
 
 class ImportSummary(BaseModel):
@@ -244,6 +249,15 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
     text = {c: _as_text(frame[c]) for c in _TEXT_COLUMNS if c in frame.columns}
     if "kind" not in text:
         text["kind"] = pd.Series("", index=frame.index, dtype="str")
+    for column in _FREE_TEXT_COLUMNS:
+        if text[column].str.contains(r"[\x00-\x1f\x7f]", regex=True).any():
+            text[column] = (text[column].str.replace(r"[\t\r\n]+", " ", regex=True)
+                            .str.replace(r"[\x00-\x1f\x7f]", "", regex=True).str.strip())
+    for column, values in text.items():
+        problems.add(values.str.len().gt(MAX_CELL_CHARS), column, f"longer than {MAX_CELL_CHARS:,} characters")
+        if column not in _FREE_TEXT_COLUMNS:
+            problems.add(values.str.contains(_CONTROL, regex=True), column,
+                         "holds a control character such as NUL", values.str.slice(0, 60))
     order_id = _clean_id(text["order_id"])
     customer = _clean_id(text["customer_id"])
     sku = text["sku"]

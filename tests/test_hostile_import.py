@@ -66,3 +66,47 @@ def test_discovery_default_as_of_is_never_after_now(fresh_db, tmp_path):
         cur.execute(query("discovery.latest_order_at"))
         latest = cur.fetchone()["latest"]
     assert latest.year == 2024
+
+
+# --- 9. NUL and other control characters, huge cells --------------------------------------------------
+
+def test_nul_in_a_key_cell_is_a_bad_row_named_by_row_and_column(fresh_db, tmp_path):
+    rows = canonical_rows()
+    rows[2][0] = "10\x0002"  # order id of row 3
+    path = write_csv(tmp_path / "nul.csv", HEADER, rows)
+    with pytest.raises(ImportFailed) as caught:
+        import_file(fresh_db, path)
+    assert "row 3" in str(caught.value) and "'order_id'" in str(caught.value) and "control character" in str(caught.value)
+    assert store_counts(fresh_db)["orders"] == 0
+    summary = import_file(fresh_db, path, skip_bad_rows=True)
+    assert summary.rows_rejected == 1 and summary.new_orders == 4
+
+
+def test_nul_in_names_and_titles_is_stripped(fresh_db, tmp_path):
+    rows = canonical_rows()
+    for row in rows[:2]:
+        row[4] = "Ann\x00 A"
+        row[8] = "Blue\x07 cotton\n1m" if row[7] == "FAB-1" else row[8]
+    rows[2][8] = "Blue\x07 cotton\n1m"
+    import_file(fresh_db, write_csv(tmp_path / "names.csv", HEADER, rows))
+    assert fetch(fresh_db, "SELECT name FROM customers WHERE store_customer_id = 'C1'")[0]["name"] == "Ann A"
+    assert fetch(fresh_db, "SELECT title FROM products WHERE sku = 'FAB-1'")[0]["title"] == "Blue cotton 1m"
+
+
+def test_overlong_cell_is_a_bad_row(fresh_db, tmp_path):
+    rows = canonical_rows()
+    rows[1][8] = "x" * 5000
+    with pytest.raises(ImportFailed, match=r"row 2, column 'product_title': longer than 2,000 characters"):
+        import_file(fresh_db, write_csv(tmp_path / "long.csv", HEADER, rows))
+
+
+def test_a_cell_larger_than_the_read_block_is_a_clear_error(fresh_db, tmp_path):
+    from discovery import formats
+
+    rows = canonical_rows()
+    rows[3][8] = "y" * (3 * formats.MAX_FIELD_BYTES)  # 48 MB: pyarrow said "straddling object"
+    with pytest.raises(ImportFailed) as caught:
+        import_file(fresh_db, write_csv(tmp_path / "huge.csv", HEADER, rows))
+    message = str(caught.value)
+    assert "row 4" in message and "larger than 16 MB" in message and "straddl" not in message
+    assert store_counts(fresh_db)["orders"] == 0
