@@ -60,10 +60,16 @@ class Mapped:
 
 # --- reading --------------------------------------------------------------------------------------
 
-def _decode(raw: bytes) -> tuple[bytes, str]:
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _decode(raw: bytes, source: str = "file") -> tuple[bytes, str]:
     """UTF-8 bytes for pyarrow, plus the encoding the file was really in.
 
-    Excel on Windows saves CSV as cp1252; a few bytes cp1252 leaves undefined only exist in Latin-1.
+    One encoding for the whole file only when the whole file decodes with it. Excel on Windows
+    saves CSV as cp1252; a few bytes cp1252 leaves undefined only exist in Latin-1. A file that is
+    not UTF-8 as a whole but holds UTF-8 sequences (rows pasted from elsewhere) is decoded row by
+    row, so 'Renée' stays 'Renée' and never becomes 'RenÃ©e'.
     """
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -72,14 +78,37 @@ def _decode(raw: bytes) -> tuple[bytes, str]:
         return raw, "utf-8"
     except UnicodeDecodeError:
         pass
+    if _UTF8_MULTIBYTE.search(raw):
+        return _decode_by_row(raw, source), "mixed (utf-8 and cp1252 by row)"
     try:
         return raw.decode("cp1252").encode("utf-8"), "cp1252"
     except UnicodeDecodeError:
         return raw.decode("latin-1").encode("utf-8"), "latin-1"
 
 
+def _decode_by_row(raw: bytes, source: str) -> bytes:
+    lines = raw.split(b"\n")
+    for number, line in enumerate(lines):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            continue
+        except UnicodeDecodeError:
+            pass
+        if _UTF8_MULTIBYTE.search(line):
+            where = "the header" if number == 0 else f"row {number}"
+            raise ImportFailed(f"{source}: {where} mixes UTF-8 and another encoding in one line, so its "
+                               "text cannot be read reliably; save the file as UTF-8. Nothing was imported")
+        try:
+            lines[number] = line.decode("cp1252").encode("utf-8")
+        except UnicodeDecodeError:
+            lines[number] = line.decode("latin-1").encode("utf-8")
+    return b"\n".join(lines)
+
+
 def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
-    data, encoding = _decode(raw)
+    data, encoding = _decode(raw, source)
     if not data.strip():
         raise ImportFailed(f"{source}: the file is empty (no header row)")
     first_line = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")

@@ -110,3 +110,48 @@ def test_a_cell_larger_than_the_read_block_is_a_clear_error(fresh_db, tmp_path):
     message = str(caught.value)
     assert "row 4" in message and "larger than 16 MB" in message and "straddl" not in message
     assert store_counts(fresh_db)["orders"] == 0
+
+
+# --- 6. mixed encodings -------------------------------------------------------------------------------
+
+def _encoded_csv(path: Path, rows_with_encodings: list[tuple[list[str], str]]) -> Path:
+    import csv as _csv
+    import io
+
+    def line(cells):
+        buffer = io.StringIO()
+        _csv.writer(buffer, lineterminator="\n").writerow(cells)
+        return buffer.getvalue()
+
+    data = line(HEADER).encode("ascii") + b"".join(line(r).encode(enc) for r, enc in rows_with_encodings)
+    path.write_bytes(data)
+    return path
+
+
+def test_a_utf8_row_in_a_cp1252_file_keeps_its_name(fresh_db, tmp_path):
+    rows = canonical_rows()
+    for row in rows:
+        if row[2] == "C1":
+            row[4] = "Renée Zoë"
+    import_file(fresh_db, write_csv(tmp_path / "first.csv", HEADER, rows[:1]))
+    later = canonical_rows()
+    later[5][4] = "Renée Zoë"               # row 6, C1's last line (contact details come from it): UTF-8
+    later[2][8] = "Café lawn – 1m"          # the rest written by Excel in cp1252
+    later[3][8] = "Café lawn – 1m"
+    path = _encoded_csv(tmp_path / "mixed.csv", [(r, "utf-8" if i == 5 else "cp1252") for i, r in enumerate(later)])
+    summary = import_file(fresh_db, path)
+    assert "mixed" in summary.encoding
+    assert fetch(fresh_db, "SELECT name FROM customers WHERE store_customer_id = 'C1'")[0]["name"] == "Renée Zoë"
+    assert fetch(fresh_db, "SELECT title FROM products WHERE sku = 'KIT-2'")[0]["title"] == "Café lawn – 1m"
+
+
+def test_a_row_mixing_encodings_is_rejected_naming_it(fresh_db, tmp_path):
+    rows = canonical_rows()
+    path = tmp_path / "mixed_row.csv"
+    _encoded_csv(path, [(r, "cp1252") for r in rows])
+    data = path.read_bytes().split(b"\n")
+    data[3] = data[3].replace(b"Bob B", "Bob é".encode("utf-8") + "ë".encode("cp1252"))
+    path.write_bytes(b"\n".join(data))
+    with pytest.raises(ImportFailed, match="row 3 mixes UTF-8"):
+        import_file(fresh_db, path)
+    assert store_counts(fresh_db)["orders"] == 0
