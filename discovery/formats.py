@@ -6,9 +6,10 @@ Everything here is whole-column pandas work; nothing loops over rows.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,6 +192,61 @@ def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# Decompression bombs: a 1 MB gzip can expand to gigabytes. Real order exports are a few hundred
+# MB at most and compress 5-20x; past _RATIO_CHECK_FROM, an expansion over MAX_COMPRESSION_RATIO is
+# refused too, so a bomb fails at ~64 MB instead of at the size cap.
+MAX_DECOMPRESSED_BYTES = 2 << 30
+MAX_COMPRESSION_RATIO = 100
+_RATIO_CHECK_FROM = 64 << 20
+_INFLATE_CHUNK = 4 << 20
+
+
+def _too_big(source: str, size: int, compressed: int) -> ImportFailed:
+    return ImportFailed(
+        f"{source}: decompresses to more than {size / (1 << 20):,.0f} MB from {compressed / (1 << 20):,.1f} MB "
+        f"(the limit is {MAX_DECOMPRESSED_BYTES >> 20:,} MB, or {MAX_COMPRESSION_RATIO}x the compressed size); "
+        "nothing was imported")
+
+
+def _check_expansion(source: str, size: int, compressed: int) -> None:
+    if size > MAX_DECOMPRESSED_BYTES or (size > _RATIO_CHECK_FROM
+                                         and size > MAX_COMPRESSION_RATIO * max(compressed, 1)):
+        raise _too_big(source, size, compressed)
+
+
+def _gunzip_bounded(raw: bytes, source: str) -> bytes:
+    """gzip.decompress with a bound on the output, checked while inflating (multi-member files too)."""
+    parts: list[bytes] = []
+    size, data = 0, raw
+    while data[:2] == b"\x1f\x8b":
+        inflater = zlib.decompressobj(wbits=31)
+        while True:
+            try:
+                chunk = inflater.decompress(data, _INFLATE_CHUNK)
+            except zlib.error as exc:
+                raise ImportFailed(f"{source}: not a readable gzip file ({exc})") from None
+            size += len(chunk)
+            _check_expansion(source, size, len(raw))
+            parts.append(chunk)
+            if inflater.eof:
+                data = inflater.unused_data
+                break
+            data = inflater.unconsumed_tail
+            if not data and not chunk:
+                raise ImportFailed(f"{source}: the gzip file is truncated")
+    return b"".join(parts)
+
+
+def _check_zip_size(path: Path, source: str) -> None:
+    """An XLSX is a zip: refuse one whose members declare a bomb's size before openpyxl inflates them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(member.file_size for member in archive.infolist())
+    except zipfile.BadZipFile:
+        return  # openpyxl reports it
+    _check_expansion(source, declared, path.stat().st_size)
+
+
 def read_table(path: Path) -> RawTable:
     """Read CSV (plain or gzip), Parquet or XLSX into a frame; the source name is the path as given."""
     source = str(path)
@@ -206,12 +262,13 @@ def read_table(path: Path) -> RawTable:
             frame = pd.read_parquet(path)
             return RawTable(_numbered(frame), source)
         if head[:2] == b"PK" or suffixes.endswith((".xlsx", ".xlsm")):
+            _check_zip_size(path, source)
             # dtype=str keeps ids as written; dates come out as ISO text.
             frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
             return RawTable(_numbered(frame), source)
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+            raw = _gunzip_bounded(raw, source)
     except ImportFailed:
         raise
     except (OSError, ValueError, EOFError) as exc:

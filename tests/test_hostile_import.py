@@ -3,6 +3,7 @@ decompression bombs and private file modes. Each test is a regression for the ho
 from __future__ import annotations
 
 import gzip
+import zlib
 import os
 import stat
 from pathlib import Path
@@ -155,3 +156,49 @@ def test_a_row_mixing_encodings_is_rejected_naming_it(fresh_db, tmp_path):
     with pytest.raises(ImportFailed, match="row 3 mixes UTF-8"):
         import_file(fresh_db, path)
     assert store_counts(fresh_db)["orders"] == 0
+
+
+# --- 7. decompression bombs -------------------------------------------------------------------------
+
+def _gzip_bomb(path: Path, megabytes: int) -> Path:
+    header = (",".join(HEADER) + "\n").encode()
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"0" * (1 << 20)
+    with path.open("wb") as handle:
+        handle.write(packer.compress(header))
+        for _ in range(megabytes):
+            handle.write(packer.compress(block))
+        handle.write(packer.flush())
+    return path
+
+
+def test_gzip_bomb_fails_early_with_a_clear_message(fresh_db, tmp_path):
+    import tracemalloc
+
+    path = _gzip_bomb(tmp_path / "bomb.csv.gz", 400)
+    assert path.stat().st_size < 2 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImportFailed, match="decompresses to more than"):
+            import_file(fresh_db, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 << 20, f"peak {peak >> 20} MB"
+    assert store_counts(fresh_db)["orders"] == 0
+
+
+def test_size_cap_applies_to_gzip_and_xlsx(fresh_db, tmp_path, monkeypatch):
+    from discovery import formats
+
+    monkeypatch.setattr(formats, "MAX_DECOMPRESSED_BYTES", 200)
+    gz = write_csv(tmp_path / "orders.csv.gz", HEADER, canonical_rows())
+    with pytest.raises(ImportFailed, match="decompresses to more than"):
+        import_file(fresh_db, gz)
+    xlsx = tmp_path / "orders.xlsx"
+    import pandas as pd
+    pd.DataFrame(canonical_rows(), columns=HEADER).to_excel(xlsx, index=False)
+    with pytest.raises(ImportFailed, match="decompresses to more than"):
+        import_file(fresh_db, xlsx)
+    monkeypatch.setattr(formats, "MAX_DECOMPRESSED_BYTES", 1 << 30)
+    assert import_file(fresh_db, gz).new_orders == 5
