@@ -24,7 +24,7 @@ from discovery.formats import (
 )
 from discovery.progress import Progress, no_progress
 from sql import query
-from sql.safe_files import safe_frame
+from sql.safe_files import write_private_csv
 
 __all__ = ["ImportFailed", "ImportSummary", "import_file", "import_frame", "prepare_lines"]
 
@@ -606,7 +606,7 @@ def _write_rejected(raw: pd.DataFrame, rejected: pd.DataFrame, path: Path) -> No
     out = raw.reindex(rejected.index)  # malformed rows are not in the frame: their cells stay empty
     out.insert(0, "row", rejected.index)
     out["reason"] = rejected["reason"].to_numpy()
-    safe_frame(out).to_csv(path, index=False)
+    write_private_csv(out, path, index=False)  # emails and phones: owner-only
 
 
 def rejected_path_for(path: Path) -> Path:

@@ -5,7 +5,9 @@ In `sql` because that is the layer every other package may import; it imports no
 """
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -36,3 +38,29 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
             out[column] = series.map(safe_cell, na_action="ignore")
     out.columns = [safe_cell(c) if isinstance(c, str) else c for c in out.columns]
     return out
+
+
+def private_dir(path, *, traversable: bool = False):
+    """Create `path` (and parents) and make it owner-only (0700). `traversable` leaves it 0711 -
+    others may pass through but not list it - for the embedded PostgreSQL, which runs as its own
+    system user when we are root."""
+    path = Path(path)
+    missing = [p for p in [path, *path.parents] if not p.exists()]
+    for folder in reversed(missing):  # folders we create are owner-only from the start
+        folder.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o711 if traversable else 0o700)
+    return path
+
+
+def open_private(path, mode: str = "w", **kwargs):
+    """open() for a file holding customer data: created (or truncated) with mode 0600."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT
+    return os.fdopen(fd, mode, **kwargs)
+
+
+def write_private_csv(frame: pd.DataFrame, path, **to_csv) -> None:
+    """`frame` as CSV at `path`, formula cells neutralised, file mode 0600."""
+    with open_private(path, "w", newline="", encoding="utf-8") as handle:
+        safe_frame(frame).to_csv(handle, **to_csv)

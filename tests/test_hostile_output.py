@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from types import SimpleNamespace
 
 import pandas as pd
@@ -69,3 +71,50 @@ def test_slack_csv_export_neutralises_formulas():
 
     text = _write(["name", "value"], [[HOSTILE[2], -4]]).decode()
     assert text.splitlines()[1] == "'@SUM(1+1),-4"
+
+
+# --- 10. private modes ----------------------------------------------------------------------------------
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_rejected_rows_file_is_owner_only(fresh_db, tmp_path):
+    rows = canonical_rows()
+    rows[0][10] = "x"
+    old_umask = os.umask(0o022)
+    try:
+        summary = import_file(fresh_db, write_csv(tmp_path / "orders.csv", HEADER, rows), skip_bad_rows=True)
+        # a second run rewrites an existing side file: still 0600
+        os.chmod(summary.rejected_file, 0o644)
+        summary = import_file(fresh_db, write_csv(tmp_path / "orders.csv", HEADER, rows), skip_bad_rows=True)
+    finally:
+        os.umask(old_umask)
+    assert _mode(summary.rejected_file) == 0o600
+
+
+def test_profile_export_is_owner_only(loaded, tmp_path, monkeypatch):  # noqa: F811
+    db, _fx = loaded
+    monkeypatch.setattr(export, "_copy_frame", lambda *a, **k: pd.DataFrame({"store_customer_id": ["C1"]}))
+    path = tmp_path / "profiles.csv"
+    export.export_profiles(db, path)
+    assert _mode(path) == 0o600
+
+
+def test_campaign_exports_folder_and_data_dir_are_owner_only(tmp_path):
+    from analytics.tools.target_campaign import write_export
+
+    data_dir = tmp_path / "data"
+    path = write_export(SimpleNamespace(data_dir=data_dir), "vip", 1, [])
+    assert _mode(path) == 0o600 and _mode(path.parent) == 0o700 and _mode(data_dir) == 0o700
+
+
+def test_private_dir_tightens_an_existing_folder(tmp_path):
+    from sql.safe_files import private_dir
+
+    folder = tmp_path / "exports"
+    folder.mkdir(mode=0o755)
+    private_dir(folder)
+    assert _mode(folder) == 0o700
+    private_dir(folder, traversable=True)
+    assert _mode(folder) == 0o711

@@ -16,7 +16,7 @@ from analytics.tools.common import archetype_filter, cached, money, num, pct, re
 from analytics.tools.inputs import TargetCampaignInput
 from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from sql import query
-from sql.safe_files import safe_row
+from sql.safe_files import private_dir, safe_row
 
 PREVIEW_ROWS = 25
 
@@ -81,7 +81,7 @@ def write_export(settings, campaign: str, run_id: int, rows: list[dict]) -> Path
     """The selection as CSV under DATA_DIR/exports (created owner-only: it holds emails). Exports
     older than a week are removed whenever a new one is written."""
     folder = Path(settings.data_dir) / "exports"
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     prune_exports(folder)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = folder / f"campaign-{campaign}-run{run_id}-{stamp}.csv"
