@@ -3,6 +3,7 @@ with several app instances any of them may get the retry: the first to record th
 PostgreSQL answers, the others acknowledge and do nothing."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 
@@ -35,4 +36,26 @@ def first_delivery(db, body: dict) -> bool:
         return False
     if random.random() < 0.01:  # keep the table small without a scheduler job
         forget_old_events(db)
+    return True
+
+
+def first_command_delivery(db, command: dict, raw_body: str | bytes | None) -> bool:
+    """True unless this slash command was handled before: a replayed request (the same signed body,
+    which Slack's signature accepts for five minutes) carries the same trigger id and the same
+    bytes. Recorded with the event ids; a database hiccup answers rather than drops."""
+    keys = []
+    if command.get("trigger_id"):
+        keys.append(f"command:{command['trigger_id']}"[:200])
+    if raw_body:
+        data = raw_body.encode("utf-8", "surrogatepass") if isinstance(raw_body, str) else raw_body
+        keys.append("command-body:" + hashlib.sha256(data).hexdigest())
+    try:
+        fresh = [mark_event_seen(db, key) for key in keys]
+    except Exception:
+        log.warning("could not record slash command %s for de-duplication; answering it", keys[:1], exc_info=True)
+        return True
+    if not all(fresh):
+        METRICS.inc("cib_slack_duplicate_events_total")
+        log.info("skipping slash command %s: already handled", command.get("command"))
+        return False
     return True

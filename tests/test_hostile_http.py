@@ -83,3 +83,24 @@ def test_bounded_json_loader():
     for bad in (b"[" * 100_000 + b"]" * 100_000, b"\xff", b"{not json"):
         with pytest.raises(BadBody):
             loads_bounded(bad)
+
+
+# --- 8. slash-command replay ------------------------------------------------------------------------
+
+def test_a_replayed_slash_command_is_answered_once(harness):
+    import time
+
+    from tests.test_slack_support import command_body
+
+    body = command_body("/churn-check", "", response_url=harness.fake.response_url())
+    first = harness.post(body, content_type="application/x-www-form-urlencoded")
+    harness.fake.wait_for("chat.postMessage")
+    replay = harness.post(body, content_type="application/x-www-form-urlencoded")  # same bytes, re-signed
+    assert first.status_code == 200 and replay.status_code == 200
+    time.sleep(1.0)
+    assert len(harness.fake.calls_to("chat.postMessage")) == 1
+    assert len(harness.tools.calls) == 1
+    # A new invocation (its own trigger id) is answered.
+    harness.command("/churn-check", "")
+    harness.fake.wait_for("chat.postMessage", count=2)
+    assert len(harness.tools.calls) == 2
