@@ -117,7 +117,10 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
     delimiter = max([",", ";", "\t"], key=first_line.count)
     # The csv module reads the header so quoted names with commas work; pyarrow then reads every
     # column as text, so '017' stays '017' and '17850.0' can be cleaned up deliberately.
-    names = next(csv.reader([first_line], delimiter=delimiter))
+    try:
+        names = next(csv.reader([first_line], delimiter=delimiter))
+    except csv.Error as exc:
+        raise ImportFailed(f"{source}: the header row is not readable CSV ({exc})") from None
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ImportFailed(f"{source}: the header repeats column(s) {dupes}")
@@ -149,13 +152,17 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
     malformed: dict[int, str] = {}
     good: list[int] = []
     records = (r for r in csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=delimiter) if r)
-    next(records)
-    for number, record in enumerate(records, start=1):
-        if len(record) == len(names):
-            good.append(number)
-        else:
-            text = ",".join(record)
-            malformed[number] = f"has {len(record)} fields where the header has {len(names)}: {text[:300]!r}"
+    try:
+        next(records)
+        for number, record in enumerate(records, start=1):
+            if len(record) == len(names):
+                good.append(number)
+            else:
+                text = ",".join(record)
+                malformed[number] = f"has {len(record)} fields where the header has {len(names)}: {text[:300]!r}"
+    except csv.Error as exc:
+        raise ImportFailed(f"{source}: not a readable CSV file ({len(ragged)} row(s) with the wrong number "
+                           f"of fields; {exc})") from None
     if len(good) != len(frame):  # the two readers disagree: say so rather than guess row numbers
         raise ImportFailed(f"{source}: not a readable CSV file ({len(ragged)} row(s) with the wrong number "
                            f"of fields, first: {ragged[0][:80]!r})")
