@@ -231,8 +231,11 @@ def build_web_app(settings: Settings, db, *, ctx=None, slack_app=None, backgroun
 
     def readiness() -> tuple[int, dict]:
         from bot.dashboard import run_status
+        from sql.database import FAST_TIMEOUT
 
         try:
+            if not db.reachable():  # answer 503 at once rather than wait out the pool's timeout
+                raise ConnectionError(f"no database connection within {FAST_TIMEOUT} s")
             current, latest = run_status(db)
         except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
             log.warning("readiness: database check failed: %s", exc)

@@ -13,6 +13,7 @@ import psycopg
 
 from gorgias.payload import TicketEvent
 from sql import query
+from sql.database import FAST_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ class Inbox:
             first.setdefault((e.ticket_id, e.message_id), e)
             copies[e.ticket_id, e.message_id] += 1
         batch = list(first.values())
-        with self.db.cursor() as cur:
+        # The webhook is waiting: with the database down, answer 503 now rather than hang.
+        with self.db.cursor(timeout=FAST_TIMEOUT) as cur:
             cur.execute(query("gorgias.enqueue"), {
                 "ticket_ids": [e.ticket_id for e in batch], "message_ids": [e.message_id for e in batch],
                 "deliveries": [copies[e.ticket_id, e.message_id] for e in batch],
