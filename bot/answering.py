@@ -13,6 +13,7 @@ from bot.metrics import METRICS
 from bot.views.answer import answer_pages
 from bot.views.charts import forecast_png
 from bot.views.help import help_blocks
+from sql.database import retry_if_dropped
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
             placeholder_ts = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)["ts"]
         with deps.slot():
             # The full text: the router itself refuses oversize questions politely.
-            answer = deps.router.answer(question, thread_key(channel, thread_ts), user)
+            answer = retry_if_dropped(lambda: deps.router.answer(question, thread_key(channel, thread_ts), user),
+                                      "answering a Slack question")
             pages = answer_pages(answer)
         results = [c.result for c in (answer.tool_calls or []) if getattr(c, "result", None) is not None]
         post_pages(client, channel, pages, thread_ts=thread_ts, replace_ts=placeholder_ts,

@@ -9,6 +9,7 @@ import random
 
 from bot.metrics import METRICS
 from sql import query
+from sql.database import retry_if_dropped
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,12 @@ def first_delivery(db, body: dict) -> bool:
     event_id = body.get("event_id") if body.get("type") == "event_callback" else None
     if not event_id:
         return True
-    if not mark_event_seen(db, event_id):
+    try:
+        fresh = retry_if_dropped(lambda: mark_event_seen(db, event_id), "recording Slack event")
+    except Exception:  # the database is unreachable: answer (maybe twice) rather than lose the question
+        log.warning("could not record Slack event %s; answering it anyway", event_id, exc_info=True)
+        return True
+    if not fresh:
         METRICS.inc("cib_slack_duplicate_events_total")
         log.info("skipping event %s: already handled", event_id)
         return False

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sql.embedded import embedded_database_url
 from sql.migrate import apply_migrations
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 # Callers that must answer at once (readiness, webhook intake) wait at most this long for a
@@ -60,6 +61,20 @@ class Database:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def retry_if_dropped(work: Callable[[], T], what: str = "statement") -> T:
+    """Run `work`; if it failed because the connection dropped (a server restart), run it once more
+    on a fresh, checked connection. Only for work that is safe to repeat (reads, idempotent writes).
+    A pool timeout is not retried: the database is down, and waiting twice helps nobody."""
+    try:
+        return work()
+    except psycopg.OperationalError as exc:
+        if isinstance(exc, PoolTimeout):
+            raise
+        log.warning("%s failed on a dropped database connection (%s); retrying once", what,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return work()
 
 
 def connect_database(settings) -> Database:

@@ -66,3 +66,61 @@ def test_readiness_and_intake_answer_503_at_once_when_the_database_is_down(proxi
     assert ready_seconds < 1.5, ready_seconds
     assert hook.status_code == 503 and hook_seconds < 1.5, (hook.status_code, hook_seconds)
     assert again.status_code == 200, again.text
+
+
+# --- Slack questions survive a dropped connection -------------------------------------------------------
+
+def _mention(ts: str) -> dict:
+    return {"type": "app_mention", "user": "U0ALICE", "text": "<@UBOT> who is most likely to churn?", "ts": ts,
+            "channel": "C0GENERAL", "event_ts": ts}
+
+
+def test_a_mention_during_a_database_outage_is_still_answered(fresh_database_url, settings):
+    from tests.test_slack_support import Harness
+
+    proxy = FaultProxy()
+    db = Database(proxy.url_for(fresh_database_url()), max_size=2, wait_timeout=1.0)
+    harness = Harness(settings, db)
+    try:
+        proxy.down()  # the server restarts just as the mention is acknowledged
+        assert harness.event(_mention("1700000100.000100")).status_code == 200
+        update = harness.fake.wait_for("chat.update", timeout=15)[0].args
+        assert update["channel"] == "C0GENERAL" and "Looking into it" not in update["text"]
+    finally:
+        proxy.up()
+        harness.close()
+        db.close()
+        proxy.close()
+
+
+class _DropsOnce:
+    """A router whose first attempt dies on a dropped connection, as a restart mid-query does."""
+
+    def __init__(self):
+        from tests.test_slack_support import ScriptedRouter
+
+        self.inner, self.attempts = ScriptedRouter(), 0
+        self.questions = self.inner.questions
+
+    def answer(self, question, thread_key, user):
+        import psycopg
+
+        self.attempts += 1
+        if self.attempts == 1:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return self.inner.answer(question, thread_key, user)
+
+
+def test_a_question_whose_connection_dropped_mid_answer_is_retried_once(settings, db):
+    from bot.views import blocks as bk
+    from tests.test_slack_support import Harness
+
+    router = _DropsOnce()
+    harness = Harness(settings, db, router=router)
+    try:
+        harness.event(_mention("1700000200.000100"))
+        update = harness.fake.wait_for("chat.update", timeout=15)[0].args
+        assert router.attempts == 2 and any(b["type"] == "table" for b in update["blocks"])
+        assert bk.check_message_limits(update["blocks"]) == []
+    finally:
+        harness.close()

@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.access import is_allowed, not_enabled_message
 from bot.dedupe import first_command_delivery
+from sql.database import retry_if_dropped
 from bot.delivery import post_pages
 from bot.metrics import METRICS
 from bot.views import blocks as bk
@@ -55,7 +56,7 @@ def register_command(app, deps, command: str, parse: Callable[[str], ToolCalls])
         try:
             for tool, arguments in calls:
                 try:
-                    result = deps.run_tool(tool, arguments)
+                    result = retry_if_dropped(lambda: deps.run_tool(tool, arguments), f"{command_name} {tool}")
                 except Exception as exc:
                     _report_tool_error(respond, tool, exc)
                     return
