@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 THINKING = "⏳ Looking into it…"
 FAILED = ("Sorry, I couldn't answer that just now (the error is logged). "
           "Try again in a minute, or ask `help` for what I can do.")
+WILL_RETRY = ("Sorry, I lost my connection to the store's data while answering that. "
+              "I'll answer here in a few minutes.")
 PARTLY_FAILED = "Sorry, the rest of that answer couldn't be posted (the error is logged). Try a narrower question."
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 
@@ -37,7 +39,13 @@ def clean_question(text: str) -> str:
 
 
 def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | None, question: str,
-                     listener: str, assistant_thread: bool = False) -> None:
+                     listener: str, assistant_thread: bool = False, question_id: int | None = None,
+                     attempt: int = 1) -> None:
+    """Answer (or apologise) in the thread. The question is recorded first (bot.questions) and
+    marked when done; one that failed on the database connection stays pending, says so, and is
+    answered again by the retry sweep. `question_id`/`attempt`: the sweep's retry of a record."""
+    from bot.questions import MAX_ATTEMPTS, finish_question, is_connection_failure, record_question
+
     started = time.perf_counter()
     if not is_allowed(deps.settings, channel, user):
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=not_enabled_message(channel))
@@ -48,6 +56,9 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
         return
     # Progress: the assistant pane's "is thinking…" status (cleared by Slack when the answer is
     # posted), or elsewhere a placeholder message that the answer (or the error) replaces.
+    if question_id is None:
+        question_id = record_question(deps.db, channel=channel, thread_ts=thread_ts, user=user, question=question,
+                                      listener=listener, assistant_thread=assistant_thread)
     status_shown = assistant_thread and _show_status(client, channel, thread_ts)
     placeholder_ts = None
     try:
@@ -62,15 +73,22 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
         post_pages(client, channel, pages, thread_ts=thread_ts, replace_ts=placeholder_ts,
                    chart_png=lambda: next((png for r in results if (png := forecast_png(r))), None))
         METRICS.inc("cib_slack_answers_total", source=str(getattr(answer, "source", "unknown")))
+        finish_question(deps.db, question_id, "answered")
     except PartlyDelivered:
         # The first page already replaced the placeholder: say the rest failed in a new message.
         METRICS.inc("cib_slack_errors_total", listener=listener)
         log.exception("answering in %s (thread %s) was cut short", channel, thread_ts)
         replace_with_error(client, channel, None, thread_ts, PARTLY_FAILED)
-    except Exception:
+        finish_question(deps.db, question_id, "apologised", "partly delivered")
+    except Exception as exc:
         METRICS.inc("cib_slack_errors_total", listener=listener)
         log.exception("answering in %s (thread %s) failed", channel, thread_ts)
-        replace_with_error(client, channel, placeholder_ts, thread_ts, FAILED)
+        if question_id is not None and is_connection_failure(exc) and attempt < MAX_ATTEMPTS:
+            # Left pending: the retry sweep answers it once its lease runs out.
+            replace_with_error(client, channel, placeholder_ts, thread_ts, WILL_RETRY)
+        else:
+            replace_with_error(client, channel, placeholder_ts, thread_ts, FAILED)
+            finish_question(deps.db, question_id, "apologised", f"{type(exc).__name__}: {exc}")
     finally:
         METRICS.observe("cib_slack_listener_seconds", time.perf_counter() - started, listener=listener)
 

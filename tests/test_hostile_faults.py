@@ -124,3 +124,114 @@ def test_a_question_whose_connection_dropped_mid_answer_is_retried_once(settings
         assert bk.check_message_limits(update["blocks"]) == []
     finally:
         harness.close()
+
+
+# --- the durable question record ------------------------------------------------------------------------
+
+class _DownThenUp:
+    """A router that fails on the connection until `healed`, then answers."""
+
+    def __init__(self):
+        from tests.test_slack_support import ScriptedRouter
+
+        self.inner, self.healed = ScriptedRouter(), False
+        self.questions = self.inner.questions
+
+    def answer(self, question, thread_key, user):
+        import psycopg
+
+        if not self.healed:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return self.inner.answer(question, thread_key, user)
+
+
+def _questions(db) -> list[dict]:
+    with db.cursor() as cur:
+        cur.execute("SELECT * FROM slack_questions ORDER BY question_id")
+        return cur.fetchall()
+
+
+def _expire_leases(db) -> None:
+    with db.cursor() as cur:
+        cur.execute("UPDATE slack_questions SET next_attempt_at = now() - interval '1 second'")
+
+
+def test_a_question_that_could_not_be_answered_is_answered_by_the_retry_sweep(fresh_db, settings):
+    from bot.questions import retry_due_questions
+    from tests.test_slack_support import Harness
+
+    router = _DownThenUp()
+    harness = Harness(settings, fresh_db, router=router)
+    try:
+        harness.event(_mention("1700000300.000100"))
+        apology = harness.fake.wait_for("chat.update", timeout=15)[0].args
+        assert "I'll answer here" in apology["text"]
+        [row] = _questions(fresh_db)
+        assert row["status"] == "pending" and row["thread_ts"] == "1700000300.000100"
+        router.healed = True
+        assert retry_due_questions(harness.slack_app) == 0  # its lease has not run out yet
+        _expire_leases(fresh_db)
+        assert retry_due_questions(harness.slack_app) == 1
+        answer = harness.fake.wait_for("chat.update", count=2, timeout=15)[1].args
+        assert any(b["type"] == "table" for b in answer["blocks"])
+        assert _questions(fresh_db)[0]["status"] == "answered"
+    finally:
+        harness.close()
+
+
+def test_a_question_left_by_a_crash_is_answered_and_one_that_keeps_failing_gets_a_final_apology(fresh_db, settings):
+    from bot.questions import MAX_ATTEMPTS, retry_due_questions
+    from tests.test_slack_support import Harness
+
+    router = _DownThenUp()
+    harness = Harness(settings, fresh_db, router=router)
+    try:
+        with fresh_db.cursor() as cur:  # the process died after recording it, before answering
+            cur.execute("INSERT INTO slack_questions (channel_id, thread_ts, user_id, question, listener)"
+                        " VALUES ('C0GENERAL', '1700000400.000100', 'U0ALICE', 'who churns?', 'app_mention')")
+        for _ in range(MAX_ATTEMPTS):
+            _expire_leases(fresh_db)
+            retry_due_questions(harness.slack_app)
+        assert _questions(fresh_db)[0]["status"] == "apologised"
+        updates = [c.args for c in harness.fake.calls_to("chat.update")]
+        assert "I'll answer here" in updates[0]["text"]          # attempt 2: will retry
+        assert "couldn't answer that just now" in updates[-1]["text"]  # attempt 3: the last, an apology
+        assert len(updates) == MAX_ATTEMPTS - 1
+        _expire_leases(fresh_db)
+        assert retry_due_questions(harness.slack_app) == 0
+    finally:
+        harness.close()
+
+
+def test_a_question_whose_last_attempt_died_gets_a_final_apology(fresh_db, settings):
+    from bot.questions import MAX_ATTEMPTS, retry_due_questions
+    from tests.test_slack_support import Harness
+
+    harness = Harness(settings, fresh_db)
+    try:
+        with fresh_db.cursor() as cur:  # the last attempt's process died too
+            cur.execute("INSERT INTO slack_questions (channel_id, thread_ts, question, listener, attempts)"
+                        " VALUES ('C0GENERAL', '1700000450.000100', 'who churns?', 'app_mention', %s)",
+                        (MAX_ATTEMPTS,))
+        _expire_leases(fresh_db)
+        assert retry_due_questions(harness.slack_app) == 1
+        final = harness.fake.calls_to("chat.postMessage")[-1].args
+        assert "couldn't answer “who churns?”" in final["text"] and final["thread_ts"] == "1700000450.000100"
+        assert _questions(fresh_db)[0]["status"] == "apologised"
+    finally:
+        harness.close()
+
+
+def test_answered_questions_are_marked(fresh_db, settings):
+    from tests.test_slack_support import Harness
+
+    harness = Harness(settings, fresh_db)
+    try:
+        harness.event(_mention("1700000500.000100"))
+        harness.fake.wait_for("chat.update", timeout=15)
+        deadline = time.monotonic() + 5
+        while _questions(fresh_db)[0]["status"] == "pending" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _questions(fresh_db)[0]["status"] == "answered"
+    finally:
+        harness.close()
