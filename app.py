@@ -283,7 +283,7 @@ def build_web_app(settings: Settings, db, *, ctx=None, slack_app=None, backgroun
                 started.append(handler.close)
                 log.info("Slack Socket Mode connected")
             if slack_app is not None and hasattr(slack_app, "bot_deps"):
-                from bot.questions import RetrySweep
+                from bot.answering import RetrySweep
 
                 sweep = RetrySweep(slack_app)  # questions whose answer could not be produced
                 sweep.start()

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 
 from bot.access import is_allowed, not_enabled_message
 from bot.delivery import PartlyDelivered, post_pages, replace_with_error
 from bot.metrics import METRICS
+from bot.questions import (
+    GAVE_UP, MAX_ATTEMPTS, claim_due_questions, finish_question, is_connection_failure, record_question,
+)
 from bot.views.answer import answer_pages
 from bot.views.charts import forecast_png
 from bot.views.help import help_blocks
@@ -44,8 +48,6 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
     """Answer (or apologise) in the thread. The question is recorded first (bot.questions) and
     marked when done; one that failed on the database connection stays pending, says so, and is
     answered again by the retry sweep. `question_id`/`attempt`: the sweep's retry of a record."""
-    from bot.questions import MAX_ATTEMPTS, finish_question, is_connection_failure, record_question
-
     started = time.perf_counter()
     if not is_allowed(deps.settings, channel, user):
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=not_enabled_message(channel))
@@ -100,3 +102,53 @@ def _show_status(client, channel: str, thread_ts: str) -> bool:
     except Exception:  # noqa: BLE001 - not an assistant thread (or no scope): use a placeholder
         log.debug("assistant status not available in %s", channel)
         return False
+
+
+# --- the retry sweep (questions left pending, see bot.questions) ------------------------------------
+
+def retry_due_questions(app, limit: int = 5) -> int:
+    """Answer pending questions whose lease ran out (Bolt `app` with its `bot_deps` and client);
+    returns how many were taken."""
+    deps = app.bot_deps
+    due = claim_due_questions(deps.db, limit)
+    for row in due:
+        METRICS.inc("cib_slack_question_retries_total")
+        if row["attempts"] > MAX_ATTEMPTS:
+            try:
+                app.client.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"],
+                                            text=GAVE_UP.format(question=row["question"][:200],
+                                                                attempts=MAX_ATTEMPTS - 1))
+            finally:
+                finish_question(deps.db, row["question_id"], "apologised", "gave up after retries")
+            continue
+        log.info("answering Slack question %s again (attempt %s)", row["question_id"], row["attempts"])
+        answer_in_thread(deps, app.client, channel=row["channel_id"], thread_ts=row["thread_ts"],
+                         user=row["user_id"], question=row["question"], listener="retry",
+                         assistant_thread=row["assistant_thread"], question_id=row["question_id"],
+                         attempt=row["attempts"])
+    return len(due)
+
+
+class RetrySweep:
+    """A daemon thread running `retry_due_questions` every INTERVAL seconds while `serve` runs."""
+
+    INTERVAL = 20.0
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="slack-question-retry", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            try:
+                retry_due_questions(self.app)
+            except Exception as exc:  # noqa: BLE001 - the database may be down; try again next round
+                log.warning("Slack question retry sweep failed: %s", exc)

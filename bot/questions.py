@@ -1,16 +1,14 @@
 """Durable Slack questions (table `slack_questions`, the Gorgias inbox's pattern): a question is
 recorded before it is answered and marked when it is answered or apologised for. One left pending
-(its connection dropped, the process died mid-answer) is answered again by `retry_due_questions`,
-which `serve` runs every `RetrySweep.INTERVAL` seconds; after MAX_ATTEMPTS it gets a final apology."""
+(its connection dropped, the process died mid-answer) is claimed again by `claim_due_questions`
+(bot.answering's retry sweep answers it); after MAX_ATTEMPTS it gets a final apology."""
 from __future__ import annotations
 
 import logging
 import random
-import threading
 
 import psycopg
 
-from bot.metrics import METRICS
 from sql import query
 from sql.database import FAST_TIMEOUT, retry_if_dropped
 
@@ -57,53 +55,8 @@ def finish_question(db, question_id: int | None, status: str, error: str | None 
         log.warning("could not mark Slack question %s %s: %s", question_id, status, exc)
 
 
-def retry_due_questions(app, limit: int = 5) -> int:
-    """Answer pending questions whose lease ran out (Bolt `app` with its `bot_deps` and client);
-    returns how many were taken."""
-    from bot.answering import answer_in_thread
-
-    deps = app.bot_deps
-    with deps.db.cursor(timeout=FAST_TIMEOUT) as cur:
+def claim_due_questions(db, limit: int = 5) -> list[dict]:
+    """Pending questions whose lease ran out, their lease renewed and attempt counted."""
+    with db.cursor(timeout=FAST_TIMEOUT) as cur:
         cur.execute(query("slack.claim_questions"), {"limit": limit, "lease_seconds": LEASE_SECONDS})
-        due = cur.fetchall()
-    for row in due:
-        METRICS.inc("cib_slack_question_retries_total")
-        if row["attempts"] > MAX_ATTEMPTS:
-            try:
-                app.client.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"],
-                                            text=GAVE_UP.format(question=row["question"][:200],
-                                                                attempts=MAX_ATTEMPTS - 1))
-            finally:
-                finish_question(deps.db, row["question_id"], "apologised", "gave up after retries")
-            continue
-        log.info("answering Slack question %s again (attempt %s)", row["question_id"], row["attempts"])
-        answer_in_thread(deps, app.client, channel=row["channel_id"], thread_ts=row["thread_ts"],
-                         user=row["user_id"], question=row["question"], listener="retry",
-                         assistant_thread=row["assistant_thread"], question_id=row["question_id"],
-                         attempt=row["attempts"])
-    return len(due)
-
-
-class RetrySweep:
-    """A daemon thread running `retry_due_questions` every INTERVAL seconds while `serve` runs."""
-
-    INTERVAL = 20.0
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="slack-question-retry", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.INTERVAL):
-            try:
-                retry_due_questions(self.app)
-            except Exception as exc:  # noqa: BLE001 - the database may be down; try again next round
-                log.warning("Slack question retry sweep failed: %s", exc)
+        return cur.fetchall()

@@ -157,7 +157,7 @@ def _expire_leases(db) -> None:
 
 
 def test_a_question_that_could_not_be_answered_is_answered_by_the_retry_sweep(fresh_db, settings):
-    from bot.questions import retry_due_questions
+    from bot.answering import retry_due_questions
     from tests.test_slack_support import Harness
 
     router = _DownThenUp()
@@ -180,7 +180,8 @@ def test_a_question_that_could_not_be_answered_is_answered_by_the_retry_sweep(fr
 
 
 def test_a_question_left_by_a_crash_is_answered_and_one_that_keeps_failing_gets_a_final_apology(fresh_db, settings):
-    from bot.questions import MAX_ATTEMPTS, retry_due_questions
+    from bot.answering import retry_due_questions
+    from bot.questions import MAX_ATTEMPTS
     from tests.test_slack_support import Harness
 
     router = _DownThenUp()
@@ -204,7 +205,8 @@ def test_a_question_left_by_a_crash_is_answered_and_one_that_keeps_failing_gets_
 
 
 def test_a_question_whose_last_attempt_died_gets_a_final_apology(fresh_db, settings):
-    from bot.questions import MAX_ATTEMPTS, retry_due_questions
+    from bot.answering import retry_due_questions
+    from bot.questions import MAX_ATTEMPTS
     from tests.test_slack_support import Harness
 
     harness = Harness(settings, fresh_db)

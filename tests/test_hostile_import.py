@@ -2,10 +2,7 @@
 decompression bombs and private file modes. Each test is a regression for the hostile-input issue."""
 from __future__ import annotations
 
-import gzip
 import zlib
-import os
-import stat
 from pathlib import Path
 
 import pytest
