@@ -1,8 +1,9 @@
 """Composition root and CLI: `python app.py COMMAND --help`.
 
-Each command wires settings, storage and the package that does the work; the work itself lives in
-discovery/, analytics/, bot/ and gorgias/. Imports are inside the commands so that `--help` and
-light commands start fast.
+The only place (with the `wiring` package it uses) that reads settings and builds the database
+pool, cache and clients; each command hands them to the package that does the work (discovery/,
+analytics/, bot/, gorgias/). Imports are inside the commands so that `--help` and light commands
+start fast.
 """
 from __future__ import annotations
 
@@ -117,9 +118,7 @@ def cmd_demo(args, settings: Settings) -> int:
     print(report)
     if args.no_chat:
         return 0
-    from bot.console import run_chat
-
-    return run_chat(settings)
+    return cmd_chat(args, settings)
 
 
 # --- discovery ----------------------------------------------------------------------------------
@@ -127,11 +126,15 @@ def cmd_demo(args, settings: Settings) -> int:
 def cmd_discover(args, settings: Settings) -> int:
     from discovery.pipeline import run_discovery_cli
 
-    return run_discovery_cli(settings, as_of=args.as_of, as_json=args.json,
-                             on_published=shared_cache_refresher(settings))
+    db = open_database(settings)
+    try:
+        return run_discovery_cli(db, settings, as_of=args.as_of, as_json=args.json,
+                                 on_published=shared_cache_refresher(settings, db))
+    finally:
+        db.close()
 
 
-def shared_cache_refresher(settings: Settings):
+def shared_cache_refresher(settings: Settings, db):
     """The publish hook for runs made by this process: drop and re-warm the answers that serving
     processes share through Redis. An in-process cache dies with the CLI, and serving processes
     notice a new current run by themselves, so without Redis there is nothing to do."""
@@ -139,13 +142,10 @@ def shared_cache_refresher(settings: Settings):
         return None
 
     def refresh(run_id: int) -> None:
-        from analytics.context import after_discovery_run, build_context
+        from analytics.context import after_discovery_run
+        from wiring import build_services
 
-        db = open_database(settings)
-        try:
-            after_discovery_run(build_context(settings, db))
-        finally:
-            db.close()
+        after_discovery_run(build_services(settings, db).ctx)
 
     return refresh
 
@@ -169,167 +169,36 @@ def cmd_export(args, settings: Settings) -> int:
 
 def cmd_route(args, settings: Settings) -> int:
     from bot.console import route_cli
+    from wiring import open_services
 
-    return route_cli(settings, args.question)
+    with open_services(settings) as services:
+        return route_cli(services.router(), args.question)
 
 
 def cmd_ask(args, settings: Settings) -> int:
     from bot.console import ask_cli
+    from wiring import open_services
 
-    return ask_cli(settings, args.question, as_json=args.json)
+    with open_services(settings) as services:
+        return ask_cli(services.router(), args.question, as_json=args.json)
 
 
 def cmd_chat(args, settings: Settings) -> int:
     from bot.console import run_chat
+    from wiring import open_services
 
-    return run_chat(settings)
+    with open_services(settings) as services:
+        return run_chat(services.router())
 
 
 # --- serving ------------------------------------------------------------------------------------
-
-def build_web_app(settings: Settings, db, *, ctx=None, slack_app=None, background: bool = True,
-                  scheduler: bool | None = None):
-    """The one Starlette app `serve` runs: /health, /health/ready, /metrics, POST /slack/events
-    (HTTP mode), the Gorgias webhook when configured. Its lifespan starts the discovery scheduler,
-    the Gorgias worker and, with SLACK_APP_TOKEN, Socket Mode. `bot` and `gorgias` never import each
-    other; this is where they meet. Tests pass their own `slack_app`, `background=False` (nothing
-    started) or `scheduler=False` (everything but the discovery scheduler)."""
-    import contextlib
-    import time as _time
-
-    from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
-    from starlette.responses import JSONResponse, PlainTextResponse
-    from starlette.routing import Route
-
-    from bot.metrics import METRICS
-
-    if ctx is None:
-        from analytics.context import build_context
-
-        ctx = build_context(settings, db)
-    routes = []
-    if slack_app is None and settings.slack_bot_token is not None:
-        from bot.app import build_slack_app
-
-        slack_app = build_slack_app(settings, db, ctx=ctx)
-    if slack_app is not None and settings.slack_signing_secret is not None:
-        from bot.http import slack_routes
-
-        routes += slack_routes(slack_app)
-    gorgias = None
-    try:
-        from gorgias.service import GorgiasService
-    except ImportError:
-        GorgiasService = None  # noqa: N806 - the integration is optional
-    if GorgiasService is not None and (settings.gorgias_webhook_secret or settings.gorgias_domain):
-        gorgias = GorgiasService(settings, db, ctx)
-        routes += gorgias.routes()
-
-    async def health(request):
-        return JSONResponse({"status": "ok"})
-
-    def readiness() -> tuple[int, dict]:
-        from bot.dashboard import run_status
-        from sql.database import FAST_TIMEOUT
-
-        try:
-            if not db.reachable():  # answer 503 at once rather than wait out the pool's timeout
-                raise ConnectionError(f"no database connection within {FAST_TIMEOUT} s")
-            current, latest = run_status(db)
-        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
-            log.warning("readiness: database check failed: %s", exc)
-            return 503, {"database": "unreachable", "current_run": None}
-        body = {"database": "ok", "current_run": current, "latest_run": latest}
-        if current is None:
-            body["problem"] = "no published discovery run yet (python app.py discover)"
-        return (200 if current else 503), body
-
-    async def ready(request):
-        status, body = await run_in_threadpool(readiness)
-        return JSONResponse(body, status_code=status, media_type="application/json")
-
-    async def metrics(request):
-        text = METRICS.render()
-        if gorgias is not None:
-            text += "".join(f"cib_gorgias_{name} {value:g}\n" for name, value in sorted(gorgias.metrics().items()))
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
-
-    routes += [Route("/health", health), Route("/health/ready", ready), Route("/metrics", metrics)]
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        started = []
-        if background and (scheduler is None or scheduler):
-            try:
-                from discovery.scheduler import DiscoveryScheduler
-            except ImportError:
-                log.warning("discovery scheduler not available; runs happen only with `python app.py discover`")
-            else:
-                from analytics.context import after_discovery_run
-
-                discovery_scheduler = DiscoveryScheduler(settings, db, lambda *a, **k: after_discovery_run(ctx))
-                discovery_scheduler.start()
-                started.append(discovery_scheduler.shutdown)
-        if background:
-            if gorgias is not None:
-                gorgias.start()
-                started.append(gorgias.stop)
-            if slack_app is not None and settings.slack_app_token is not None:
-                from bot.app import socket_mode_handler
-
-                handler = socket_mode_handler(slack_app, settings)
-                await run_in_threadpool(handler.connect)
-                started.append(handler.close)
-                log.info("Slack Socket Mode connected")
-            if slack_app is not None and hasattr(slack_app, "bot_deps"):
-                from bot.answering import RetrySweep
-
-                sweep = RetrySweep(slack_app)  # questions whose answer could not be produced
-                sweep.start()
-                started.append(sweep.stop)
-        try:
-            yield
-        finally:
-            for stop in reversed(started):
-                try:
-                    await run_in_threadpool(stop)
-                except Exception:  # noqa: BLE001 - keep shutting the rest down
-                    log.exception("shutdown step failed")
-
-    class MetricsMiddleware:
-        """Request counts and latencies by route path (not raw URL, to keep label sets small)."""
-
-        def __init__(self, inner):
-            self.inner = inner
-
-        async def __call__(self, scope, receive, send):
-            if scope["type"] != "http":
-                return await self.inner(scope, receive, send)
-            started_at, status = _time.perf_counter(), {"code": 500}
-
-            async def send_and_record(message):
-                if message["type"] == "http.response.start":
-                    status["code"] = message["status"]
-                await send(message)
-
-            try:
-                await self.inner(scope, receive, send_and_record)
-            finally:
-                path = scope["path"] if any(r.path == scope["path"] for r in routes) else "other"
-                METRICS.inc("cib_http_requests_total", path=path, status=str(status["code"]))
-                METRICS.observe("cib_http_request_seconds", _time.perf_counter() - started_at, path=path)
-
-    web = Starlette(routes=routes, lifespan=lifespan)
-    web.add_middleware(MetricsMiddleware)
-    return web
-
 
 def cmd_serve(args, settings: Settings) -> int:
     """One ASGI server: Slack (HTTP mode, or Socket Mode alongside), the Gorgias webhook, health."""
     import uvicorn
 
     from bot.app import SlackNotConfigured
+    from wiring.web import build_web_app
 
     # Hand the GIL over every 1 ms instead of 5: acks (a few ms of Python each) then wait less
     # behind answers being computed; bench_slack's worst ack p99 dropped by about half.
@@ -352,9 +221,40 @@ def cmd_serve(args, settings: Settings) -> int:
 
 
 def cmd_gorgias(args, settings: Settings) -> int:
+    if args.action == "serve":
+        return gorgias_serve(args, settings)
     from gorgias.cli import gorgias_cli
 
-    return gorgias_cli(settings, args)
+    db = open_database(settings)
+    try:
+        return gorgias_cli(db, args)
+    finally:
+        db.close()
+
+
+def gorgias_serve(args, settings: Settings) -> int:
+    """Only the Gorgias webhook and its worker (no Slack), for a helpdesk-only deployment; with
+    --worker-only, no HTTP: the worker drains the inbox that another process's intake fills."""
+    import os
+
+    import uvicorn
+
+    from gorgias.standalone import build_app, fast_http, work_until_signalled
+    from wiring import open_services
+    from wiring.web import gorgias_service
+
+    with open_services(settings) as services:
+        service = gorgias_service(services)
+        if args.worker_only:
+            if args.nice:
+                os.nice(args.nice)   # a separate process shares no GIL with intake, so this cannot invert
+            return work_until_signalled(service)
+        # The worker threads share the GIL with the event loop: a 1 ms switch interval (as in
+        # `serve`) lets a request's coroutine run soon after its commit instead of 5 ms later.
+        sys.setswitchinterval(0.001)
+        uvicorn.run(build_app(service), host=args.host, port=args.port or settings.port,
+                    log_level="warning", access_log=False, **fast_http())
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -413,8 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="0.0.0.0", help="interface to listen on (port from PORT)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("gorgias", help="Gorgias inbox maintenance")
-    p.add_argument("action", choices=["retry", "status"])
+    p = sub.add_parser("gorgias", help="Gorgias: inbox status / retry, or serve only its webhook and worker")
+    p.add_argument("action", choices=["retry", "status", "serve"])
+    p.add_argument("--host", default="127.0.0.1", help="with serve: interface to listen on")
+    p.add_argument("--port", type=int, default=None, help="with serve: port (default: PORT)")
+    p.add_argument("--worker-only", action="store_true",
+                   help="with serve: no HTTP, only drain the inbox (pair with GORGIAS_WORKER_THREADS=0 on the web process)")
+    p.add_argument("--nice", type=int, default=5,
+                   help="with --worker-only: CPU priority below the web process's (default 5), so a burst's "
+                        "webhooks are answered first")
     p.set_defaults(func=cmd_gorgias)
     return parser
 

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        # `.env` values are not expanded by a shell: DATA_DIR=~/bot must mean the home folder.
+        return value.expanduser()
+
     @field_validator("compensation_tiers")
     @classmethod
     def _check_tiers(cls, tiers: list[str]) -> list[str]:

@@ -1,23 +1,26 @@
-"""Builds the ToolContext every tool runs with: one database pool, one cache, the settings."""
+"""The ToolContext every tool runs with, and what to do with it after a discovery run."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from analytics.cache import Cache
-from analytics.tools.registry import ToolContext
+from analytics.core import ToolContext, forget_current_run
+from analytics.warm import register_warm_hooks
+from sql import Database
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 
-def build_context(settings, db, cache: Cache | None = None) -> ToolContext:
-    """The process's ToolContext; the cache (Redis or in-process) comes from settings unless given.
-    Common answers are registered as warm hooks, so `ctx.cache.refresh()` after a run preloads them."""
-    ctx = ToolContext(db=db, settings=settings, cache=cache or Cache.from_settings(settings))
-    from analytics.warm import register_warm_hooks
-
+def build_context(settings: Settings, db: Database, cache: Cache | None) -> ToolContext:
+    """The process's ToolContext. With a cache, the common answers are registered as warm hooks,
+    so `ctx.cache.refresh()` after a run preloads them."""
+    ctx = ToolContext(db=db, settings=settings, cache=cache)
     register_warm_hooks(ctx)
     return ctx
 
 
 def after_discovery_run(ctx: ToolContext) -> int:
     """Call after a discovery run publishes: drops cached answers and precomputes common ones."""
-    from analytics.runs import forget_current_run
-
     forget_current_run(ctx)
     return ctx.cache.refresh() if ctx.cache is not None else 0

@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from analytics.runs import RunInfo, current_run
-from analytics.tools.registry import ToolContext, ToolError
+from analytics.core import RunInfo, current_run
+from analytics.core import ToolContext, ToolError
 from sql import query
 
 RECENT_ORDERS = 5

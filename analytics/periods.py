@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from analytics.tools.inputs import PERIOD_HELP
-from analytics.tools.registry import ToolError
+from analytics.core import PERIOD_HELP
+from analytics.core import ToolError
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ import difflib
 import re
 import time
 
-from analytics.runs import require_current_run
-from analytics.tools.inputs import AXES
-from analytics.tools.registry import ToolContext, ToolError
+from analytics.core import require_current_run
+from analytics.core import AXES
+from analytics.core import ToolContext, ToolError
 from sql import query
 
 _PUBLIC_ID = re.compile(r"^c-?([0-9a-f]{8})$", re.IGNORECASE)
@@ -57,7 +57,7 @@ def resolve_customer(ctx: ToolContext, text: str) -> int:
 def _known_customers(ctx: ToolContext) -> dict[str, tuple[float, int]]:
     # Ids a user typed → internal ids, per process. Both ids are stable (a public id changes only
     # when the pseudonym key changes), so a short memory saves a round trip on repeated lookups.
-    return ctx.extras.setdefault("_known_customers", {})
+    return ctx.memo.setdefault("known_customers", {})
 
 
 def resolve_customer_by_contact(ctx: ToolContext, *, email: str | None = None, phone: str | None = None) -> int | None:

@@ -3,38 +3,28 @@ from __future__ import annotations
 
 import logging
 
-from analytics.runs import current_run
-from analytics.tools.registry import ToolContext, ToolError, run_tool
+from analytics.core import current_run
+from analytics.core import ToolContext, ToolError
+from analytics.tools.registry import registry, run_tool
 from sql import query
 
 log = logging.getLogger(__name__)
 
 WARM_ARCHETYPES = 20   # the largest ones; resolve.archetypes lists them by size
 
-COMMON_CALLS: tuple[tuple[str, dict], ...] = (
-    ("analyze_segments", {"mode": "overview"}),
-    ("segment_info", {}),
-    ("analyze_customers", {"sort_by": "churn_risk"}),
-    ("analyze_customers", {"sort_by": "value"}),
-    ("get_recommendations", {}),
-    *(("analyze_behavior", {"focus": focus}) for focus in
-      ("segment_moves", "declining", "one_time_buyers", "discount_dependency")),
-    # The first of these also brings the product rollup up to date with newly imported orders
-    # (analyze_products.refresh_product_rollup), so no question waits for it.
-    ("analyze_products", {}),
-    ("analyze_products", {"group_by": "product"}),
-    # The common period questions (their all-customer answers are stored by the refresh; cached here).
-    *(("analyze_products", {"period": period}) for period in ("last_quarter", "last_90_days", "this_year")),
-)
+
+def common_calls() -> list[tuple[str, dict]]:
+    """What each tool declares worth precomputing (`@tool(warm=...)`), in catalog order."""
+    return [(t.name, dict(arguments)) for t in registry() for arguments in t.warm]
 
 
 def register_warm_hooks(ctx: ToolContext) -> None:
-    if ctx.cache is None or ctx.extras.get("warm_hooks_registered"):
+    if ctx.cache is None or ctx.memo.get("warm_hooks_registered"):
         return
-    ctx.extras["warm_hooks_registered"] = True
+    ctx.memo["warm_hooks_registered"] = True
 
     def warm_common_answers() -> None:
-        calls = list(COMMON_CALLS)
+        calls = common_calls()
         run = current_run(ctx)
         if run is not None:
             # Archetype cards also fill the per-archetype typical products that customer

@@ -1,6 +1,6 @@
 """Gorgias intake and intake-to-note latency: `python bench/bench_gorgias.py [--events 500]`.
 
-Starts the standalone Gorgias server (`python -m gorgias.standalone`, a separate process, as in
+Starts the standalone Gorgias server (`python app.py gorgias serve`, a separate process, as in
 production) on a throw-away PostgreSQL database holding a generated store, points it at the loopback
 fake Gorgias REST API, fires webhooks, and prints:
   - intake latency: webhook POST → 200, measured by the sender (goal p95 ≤ 20 ms);
@@ -87,7 +87,7 @@ def server_env(db_url: str, fake: FakeGorgias, threads: int) -> dict:
 
 
 def start_worker_process(db_url: str, fake: FakeGorgias, threads: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "gorgias.standalone", "--worker-only"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "app.py", "gorgias", "serve", "--worker-only"], cwd=ROOT,
                             env=server_env(db_url, fake, threads))
     # Ready once its LISTEN connection is up (imports take seconds): a burst sent earlier would
     # time the worker's start-up, not the notes.
@@ -104,7 +104,7 @@ def start_worker_process(db_url: str, fake: FakeGorgias, threads: int) -> subpro
 def start_server(db_url: str, fake: FakeGorgias, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = server_env(db_url, fake, threads)
-    proc = subprocess.Popen([sys.executable, "-m", "gorgias.standalone", "--port", str(port)], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "app.py", "gorgias", "serve", "--port", str(port)], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -274,7 +274,7 @@ def worker_cpu(db: Database, events: int, customers: int) -> int:
                                  gorgias_api_key=SecretStr("test-api-key"), gorgias_rate_limit_requests=100_000,
                                  _env_file=None)
         client = GorgiasClient(settings)
-        worker = InboxWorker(settings, db, build_context(settings, db), client, inbox)
+        worker = InboxWorker(settings, db, build_context(settings, db, None), client, inbox)
         worker.run_once()      # warm-up: imports, prepared statements, the first connection
         done, cpu, wall = 0, time.thread_time(), time.perf_counter()
         while n := worker.run_once():

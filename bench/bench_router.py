@@ -143,6 +143,7 @@ def main() -> int:
         print("\n(no --database-url / DATABASE_URL: skipped the database benchmarks)")
         return 0
 
+    from analytics.cache import Cache
     from analytics.context import build_context
     from sql import Database
 
@@ -156,10 +157,10 @@ def main() -> int:
                                "(SELECT count(*) FROM orders) AS orders, "
                                "(SELECT run_id FROM discovery_runs WHERE is_current) AS run_id").fetchone()
         print(f"\nstore: {info['customers']:,} customers, {info['orders']:,} orders, current run {info['run_id']}")
-        ctx = build_context(settings, db)
+        ctx = build_context(settings, db, Cache.from_settings(settings))
         if ctx.cache is not None:
             ctx.cache.invalidate_all()  # the first pass really is cold
-        router = Router(ctx, settings, client=None)
+        router = Router(ctx)
         bench_ask(router, args.passes)
         bench_route_with_memory(router, max(1, args.rounds // 4))
     finally:

@@ -3,17 +3,28 @@ listeners. HTTP mode is served by app.py's web app at POST /slack/events; Socket
 SLACK_APP_TOKEN is set) by `socket_mode_handler`."""
 from __future__ import annotations
 
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
 
+from analytics.core import ToolContext, ToolResult
+from analytics.router import Router
+from analytics.tools.registry import run_tool as registry_run_tool
 from bot.deps import BotDeps
 from bot.listeners import register_listeners
 from bot.metrics import METRICS
+from sql import Database
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -38,17 +49,23 @@ def web_client(settings) -> WebClient:
     return client
 
 
-def build_slack_app(settings, db, *, ctx: Any = None, router_factory: Callable[[], Any] | None = None,
-                    run_tool: Callable[[str, dict], Any] | None = None, client: WebClient | None = None) -> App:
-    """A configured Bolt app. Tests pass a fake router or tool runner; production passes nothing
-    and gets analytics' context and router."""
+def build_slack_app(settings: Settings, db: Database, *, client: WebClient, ctx: ToolContext | None = None,
+                    router_factory: Callable[[], Router] | None = None,
+                    run_tool: Callable[[str, dict], ToolResult] | None = None) -> App:
+    """A configured Bolt app on the Web API `client` (see `web_client`). The composition root passes
+    the process's router; without one the offline router answers, and the tools run on `ctx`.
+    Tests pass a fake router or tool runner."""
     socket_mode = settings.slack_app_token is not None
     if settings.slack_signing_secret is None and not socket_mode:
         raise SlackNotConfigured("SLACK_SIGNING_SECRET is not set (needed to verify Slack's HTTP requests; "
                                  "or set SLACK_APP_TOKEN for Socket Mode)")
+    if run_tool is None:
+        run_tool = functools.partial(registry_run_tool, ctx)
+    if router_factory is None:
+        router_factory = functools.partial(Router, ctx)
     deps = BotDeps(settings=settings, db=db, ctx=ctx, router_factory=router_factory, run_tool=run_tool)
     app = App(
-        client=client or web_client(settings),
+        client=client,
         # Socket Mode requests are not signed; HTTP requests always are and are always verified.
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
         request_verification_enabled=settings.slack_signing_secret is not None,

@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from discovery.btyd import BetaGeoModel, ConvergenceFailure, GammaGammaModel, NBDModel
 from discovery.features import build_features
+from discovery.lifecycle import lifecycle_stages
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,8 @@ def score_customers(features, orders: pd.DataFrame) -> tuple[pd.DataFrame, dict]
     out["churn_probability"] = out["churn_probability"].clip(0, 1)
     out["risk_level"] = risk_levels(out["churn_probability"].to_numpy())
     out["churn_reasons"] = churn_reasons(frame)
+    out["lifecycle"] = lifecycle_stages(frame["tenure_days"], frame["recency_days"], frame["overdue_gaps"],
+                                        out["probability_alive"])
     return out, metrics
 
 

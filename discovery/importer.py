@@ -571,7 +571,9 @@ def _new_orders(orders: pd.DataFrame, is_new: np.ndarray, order_ids: np.ndarray,
     """The orders being added, with their reserved ids and their customers' database ids, for COPY."""
     new = (orders[is_new] if not is_new.all() else orders).reset_index(drop=True)
     customer_pos = new["customer_pos"].to_numpy()
-    customer_id = pd.array(customer_ids[np.maximum(customer_pos, 0)], dtype="Int64")
+    # A file of guest orders only has no customers at all: nothing to look up.
+    known = customer_ids[np.maximum(customer_pos, 0)] if len(customer_ids) else np.zeros(len(new), dtype=np.int64)
+    customer_id = pd.array(known, dtype="Int64")
     customer_id[customer_pos < 0] = pd.NA  # guest orders
     out = new[["order_key", "ordered_at", "kind", "discount_code", "country", "subtotal", "discount_total", "total"]]
     out.insert(0, "order_id", order_ids[is_new])

@@ -261,6 +261,7 @@ def _profiles_csv(run_id: int, features, axes: dict, profiles: pd.DataFrame) -> 
         "expected_purchases_90d": pa.array(np.round(profiles["expected_purchases_90d"].to_numpy(dtype=float), 5)),
         "predicted_clv_12m": money("predicted_clv_12m"),
         "value_tier": text("value_tier"),
+        "lifecycle": text("lifecycle"),
     })
     sink = io.BytesIO()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
@@ -496,13 +497,12 @@ def _json_safe(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def run_discovery_cli(settings, as_of: str | None, as_json: bool,
+def run_discovery_cli(db, settings, as_of: str | None, as_json: bool,
                       on_published: Callable[[int], None] | None = None) -> int:
     """`python app.py discover`: 0 published, 3 rejected (the data cannot support a run), 1 failed,
     2 a bad --as-of value, 4 another run in progress (nothing started). `on_published(run_id)` is
     the composition root's hook (cache refresh)."""
     from discovery.progress import no_progress, terminal_progress
-    from sql import connect_database
 
     if as_of is not None:
         try:
@@ -510,13 +510,9 @@ def run_discovery_cli(settings, as_of: str | None, as_json: bool,
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    db = connect_database(settings)
-    try:
-        summary = run_discovery(db, settings, as_of=as_of,
-                                progress=no_progress if as_json else terminal_progress("Discovery"),
-                                on_published=on_published)
-    finally:
-        db.close()
+    summary = run_discovery(db, settings, as_of=as_of,
+                            progress=no_progress if as_json else terminal_progress("Discovery"),
+                            on_published=on_published)
     if as_json:
         payload = summary.model_dump(mode="json")
         payload["seconds_per_stage"] = payload["stage_seconds"]

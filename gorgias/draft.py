@@ -8,7 +8,6 @@ import logging
 import re
 from dataclasses import dataclass
 
-from analytics.claude_client import claude_client
 from gorgias.facts import CustomerFacts
 from gorgias.sources import DraftStyle
 from gorgias.urgency import Urgency
@@ -57,9 +56,10 @@ Rules:
 - Output only the reply text, nothing else."""
 
 
-def draft_reply(settings, message_text: str, subject: str | None, facts: CustomerFacts | None,
+def draft_reply(settings, client, message_text: str, subject: str | None, facts: CustomerFacts | None,
                 urgency: Urgency, style: DraftStyle) -> Draft:
-    client = claude_client(settings)
+    """Claude's draft through `client` (the process's Anthropic client), checked; the template
+    draft without a client, when the API fails, or when the draft breaks a rule."""
     if client is None:
         return Draft(template_draft(settings, facts, urgency, style), "template")
     try:

@@ -76,7 +76,7 @@ def customer_facts_many(ctx, customer_ids: list[int],
     note carries the same facts. `recent`: recent_orders_many's answer, read here when not given.
     If the batch read fails, each customer goes through customer_facts (and its fallback) alone."""
     from analytics.enrichment import CustomerPII
-    from analytics.runs import current_run
+    from analytics.core import current_run
 
     wanted = list(dict.fromkeys(customer_ids))
     if not wanted:

@@ -1,7 +1,7 @@
 """The Gorgias integration as one object for the composition root: its HTTP routes, and the
 inbox worker threads that start and stop with the server.
 
-    service = GorgiasService(settings, db, ctx)
+    service = GorgiasService(settings, db, ctx, client=..., claude=...)
     routes += service.routes()          # POST /gorgias/webhook
     service.start() ... service.stop()  # in the ASGI lifespan
 """
@@ -10,25 +10,31 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from starlette.routing import Route
 
-from gorgias.client import GorgiasClient, GorgiasConfigError
+from gorgias.client import GorgiasClient
 from gorgias.inbox import Inbox, IntakeWriter
 from gorgias.webhook import make_webhook_endpoint
 from gorgias.worker import InboxWorker
+
+if TYPE_CHECKING:
+    import anthropic
+
+    from analytics.core import ToolContext
+    from settings import Settings
+    from sql import Database
 
 log = logging.getLogger(__name__)
 
 
 class GorgiasService:
-    def __init__(self, settings, db, ctx=None, *, client: GorgiasClient | None = None) -> None:
-        self.settings, self.db = settings, db
-        if ctx is None:
-            from analytics.context import build_context
-
-            ctx = build_context(settings, db)
-        self.ctx = ctx
+    def __init__(self, settings: Settings, db: Database, ctx: ToolContext, *, client: GorgiasClient | None = None,
+                 claude: anthropic.Anthropic | None = None) -> None:
+        """`client` posts the notes (None: intake only, events wait in the inbox); `claude` drafts
+        them (None: template drafts). Both are built by the composition root."""
+        self.settings, self.db, self.ctx, self.claude = settings, db, ctx, claude
         self.inbox = Inbox(db)
         self.writer = IntakeWriter(self.inbox)
         self._client = client
@@ -50,14 +56,13 @@ class GorgiasService:
         """Start the inbox worker threads (GORGIAS_WORKER_THREADS; 0 = intake only)."""
         if self.worker is not None or self.settings.gorgias_worker_threads == 0:
             return
-        try:
-            client = self._client or GorgiasClient(self.settings)
-        except GorgiasConfigError as exc:
+        client = self._client
+        if client is None:
             # Intake still stores events; they are posted once the client is configured and restarted.
-            log.warning("Gorgias notes are not posted: %s (webhooks are still stored)", exc)
+            log.warning("Gorgias notes are not posted: the REST client is not configured (webhooks are still stored)")
             return
-        self._client = client
-        self.worker = InboxWorker(self.settings, self.db, self.ctx, client, self.inbox, self._observe_outcome)
+        self.worker = InboxWorker(self.settings, self.db, self.ctx, client, self.inbox, self._observe_outcome,
+                                  self.claude)
         self.worker.start(self.settings.gorgias_worker_threads)
         self.worker.wake()  # events stored while we were down are due now
         log.info("Gorgias inbox worker started (%d thread(s))", self.settings.gorgias_worker_threads)

@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -24,6 +25,13 @@ from gorgias.resolve import Resolution, resolve_customer, resolve_many
 from gorgias.sources import detect_style
 from gorgias.urgency import assess_urgency
 from sql import query
+
+if TYPE_CHECKING:
+    import anthropic
+
+    from analytics.core import ToolContext
+    from settings import Settings
+    from sql import Database
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +48,7 @@ def claim_limit(settings) -> int:
 
 
 def build_note(settings, db, ctx, claimed: ClaimedEvent, resolution: Resolution | None = None,
-               facts: CustomerFacts | None = None) -> Note:
+               facts: CustomerFacts | None = None, claude=None) -> Note:
     """The note for one event; `resolution`/`facts` when the caller already has them for a batch."""
     event = claimed.event
     resolution = resolution or resolve_customer(db, event)
@@ -49,14 +57,15 @@ def build_note(settings, db, ctx, claimed: ClaimedEvent, resolution: Resolution 
     urgency = assess_urgency(" ".join(filter(None, [event.message.subject or event.ticket.subject, event.message.text])))
     style = detect_style(event)
     advice = recommend(settings, facts, urgency)
-    draft = draft_reply(settings, event.message.text, event.message.subject or event.ticket.subject, facts, urgency, style)
+    draft = draft_reply(settings, claude, event.message.text, event.message.subject or event.ticket.subject, facts, urgency, style)
     return render_note(claimed.event_id, facts, resolution, urgency, advice, draft, style)
 
 
 class InboxWorker:
-    def __init__(self, settings, db, ctx, client: GorgiasClient, inbox: Inbox | None = None,
-                 on_outcome=None) -> None:
+    def __init__(self, settings: Settings, db: Database, ctx: ToolContext, client: GorgiasClient,
+                 inbox: Inbox | None = None, on_outcome=None, claude: anthropic.Anthropic | None = None) -> None:
         self.settings, self.db, self.ctx, self.client = settings, db, ctx, client
+        self.claude = claude              # the Anthropic client for drafts (None: template drafts)
         self.inbox = inbox or Inbox(db)
         self.on_outcome = on_outcome      # callback(outcome, event_id, seconds since received) for metrics
         # One waiting thread is woken per wake-up (not all of them to race for one event); a thread
@@ -231,7 +240,7 @@ class InboxWorker:
                     with one_connection(self.ctx) as ctx:
                         facts = customer_facts(ctx, resolution.customer_id, recent.get(resolution.customer_id))
                     facts_by_customer[resolution.customer_id] = facts
-            note = build_note(self.settings, self.db, self.ctx, claimed, resolution, facts)
+            note = build_note(self.settings, self.db, self.ctx, claimed, resolution, facts, self.claude)
             if time.monotonic() - claimed_at > lease * LEASE_RENEW_AFTER:
                 self._finish(finished)   # what is posted is recorded before this batch runs on
                 if not self.inbox.extend_lease(event_id, lease, claimed.attempts):

@@ -275,7 +275,7 @@ def ctx(loaded, settings):
     """A ToolContext on the fixture store with a fresh in-process cache and min_group_size 1
     (so every group can be checked); privacy tests build their own with the default size."""
     from analytics.cache import Cache
-    from analytics.tools.registry import ToolContext
+    from analytics.core import ToolContext
 
     db, _ = loaded
     return ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=Cache(None))

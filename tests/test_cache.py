@@ -14,8 +14,9 @@ import redis
 
 from analytics.cache import Cache
 from analytics.context import after_discovery_run, build_context
-from analytics.runs import RUN_CHECK_SECONDS
-from analytics.tools.registry import ToolContext, run_tool
+from analytics.core import RUN_CHECK_SECONDS
+from analytics.core import ToolContext
+from analytics.tools.registry import run_tool
 from tests.analytics_fixture import CURRENT, Profile, analytics_db, load_fixture, loaded, publish_new_run  # noqa: F401
 from tests.conftest import REDIS_URL
 

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from analytics.tools.catalog import analyze_customers as customers_tool
-from analytics.tools.inputs import AnalyzeCustomersInput
+from analytics.tools import analyze_customers as customers_tool
+from analytics.tools.analyze_customers import AnalyzeCustomersInput
 from analytics.tools.registry import run_tool
 from tests.analytics_fixture import (AS_OF, CURRENT, analytics_db, ctx, loaded,  # noqa: F401 - fixtures
                                      pii_strings, value_figures)
@@ -89,7 +89,7 @@ def test_card_of_a_customer_the_run_has_not_scored(fresh_db, settings):
 
     from analytics.cache import Cache
     from analytics.pseudonyms import assign_public_ids
-    from analytics.tools.registry import ToolContext
+    from analytics.core import ToolContext
     from bot.views.results import render_result
     from tests.analytics_fixture import load_fixture
 

@@ -233,7 +233,7 @@ def test_too_few_customers_is_rejected_and_reported(store, store_settings, capsy
     db, _ = store
     before = current_run_id(db)
     strict = store_settings.model_copy(update={"discovery_min_customers": 1_000_000})
-    code = run_discovery_cli(strict, as_of=None, as_json=True)
+    code = run_discovery_cli(db, strict, as_of=None, as_json=True)
     payload = json.loads(capsys.readouterr().out)
     assert code == 3
     assert payload["status"] == "rejected" and "DISCOVERY_MIN_CUSTOMERS" in payload["error"]
@@ -242,12 +242,12 @@ def test_too_few_customers_is_rejected_and_reported(store, store_settings, capsy
 
 
 def test_cli_json_summary(store, store_settings, capsys):
-    code = run_discovery_cli(store_settings, as_of=None, as_json=True)
+    code = run_discovery_cli(store[0], store_settings, as_of=None, as_json=True)
     payload = json.loads(capsys.readouterr().out)
     assert code == 0 and payload["status"] == "published"
     assert payload["customers"] > 0 and payload["archetypes"] > 0 and payload["seconds"] > 0
     assert set(payload["stage_seconds"]) == {"features", "clustering", "churn", "publish"}
-    assert run_discovery_cli(store_settings, as_of="31/12/2024", as_json=True) == 2
+    assert run_discovery_cli(store[0], store_settings, as_of="31/12/2024", as_json=True) == 2
 
 
 def test_failure_inside_publish_leaves_previous_run_current(store, store_settings):
@@ -349,12 +349,12 @@ def test_cli_refuses_while_another_session_holds_the_discovery_lock(store, store
     with psycopg.connect(db.url, autocommit=True) as holder:
         assert holder.execute(query("discovery.try_discovery_lock")).fetchone()[0]
         # The holder has taken the lock and not written its record yet.
-        code = run_discovery_cli(store_settings, as_of=None, as_json=True)
+        code = run_discovery_cli(store[0], store_settings, as_of=None, as_json=True)
         payload = json.loads(capsys.readouterr().out)
         assert code == 4
         assert payload["status"] == "busy" and payload["run_id"] is None
         assert payload["error"] == "another discovery run is in progress (starting)"
-        assert run_discovery_cli(store_settings, as_of=None, as_json=False) == 4
+        assert run_discovery_cli(store[0], store_settings, as_of=None, as_json=False) == 4
         assert "another discovery run is in progress" in capsys.readouterr().out
     with db.cursor() as cur:
         cur.execute("SELECT count(*) AS n FROM discovery_runs")

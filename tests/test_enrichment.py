@@ -5,8 +5,8 @@ import pytest
 
 from analytics.enrichment import compensation_tier, customer_context
 from analytics.resolve import resolve_archetype, resolve_customer, resolve_customer_by_contact, resolve_segment
-from analytics.runs import current_run, run_days_ago, require_current_run
-from analytics.tools.registry import ToolContext, ToolError
+from analytics.core import current_run, run_days_ago, require_current_run
+from analytics.core import ToolContext, ToolError
 from tests.analytics_fixture import (AS_OF, CUSTOMERS, CURRENT, OLD_AS_OF, analytics_db, ctx, loaded,  # noqa: F401
                                      pii_strings, value_figures)
 

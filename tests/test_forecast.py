@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from analytics.cache import Cache
-from analytics.tools.registry import ToolContext, ToolError, run_tool
+from analytics.core import ToolContext, ToolError
+from analytics.tools.registry import run_tool
 from discovery.forecast import SeasonalTrendForecaster, weekly_totals
 from sql.database import Database
 

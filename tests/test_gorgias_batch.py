@@ -10,7 +10,7 @@ from datetime import timedelta
 from pydantic import SecretStr
 
 from analytics.cache import Cache
-from analytics.tools.registry import ToolContext
+from analytics.core import ToolContext
 from gorgias.client import GorgiasClient
 from gorgias.facts import _recent_orders, customer_facts, customer_facts_many, one_connection, recent_orders_many
 from gorgias.inbox import Inbox

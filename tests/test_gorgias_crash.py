@@ -17,9 +17,11 @@ import pytest
 from pydantic import SecretStr
 
 from analytics.cache import Cache
-from analytics.tools.registry import ToolContext
+from analytics.core import ToolContext
 from gorgias.payload import parse_event
 from gorgias.service import GorgiasService
+from wiring import Services
+from wiring.web import gorgias_service
 from tests.analytics_fixture import load_fixture
 from tests.fake_gorgias import FakeGorgias, ticket_payload
 
@@ -39,7 +41,7 @@ def start_server(db_url: str, fake: FakeGorgias, **env_extra: str) -> tuple[subp
     env.update({"DATABASE_URL": db_url, "GORGIAS_WEBHOOK_SECRET": SECRET, "GORGIAS_BASE_URL": fake.url,
                 "GORGIAS_USERNAME": "agent@store.test", "GORGIAS_API_KEY": "test-api-key",
                 "PSEUDONYM_SECRET": "test-pseudonym-secret", "LOG_LEVEL": "WARNING", **env_extra})
-    proc = subprocess.Popen([sys.executable, "-m", "gorgias.standalone", "--port", str(port)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "app.py", "gorgias", "serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -64,7 +66,7 @@ def new_worker_service(settings, db, fake, **extra) -> GorgiasService:
         "database_url": db.url, "gorgias_base_url": fake.url, "gorgias_username": "agent@store.test",
         "gorgias_api_key": SecretStr("test-api-key"), "gorgias_webhook_secret": SecretStr(SECRET),
         "anthropic_api_key": None, **extra})
-    return GorgiasService(cfg, db, ToolContext(db=db, settings=cfg, cache=Cache(None)))
+    return gorgias_service(Services(settings=cfg, db=db, ctx=ToolContext(db=db, settings=cfg, cache=Cache(None))))
 
 
 def wait_all_done(db, count: int, timeout: float = 15) -> list[dict]:

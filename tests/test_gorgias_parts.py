@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from analytics.cache import Cache
-from analytics.tools.registry import ToolContext
+from analytics.core import ToolContext
 from gorgias.client import GorgiasAPIError, GorgiasClient, GorgiasConfigError, RateLimiter, base_url
 from gorgias.draft import check_draft
 from gorgias.facts import CustomerFacts, RecentOrder

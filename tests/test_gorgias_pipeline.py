@@ -16,9 +16,10 @@ import pytest
 from pydantic import SecretStr
 
 from analytics.cache import Cache
-from analytics.tools.registry import ToolContext
+from analytics.core import ToolContext
 from gorgias.cli import gorgias_cli
-from gorgias.service import GorgiasService
+from wiring import Services
+from wiring.web import gorgias_service
 from tests.analytics_fixture import CUSTOMERS, ORDERS, analytics_db, load_fixture, loaded, order_total  # noqa: F401
 from tests.fake_anthropic import FakeAnthropic, end_turn, error
 from tests.fake_gorgias import FakeGorgias, RunningServer, ticket_payload
@@ -49,7 +50,7 @@ def env(loaded, settings):
     db, fx = loaded
     with FakeGorgias() as fake:
         cfg = gorgias_settings(settings, db, fake.url)
-        service = GorgiasService(cfg, db, ToolContext(db=db, settings=cfg, cache=Cache(None)))
+        service = gorgias_service(Services(settings=cfg, db=db, ctx=ToolContext(db=db, settings=cfg, cache=Cache(None))))
         with RunningServer(service) as server:
             yield Namespace(db=db, fx=fx, fake=fake, settings=cfg, server=server, service=service,
                             http=httpx.Client(base_url=server.url, timeout=10))
@@ -292,9 +293,9 @@ def test_5xx_until_parked_then_cli_retry_posts_it(env, capsys):
         env.fake.always_status = None
     assert row["status"] == "parked" and row["attempts"] == env.settings.gorgias_max_attempts
     assert "503" in row["last_error"]
-    assert gorgias_cli(env.settings, Namespace(action="status")) == 0
+    assert gorgias_cli(env.db, Namespace(action="status")) == 0
     assert f"event {row['event_id']} ticket {ticket_id}" in capsys.readouterr().out
-    assert gorgias_cli(env.settings, Namespace(action="retry")) == 0
+    assert gorgias_cli(env.db, Namespace(action="retry")) == 0
     assert "requeued" in capsys.readouterr().out     # NOTIFY wakes the running worker
     assert "matched by email" in note_for(env, ticket_id)["body_text"]
 
@@ -330,7 +331,7 @@ def test_claude_drafts_the_reply_and_a_rule_breaking_or_failed_draft_is_replaced
     with FakeAnthropic(script=script) as claude, FakeGorgias() as fake:
         cfg = gorgias_settings(settings, db, fake.url, anthropic_api_key=SecretStr("sk-test"),
                                anthropic_base_url=claude.url, anthropic_max_retries=0)
-        service = GorgiasService(cfg, db, ToolContext(db=db, settings=cfg, cache=Cache(None)))
+        service = gorgias_service(Services(settings=cfg, db=db, ctx=ToolContext(db=db, settings=cfg, cache=Cache(None))))
         with RunningServer(service) as server, httpx.Client(base_url=server.url) as http:
             for n in range(3):
                 ticket_id, message_id = new_ids()

@@ -38,8 +38,8 @@ def test_a_dropped_pooled_connection_is_replaced_before_use(proxied):
 
 
 def test_readiness_and_intake_answer_503_at_once_when_the_database_is_down(proxied, settings):
-    from analytics.tools.registry import ToolContext
-    from app import build_web_app
+    from analytics.core import ToolContext
+    from wiring.web import build_web_app
 
     proxy, db = proxied
     cfg = settings.model_copy(update={"gorgias_webhook_secret": SecretStr("s"), "slack_bot_token": None,

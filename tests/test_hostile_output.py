@@ -67,7 +67,7 @@ def test_campaign_export_neutralises_formulas(tmp_path):
 
 
 def test_slack_csv_export_neutralises_formulas():
-    from bot.listeners.actions.export_csv import _write
+    from bot.views.export import _write
 
     text = _write(["name", "value"], [[HOSTILE[2], -4]]).decode()
     assert text.splitlines()[1] == "'@SUM(1+1),-4"

@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from analytics.periods import parse_period
-from analytics.tools.registry import ToolError
+from analytics.core import ToolError
 
 REF = date(2010, 12, 9)  # a Thursday; the last day of the Online Retail II year
 

@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 
 from analytics.periods import parse_period
-from analytics.tools.registry import ToolError, run_tool
+from analytics.core import ToolError
+from analytics.tools.registry import run_tool
 from tests.analytics_fixture import AS_OF, CURRENT, analytics_db, ctx, loaded, value_figures  # noqa: F401
 
 

@@ -3,6 +3,7 @@ single and multi-tool questions, tool errors, max_tokens, the round cap, 500/tim
 the offline router, and thread follow-ups across two Router instances on one database."""
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import date
 
@@ -11,9 +12,9 @@ import pytest
 from analytics.router import Router
 from analytics.router.slots import Vocabulary
 from analytics.tools import registry
-from analytics.tools.registry import Tool, ToolContext, ToolError, ToolResult
-from analytics.tools.inputs import TOOL_INPUTS
+from analytics.core import ToolContext, ToolError, ToolResult
 from settings import load_settings
+from wiring import claude_client
 from sql import Database
 from tests import fake_anthropic as fa
 from tests.fake_anthropic import FakeAnthropic
@@ -37,10 +38,6 @@ class CustomerRow(ToolResult):
 @pytest.fixture
 def fake_tools(monkeypatch):
     """Two tiny tools standing in for the real ones, registered under their contract names."""
-    try:
-        registry.tools()  # load the real catalog first so our stand-ins replace, not precede, it
-    except Exception:  # noqa: BLE001 - a tool being written elsewhere may not import yet
-        pass
     calls: list[tuple[str, dict]] = []
 
     def lookup(ctx, params):
@@ -56,10 +53,11 @@ def fake_tools(monkeypatch):
         return CustomerRow(tool="analyze_customers", summary=f"412 customers match; showing {params.limit}.",
                            rows=rows, total_customers=412)
 
-    for name, fn in (("lookup_customer", lookup), ("analyze_customers", customers)):
-        monkeypatch.setitem(registry._TOOLS, name, Tool(name, f"test {name}", TOOL_INPUTS[name], fn))
+    real = registry.registry()
+    stand_ins = [dataclasses.replace(real.get(name), description=f"test {name}", result_model=ToolResult, run=fn)
+                 for name, fn in (("lookup_customer", lookup), ("analyze_customers", customers))]
     # Only our two tools are offered to the model in these tests.
-    monkeypatch.setattr(registry, "tools", lambda: {n: registry._TOOLS[n] for n in ("lookup_customer", "analyze_customers")})
+    monkeypatch.setattr(registry, "_REGISTRY", registry.Registry(stand_ins))
     return calls
 
 
@@ -69,7 +67,7 @@ def make_router(settings, db, fake: FakeAnthropic | None, *, timeout: float = 5.
         anthropic_api_key="sk-test-key" if fake else None, anthropic_base_url=fake.url if fake else None,
         anthropic_timeout_seconds=timeout, anthropic_max_retries=retries, _env_file=None,
     )
-    return Router(ToolContext(db=db, settings=claude_settings), claude_settings, vocabulary=VOCAB)
+    return Router(ToolContext(db=db, settings=claude_settings), client=claude_client(claude_settings), vocabulary=VOCAB)
 
 
 def thread() -> str:

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from bot.console import ask_cli, route_cli, run_chat
+from wiring import claude_client, open_services
 from tests.analytics_fixture import analytics_db, loaded, pii_strings  # noqa: F401
 
 
@@ -18,9 +19,11 @@ def store_settings(loaded, settings):
     return settings.model_copy(update={"database_url": db.url, "anthropic_api_key": None}), fixture
 
 
-def run(fn, *args, **kwargs) -> tuple[int, str]:
+def run(fn, settings, *args, **kwargs) -> tuple[int, str]:
+    """A console command on a router the composition root builds from `settings`."""
     out = io.StringIO()
-    code = fn(*args, stdout=out, **kwargs)
+    with open_services(settings) as services:
+        code = fn(services.router(), *args, stdout=out, **kwargs)
     return code, out.getvalue()
 
 
@@ -37,7 +40,7 @@ def test_route_reads_questions_from_stdin(store_settings):
     code, out = run(route_cli, settings, "-", stdin=io.StringIO(questions))
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(lines) == 4
-    assert lines[0] == {"tool": "analyze_customers", "arguments": {"sort_by": "churn_risk"}}
+    assert lines[0] == {"tool": "analyze_customers", "arguments": {"sort_by": "value_at_stake", "lifecycle": "at_risk"}}
     # the archetype name comes from the store's current discovery run
     assert lines[1] == {"tool": "segment_info", "arguments": {"name": "Loyal big spenders"}}
     assert "refusal" in lines[2]
@@ -64,9 +67,47 @@ def test_ask_renders_text_with_a_table(store_settings):
     code, out = run(ask_cli, settings, f"look up {customer.lower()}")
     assert code == 0 and customer in out and "offline router" in out
     code, out = run(ask_cli, settings, "top 3 customers by value")
-    assert "public_id" in out and fixture.public_ids["S001"] in out and "---" in out
+    assert "Public id" in out and fixture.public_ids["S001"] in out and "───" in out
     for secret in pii_strings():
         assert secret.lower() not in out.lower(), secret
+
+
+def test_ask_and_chat_print_the_same_answer_within_100_columns(store_settings):
+    """One renderer: `ask` prints exactly what `chat` prints after "bot> ", every line fits a
+    100-column terminal, and Slack's buttons become what to type."""
+    settings, _ = store_settings
+    question = "top 3 customers by value"
+    _, asked = run(ask_cli, settings, question)
+    _, chatted = run(run_chat, settings, stdin=io.StringIO(question + "\nquit\n"))
+    reply = chatted.split("bot> ", 1)[1]
+    as_in_chat = "\n".join(line[5:] if line.startswith("     ") else line for line in reply.splitlines())
+    assert as_in_chat.strip() == asked.strip()
+    assert max(len(line) for line in chatted.splitlines()) <= 100, [l for l in chatted.splitlines() if len(l) > 100]
+    assert 'Type "show more" or "export csv"' in asked and "[Show more]" not in asked
+
+
+def test_chat_prints_a_clarification_once_and_takes_its_number(store_settings):
+    settings, _ = store_settings
+    _, out = run(run_chat, settings, stdin=io.StringIO("customers\n1\nquit\n"))
+    first, second = out.split("bot> ")[1:3]
+    assert first.count("How should I rank the customers?") == 1
+    assert first.count("by lifetime value") == 1 and "  2. by lifetime value" in first
+    assert "Churn" in second  # option 1 (by churn risk) ran
+
+
+def test_chat_export_csv_writes_the_last_list(store_settings, tmp_path):
+    settings, fixture = store_settings
+    settings = settings.model_copy(update={"data_dir": tmp_path})
+    _, out = run(run_chat, settings, stdin=io.StringIO("export csv\ntop 3 customers by value\nexport csv\nquit\n"))
+    replies = out.split("bot> ")[1:]
+    assert "no list to export yet" in replies[0]
+    written = list((tmp_path / "exports").glob("analyze_customers-*.csv"))
+    assert len(written) == 1 and str(written[0]) in replies[2].replace("\n     ", "")
+    assert oct(written[0].stat().st_mode & 0o777) == "0o600"
+    text = written[0].read_text()
+    assert fixture.public_ids["S001"] in text
+    for secret in pii_strings():
+        assert secret.lower() not in text.lower(), secret
 
 
 def test_ask_reports_a_bad_value_by_name(store_settings):
@@ -101,7 +142,7 @@ def test_claude_path_with_real_tools_sends_no_pii_to_the_model(store_settings):
     from pydantic import SecretStr
 
     from analytics.router import Router
-    from analytics.tools.registry import ToolContext
+    from analytics.core import ToolContext
     from tests import fake_anthropic as fa
 
     settings, fixture = store_settings
@@ -116,7 +157,7 @@ def test_claude_path_with_real_tools_sends_no_pii_to_the_model(store_settings):
 
         store = Database(settings.database_url, migrate=False)
         try:
-            answer = Router(ToolContext(db=store, settings=claude_settings), claude_settings).answer("who matters most?")
+            answer = Router(ToolContext(db=store, settings=claude_settings), client=claude_client(claude_settings)).answer("who matters most?")
         finally:
             store.close()
     assert answer.source == "claude" and [c.tool for c in answer.tool_calls] == ["analyze_customers", "lookup_customer"]
@@ -158,20 +199,20 @@ def test_thread_follow_up_on_a_row_and_a_nul_question_end_to_end(store_settings)
     import uuid
 
     from analytics.router import Router
-    from analytics.tools.registry import ToolContext
+    from analytics.core import ToolContext
     from sql import Database
 
     settings, _ = store_settings
     thread = f"console:{uuid.uuid4().hex}"
     store = Database(settings.database_url, migrate=False)
     try:
-        first = Router(ToolContext(db=store, settings=settings), settings).answer("top 3 customers by value\x00", thread)
+        first = Router(ToolContext(db=store, settings=settings)).answer("top 3 customers by value\x00", thread)
         listed = [row["public_id"] for row in first.tool_calls[0].result.model_dump()["rows"]]
         assert len(listed) == 3
         with store.cursor() as cur:
             stored = cur.execute("SELECT question FROM router_turns WHERE thread_key = %s", (thread,)).fetchall()
         assert [r["question"] for r in stored] == ["top 3 customers by value"]
-        second = Router(ToolContext(db=store, settings=settings), settings).answer("tell me about the second one", thread)
+        second = Router(ToolContext(db=store, settings=settings)).answer("tell me about the second one", thread)
     finally:
         store.close()
     assert [(c.tool, c.arguments) for c in second.tool_calls] == [("lookup_customer", {"customer": listed[1]})]

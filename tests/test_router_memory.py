@@ -109,7 +109,7 @@ def test_concurrent_writers_of_one_thread_keep_it_consistent(db):
 
 def test_a_broken_memory_does_not_stop_the_answer(db, settings):
     from analytics.router import Router
-    from analytics.tools.registry import ToolContext
+    from analytics.core import ToolContext
 
     class Broken(ThreadMemory):
         def load(self, thread_key):
@@ -118,7 +118,7 @@ def test_a_broken_memory_does_not_stop_the_answer(db, settings):
         def append(self, *args, **kwargs):
             raise RuntimeError("database down")
 
-    router = Router(ToolContext(db=db, settings=settings), settings, client=None, memory=Broken(db), vocabulary=VOCAB)
+    router = Router(ToolContext(db=db, settings=settings), client=None, memory=Broken(db), vocabulary=VOCAB)
     answer = router.answer("hmm", key())
     assert answer.clarification is not None and answer.source == "offline"
 

@@ -9,7 +9,9 @@ from datetime import date
 import pytest
 
 from analytics.router import safety, slots
-from analytics.router.offline import OfflineRouter, TypoCorrector
+from analytics.router.offline import OfflineRouter
+from analytics.router.typos import TypoCorrector
+from analytics.tools.registry import registry
 from tests.router_questions import CASES, VOCAB, Case
 
 
@@ -181,12 +183,15 @@ def test_unclear_questions_get_the_menu_not_a_refusal():
     router = OfflineRouter(VOCAB)
     for question in ("show me everything", "hi", "?", "C-1234"):
         decision = router.route(question)
-        assert decision.clarification and len(decision.option_calls) == 5, question
+        # The menu is every entry the tools declare (@tool(menu=...)), in catalog order.
+        menu = [(entry.label, tool.name, entry.arguments) for tool in registry() for entry in tool.menu]
+        assert decision.clarification and len(menu) >= 5, question
+        assert [(c["label"], c["tool"], c["arguments"]) for c in decision.option_calls] == menu, question
 
 
 @pytest.mark.parametrize("question, tool, arguments", [
     ("forcast revnue nxt quater", "forecast_metrics", {"metric": "revenue", "horizon": 3, "unit": "months"}),
-    ("wich customrs r at rsk", "analyze_customers", {"sort_by": "churn_risk"}),
+    ("wich customrs r at rsk", "analyze_customers", {"sort_by": "value_at_stake", "lifecycle": "at_risk"}),
     ("top 5 custs by rev", "analyze_customers", {"sort_by": "value", "limit": 5}),
     ("best sellng prodcts last quater", "analyze_products", {"group_by": "product", "period": "last_quarter"}),
 ])

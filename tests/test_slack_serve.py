@@ -6,8 +6,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from analytics.tools.registry import ToolContext
-from app import build_web_app
+from analytics.core import ToolContext
+from wiring.web import build_web_app
 from bot.app import SlackNotConfigured, build_slack_app, web_client
 from tests.analytics_fixture import analytics_db, loaded  # noqa: F401 - fixtures
 from tests.test_slack_support import ServedApp
@@ -62,9 +62,9 @@ def test_half_configured_slack_names_the_missing_setting(settings, db):
         web_client(settings)
     http_mode = settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-1")})
     with pytest.raises(SlackNotConfigured, match="SLACK_SIGNING_SECRET"):
-        build_slack_app(http_mode, db, router_factory=lambda: None, run_tool=lambda *a: None)
+        build_slack_app(http_mode, db, client=web_client(http_mode), router_factory=lambda: None, run_tool=lambda *a: None)
     socket_mode = http_mode.model_copy(update={"slack_app_token": SecretStr("xapp-1")})
-    assert build_slack_app(socket_mode, db, router_factory=lambda: None, run_tool=lambda *a: None)
+    assert build_slack_app(socket_mode, db, client=web_client(socket_mode), router_factory=lambda: None, run_tool=lambda *a: None)
 
 
 def test_api_url_and_secrets(settings):

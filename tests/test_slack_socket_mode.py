@@ -9,9 +9,9 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from analytics.tools.registry import ToolContext
-from app import build_web_app
-from bot.app import build_slack_app, socket_mode_handler
+from analytics.core import ToolContext
+from wiring.web import build_web_app
+from bot.app import build_slack_app, socket_mode_handler, web_client
 from bot.views import blocks as bk
 from tests.fake_slack import FakeSlack
 from tests.fake_socket_mode import FakeSocketMode
@@ -31,7 +31,7 @@ def connected_app(settings, db):
     fake = FakeSlack(socket_url=ws.url).start()
     socket_settings = _socket_settings(settings, fake)
     router, tools = ScriptedRouter(), FakeTools()
-    app = build_slack_app(socket_settings, db, ctx=ToolContext(db=db, settings=socket_settings),
+    app = build_slack_app(socket_settings, db, client=web_client(socket_settings), ctx=ToolContext(db=db, settings=socket_settings),
                           router_factory=lambda: router, run_tool=tools)
     handler = socket_mode_handler(app, socket_settings)
     handler.connect()
@@ -122,7 +122,7 @@ def test_serve_lifespan_connects_socket_mode(settings, db):
     socket_settings = _socket_settings(settings, fake)
     router = ScriptedRouter()
     ctx = ToolContext(db=db, settings=socket_settings)
-    app = build_slack_app(socket_settings, db, ctx=ctx, router_factory=lambda: router, run_tool=FakeTools())
+    app = build_slack_app(socket_settings, db, client=web_client(socket_settings), ctx=ctx, router_factory=lambda: router, run_tool=FakeTools())
     web = build_web_app(socket_settings, db, ctx=ctx, slack_app=app, background=True, scheduler=False)
     try:
         with ServedApp(web) as served:

@@ -16,9 +16,9 @@ import uvicorn
 from pydantic import BaseModel, SecretStr
 from slack_sdk.signature import SignatureVerifier
 
-from analytics.tools.registry import ToolContext, ToolError, ToolResult
-from app import build_web_app
-from bot.app import build_slack_app
+from analytics.core import ToolContext, ToolError, ToolResult
+from wiring.web import build_web_app
+from bot.app import build_slack_app, web_client
 from tests.fake_slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
@@ -205,10 +205,10 @@ class Harness:
         self.tools = FakeTools()
         if real_analytics:  # the real router and tools on whatever store `db` holds
             ctx = ctx or ToolContext(db=db, settings=self.settings)
-            self.slack_app = build_slack_app(self.settings, db, ctx=ctx)
+            self.slack_app = build_slack_app(self.settings, db, client=web_client(self.settings), ctx=ctx)
         else:
             ctx = ToolContext(db=db, settings=self.settings)
-            self.slack_app = build_slack_app(self.settings, db, ctx=ctx, router_factory=lambda: self.router,
+            self.slack_app = build_slack_app(self.settings, db, client=web_client(self.settings), ctx=ctx, router_factory=lambda: self.router,
                                              run_tool=self.tools)
         self.served = ServedApp(build_web_app(self.settings, db, ctx=ctx, slack_app=self.slack_app,
                                               background=False)).__enter__()

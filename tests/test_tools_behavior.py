@@ -5,7 +5,8 @@ import pytest
 
 from analytics.cache import Cache
 from analytics.privacy import SMALL_GROUP_LABEL
-from analytics.tools.registry import ToolContext, ToolError, run_tool
+from analytics.core import ToolContext, ToolError
+from analytics.tools.registry import run_tool
 from tests.analytics_fixture import (AS_OF, CURRENT, OLD, ORDERS, OLD_AS_OF, _d, analytics_db, ctx,  # noqa: F401
                                      loaded, value_figures)
 

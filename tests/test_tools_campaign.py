@@ -5,7 +5,8 @@ import csv
 
 import pytest
 
-from analytics.tools.registry import ToolError, run_tool
+from analytics.core import ToolError
+from analytics.tools.registry import run_tool
 from tests.analytics_fixture import AS_OF, CUSTOMERS, CURRENT, analytics_db, ctx, loaded, value_figures  # noqa: F401
 
 
@@ -61,7 +62,7 @@ def test_cached_selection_still_writes_a_fresh_export_and_keeps_no_emails(loaded
     import redis
 
     from analytics.cache import Cache
-    from analytics.tools.registry import ToolContext
+    from analytics.core import ToolContext
     from tests.analytics_fixture import pii_strings
     from tests.conftest import REDIS_URL
 
@@ -84,7 +85,7 @@ def test_cached_selection_still_writes_a_fresh_export_and_keeps_no_emails(loaded
 
 def test_unwritable_export_folder_is_a_clear_error(loaded, settings, tmp_path):
     from analytics.cache import Cache
-    from analytics.tools.registry import ToolContext
+    from analytics.core import ToolContext
 
     db, _ = loaded
     blocked = tmp_path / "not-a-dir"

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.tools.registry import ToolError, run_tool
+from analytics.core import ToolError
+from analytics.tools.registry import run_tool
 from tests.analytics_fixture import (AS_OF, CURRENT, analytics_db, ctx, loaded,  # noqa: F401
                                      value_figures)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from analytics.cache import Cache
-from analytics.tools.registry import ToolContext, run_tool, tool_definitions, tools
+from analytics.core import ToolContext
+from analytics.tools.registry import run_tool, tool_definitions, tools
 from tests.analytics_fixture import CUSTOMERS, analytics_db, loaded, pii_strings  # noqa: F401
 
 MY_TOOLS = ("lookup_customer", "analyze_customers", "analyze_segments", "segment_info", "target_campaign",

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from analytics.cache import Cache
-from analytics.tools.registry import ToolContext, ToolError, run_tool
+from analytics.core import ToolContext, ToolError
+from analytics.tools.registry import run_tool
 from tests.analytics_fixture import (AS_OF, CURRENT, ORDERS, PRODUCTS, analytics_db, ctx, loaded,  # noqa: F401
                                      pii_strings)
 
@@ -394,7 +395,7 @@ def test_pairs_when_the_anchor_shares_its_category(fresh_db, settings):
 
 def _check_pairs_against_the_fold(ctx, arguments) -> list[dict]:
     from analytics.tools.analyze_products import _anchor, _fetch, _period, _scope
-    from analytics.tools.inputs import AnalyzeProductsInput
+    from analytics.tools.analyze_products import AnalyzeProductsInput
 
     run_tool(ctx, "analyze_products", arguments)  # brings the rollup up to date
     params = AnalyzeProductsInput(**arguments)
@@ -423,7 +424,7 @@ def _check_pairs_against_the_fold(ctx, arguments) -> list[dict]:
 ])
 def test_stored_period_answers_equal_the_scan(loaded, settings, arguments):
     from analytics.tools.analyze_products import _fetch, _period
-    from analytics.tools.inputs import AnalyzeProductsInput
+    from analytics.tools.analyze_products import AnalyzeProductsInput
 
     db, _ = loaded
     ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
@@ -593,7 +594,7 @@ def test_stored_category_pairs_equal_the_full_fold(fresh_db, settings):
 def test_segment_period_facts_equal_the_scan(loaded, settings, arguments):
     from analytics.tools.analyze_products import (_fetch, _period, refresh_product_rollup, refresh_segment_facts,
                                                   scope_period_bounds)
-    from analytics.tools.inputs import AnalyzeProductsInput
+    from analytics.tools.analyze_products import AnalyzeProductsInput
 
     db, _ = loaded
     ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)

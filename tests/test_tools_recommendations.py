@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from analytics.cache import Cache
-from analytics.tools.registry import ToolContext, ToolError, run_tool
+from analytics.core import ToolContext, ToolError
+from analytics.tools.registry import run_tool
 from tests.analytics_fixture import AS_OF, CURRENT, analytics_db, ctx, loaded, value_figures  # noqa: F401
 
 

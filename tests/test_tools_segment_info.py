@@ -6,7 +6,8 @@ from collections import defaultdict
 import pytest
 
 from analytics.cache import Cache
-from analytics.tools.registry import ToolContext, ToolError, run_tool
+from analytics.core import ToolContext, ToolError
+from analytics.tools.registry import run_tool
 from tests.analytics_fixture import AS_OF, CURRENT, ORDERS, PRODUCTS, _d, analytics_db, ctx, loaded  # noqa: F401
 
 

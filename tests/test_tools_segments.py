@@ -5,7 +5,8 @@ import pytest
 
 from analytics.cache import Cache
 from analytics.privacy import SMALL_GROUP_LABEL
-from analytics.tools.registry import ToolContext, ToolError, run_tool
+from analytics.core import ToolContext, ToolError
+from analytics.tools.registry import run_tool
 from tests.analytics_fixture import (AS_OF, CURRENT, OLD, analytics_db, ctx, loaded,  # noqa: F401
                                      value_figures)
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
-from analytics.tools.registry import ToolResult
+from analytics.core import ToolResult
 
 Source = Literal["claude", "offline"]
 

@@ -13,7 +13,8 @@ import anthropic
 from analytics.router import safety
 from analytics.router.answer import ToolCall, Usage
 from analytics.router.prompt import SYSTEM_PROMPT
-from analytics.tools.registry import ToolContext, ToolError, run_tool, tool_definitions
+from analytics.core import ToolContext, ToolError
+from analytics.tools.registry import run_tool, tool_definitions
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 bot's limits. It is the same for every question, so it is sent with prompt caching."""
 from __future__ import annotations
 
-from analytics.tools.inputs import AXES, PERIOD_HELP
+from analytics.core import AXES, PERIOD_HELP
 
 SYSTEM_PROMPT = f"""You are the Customer Intelligence Bot of an e-commerce store. Store owners, marketers and \
 support leads ask you about the store's customers in Slack. You answer ONLY from the tools, which \

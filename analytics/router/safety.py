@@ -50,22 +50,6 @@ _PII = re.compile(
 # "names of the archetypes" is a fair question: PII wording about store concepts is allowed.
 _STORE_NOUNS = re.compile(r"\b(segments?|archetypes?|categor(y|ies)|products?|campaigns?|axis|axes|personas?)\b",
                           re.IGNORECASE)
-_INJECTION = (
-    "I can't change my instructions or reveal my configuration. Ask me about your customers, "
-    "segments, products, forecasts or campaigns."
-)
-REFUSE_OFF_TOPIC = (
-    "I only answer questions about your store's customers: churn risk, segments and archetypes, "
-    "customer value, products, forecasts and campaigns."
-)
-
-_SQL = re.compile(
-    r"(\bdrop\s+(table|database|schema)\b|\bdelete\s+from\b|\btruncate\s+(table\s+)?\w|"
-    r"\binsert\s+into\b|\bupdate\s+\w+\s+set\b|\bunion\s+(all\s+)?select\b|\balter\s+table\b|"
-    r"\bselect\s+[\w*,\s]+\s+from\s+\w|;\s*--|'\s*or\s+'?1'?\s*=\s*'?1|\bpg_sleep\b|\bgrant\s+all\b)",
-    re.IGNORECASE,
-)
-# Asking for contact details / identity, not for a profile.
 _INJECTION = re.compile(
     r"(\bignore\b.{0,40}\b(instruction|prompt|rule|above|previous|prior)s?\b|\bsystem prompt\b|"
     r"\byour (instructions|prompt|settings|config(uration)?|rules)\b|\b(print|show|reveal|dump|tell me|"
@@ -83,9 +67,22 @@ _OFF_TOPIC = re.compile(
 )
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-# A phone number: 9+ digits with the separators people type. Money ($1,234.50), dates and
-# counts do not match because they lack this shape.
-_PHONE = re.compile(r"(?<![\w$.,])(\+?\(?\d{1,4}\)?[\s.-]){2,5}\d{2,4}(?![\w.,]*\d)")
+# Shapes that carry digits but are never contact details: dates, months, quarters, times, year
+# ranges, money and counts with separators or decimals, percentages, pseudonymous / archetype ids and
+# order references. They are set aside before phones are looked for, so no figure is ever removed.
+_PROTECTED = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b"          # 2024-01-31, 2024-01-31 10:00
+    r"|\b\d{4}-(?:\d{2}|Q[1-4])\b"                                      # 2024-11, 2024-Q3
+    r"|\b\d{1,2}/\d{1,2}/\d{2,4}\b"                                     # 12/1/2010
+    r"|\b\d{1,2}:\d{2}(?::\d{2})?\b"                                     # 08:26
+    r"|\b(?:19|20)\d{2}\s*(?:-|–|—|to|\.\.)\s*(?:19|20)\d{2}\b"          # 2022-2024, 2023 to 2024
+    r"|(?<![\d.,])[$€£¥]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?(?![.,]?\d)"     # 12,345.67
+    r"|(?<![\d.,])[$€£¥]?\d+\.\d+%?(?![.,]?\d)|\d+%"                   # 81.34  6%
+    r"|\b[CA]-[0-9A-Fa-f]{6,}\b|#\d+",                                    # C-1A2B3C4D, A-1f3c9e, #1234
+    re.IGNORECASE)
+# A phone number: at least 9 digits in groups with the separators people type ("+1 555-010-4477",
+# "(555) 010 4477", "555.010.4477"), or a bare run of 10-15 digits that starts with + or 0.
+_PHONE = re.compile(r"(?<![\w])(?:\+?\(?\d{1,4}\)?(?:[\s.-]| - )){2,5}\d{2,4}(?![\w])|(?<![\w+])(?:\+|0)\d{9,14}(?!\w)")
 
 
 def refusal_for(question: str) -> str | None:
@@ -111,11 +108,21 @@ def is_off_topic(question: str) -> bool:
 
 def scrub(text: str) -> str:
     """Remove email addresses and phone numbers from text bound for chat (defence in depth:
-    tools never return them, but a model could echo something a user typed)."""
+    tools never return them, but a model could echo something a user typed). Dates, years, ranges,
+    money, counts and ids are never touched."""
     text = _EMAIL.sub("[email removed]", text)
+    kept: list[str] = []
+
+    def set_aside(match: re.Match[str]) -> str:
+        kept.append(match.group(0))
+        return f"\x00{len(kept) - 1}\x00"
+
+    masked = _PROTECTED.sub(set_aside, text)
 
     def phone(match: re.Match[str]) -> str:
-        digits = sum(ch.isdigit() for ch in match.group(0))
-        return "[phone removed]" if digits >= 9 else match.group(0)
+        found = match.group(0)
+        digits = sum(ch.isdigit() for ch in found)
+        return "[phone removed]" if digits >= 9 and "\x00" not in found else found
 
-    return _PHONE.sub(phone, text)
+    masked = _PHONE.sub(phone, masked)
+    return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], masked)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from analytics.items import category_parts
+
 # --- normalisation --------------------------------------------------------------------------------
 
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
@@ -453,7 +455,9 @@ class Vocabulary:
         self._archetype_keys = [(_key(name), (aid, name)) for aid, name in self.archetypes]
         self._archetype_keys += [(_key(name.removeprefix("the ")), (aid, name)) for aid, name in self.archetypes
                                  if name.lower().startswith("the ")]
-        self._category_keys = [(_key(name), name) for name in self.categories]
+        # A category is also named by a part of its name ('pre-cuts' for 'Pre-cuts & Fat Quarters').
+        self._category_keys = list(dict.fromkeys((_key(part), name) for name in self.categories
+                                                 for part in category_parts(name)))
 
     def words(self) -> set[str]:
         """Every word of every name: known words the typo corrector must not 'fix'."""

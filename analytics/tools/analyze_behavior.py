@@ -2,17 +2,29 @@
 moves, declining engagement — plus one-time buyers and discount dependency."""
 from __future__ import annotations
 
+from typing import Literal
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from analytics.core import RunInfo, SEGMENT_HELP, ToolContext, ToolError, ToolInput, ToolResult, previous_run, require_current_run, run_days_ago
 from analytics.enrichment import DISCOUNT_DEPENDENT_SHARE
 from analytics.privacy import SMALL_GROUP_LABEL, is_small_group, min_group_size
-from analytics.runs import RunInfo, previous_run, require_current_run, run_days_ago
 from analytics.tools.common import cached, money, pct, read_cursor, segment_filter
-from analytics.tools.inputs import AnalyzeBehaviorInput
-from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
+from analytics.tools.registry import tool
 from sql import query
+
+
+class AnalyzeBehaviorInput(ToolInput):
+    """How behaviour changed since an earlier discovery run."""
+
+    focus: Literal["segment_moves", "declining", "one_time_buyers", "discount_dependency"] = Field(
+        "segment_moves", description="segment_moves: customers who changed segment; declining: falling "
+        "engagement; one_time_buyers: single-order customers; discount_dependency: buying mostly on discount."
+    )
+    days_ago: Literal[7, 14, 28] = Field(7, description="Compare with the run this many days ago.")
+    segment: str | None = Field(None, max_length=80, description=SEGMENT_HELP)
+    limit: int = Field(20, ge=1, le=100)
 
 
 class SegmentMove(BaseModel):
@@ -126,11 +138,13 @@ def _fold_moves(ctx: ToolContext, rows: list[dict]) -> list[SegmentMove]:
                         customers=r["customers"], lifetime_value=round(float(r["lifetime_value"]), 2)) for r in kept]
 
 
-@register("analyze_behavior",
+@tool("analyze_behavior",
           "How customer behaviour changed since the discovery run 7, 14 or 28 days ago: focus=segment_moves "
           "(who moved between segments), declining (rising churn, falling expected purchases), one_time_buyers "
           "(single-order customers and how many came back), discount_dependency (customers buying mostly on "
-          "discount). Optionally within one segment.")
+          "discount). Optionally within one segment.",
+      title="Behaviour change", exportable=True,
+      warm=tuple({"focus": f} for f in ("segment_moves", "declining", "one_time_buyers", "discount_dependency")))
 def analyze_behavior(ctx: ToolContext, params: AnalyzeBehaviorInput) -> AnalyzeBehaviorResult:
     run = require_current_run(ctx)
     axis, segment = segment_filter(ctx, params.segment, run.run_id)

@@ -3,15 +3,63 @@ totals over the whole matching set ("412 customers, 183k lifetime value at risk"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from analytics.runs import require_current_run
+from analytics.core import (
+    ARCHETYPE_HELP,
+    PERIOD_HELP,
+    SEGMENT_HELP,
+    RiskLevel,
+    ToolContext,
+    ToolError,
+    ToolInput,
+    ToolResult,
+    ValueTier,
+    require_current_run,
+)
+from analytics.items import Item, resolve_item
+from analytics.periods import ALL_HISTORY, Period, parse_period
 from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
-from analytics.tools.inputs import AnalyzeCustomersInput
-from analytics.tools.registry import ToolContext, ToolResult, register
+from analytics.tools.registry import MenuEntry, tool
 from sql import query
+
+
+class AnalyzeCustomersInput(ToolInput):
+    """Lists of customers ranked by churn risk, value, recency or frequency, with filters."""
+
+    sort_by: Literal["churn_risk", "value_at_stake", "value", "predicted_value", "recency", "frequency",
+                     "bought"] = Field(
+        "churn_risk", description="Ranking: churn_risk (highest churn probability first), value_at_stake (churn "
+        "probability x recent annual spend: what losing them would cost), value (lifetime revenue), predicted_value "
+        "(next 12 months), recency (longest since last order first), frequency (most orders), bought (spent the "
+        "most on the `bought` product or category)."
+    )
+    bought: str | None = Field(None, max_length=120, description="Only customers who bought this product (SKU or "
+                               "title words) or category; with sort_by=bought, the biggest buyers of it first.")
+    period: str | None = Field(None, max_length=40, description="With `bought`: when they bought it. " + PERIOD_HELP)
+    lifecycle: Lifecycle | None = Field(
+        None, description="Only customers at this stage: new (first order in the last 90 days), active, at_risk "
+        "(overdue against their own rhythm, or their chance of still being a customer falling: 'about to churn'), "
+        "lapsed (gone: for win-back).")
+    segment: str | None = Field(None, max_length=80, description=SEGMENT_HELP)
+    archetype: str | None = Field(None, max_length=80, description=ARCHETYPE_HELP)
+    value_tier: ValueTier | None = Field(None, description="Only customers in this value tier.")
+    risk_level: RiskLevel | None = Field(
+        None, description="Only customers at this churn risk level or above ('high' keeps high and critical).")
+    min_value: float | None = Field(None, ge=0, description="Minimum lifetime revenue in the store's currency.")
+    limit: int = Field(10, ge=1, le=100, description="How many customers to list.")
+    # Bounded: PostgreSQL's OFFSET is a bigint, and no store lists ten million customers.
+    offset: int = Field(0, ge=0, le=10_000_000, description="Skip this many (for 'show more').")
+
+
+RISK_ORDER = ("low", "medium", "high", "critical")
+Lifecycle = Literal["new", "active", "at_risk", "lapsed"]
+
+
+def _money(value) -> float | None:
+    return None if value is None else round(float(value), 2)
 
 
 class CustomerRow(BaseModel):
@@ -23,10 +71,15 @@ class CustomerRow(BaseModel):
     days_since_last_order: int | None
     churn_probability: float | None
     risk_level: str | None
+    lifecycle: str | None = None
+    value_at_stake: float | None = None
     predicted_value_12m: float | None
     expected_purchases_90d: float | None
     archetype_id: str | None
     archetype_name: str | None
+    bought_spend: float | None = None      # on the `bought` product / category, in the period
+    bought_units: int | None = None
+    bought_orders: int | None = None
 
 
 class CustomerTotals(BaseModel):
@@ -41,6 +94,8 @@ class CustomerTotals(BaseModel):
         "tenure (tenure counted as at least one year), never less than one average order. Not "
         "probability x predicted 12-month value, which already discounts for churn."))
     average_churn_probability: float | None
+    bought_spend: float | None = None
+    bought_units: int | None = None
 
 
 class AnalyzeCustomersResult(ToolResult):
@@ -52,31 +107,67 @@ class AnalyzeCustomersResult(ToolResult):
     has_more: bool
 
 
-def _filter_args(params: AnalyzeCustomersInput, run_id: int, axis, segment, archetype_id) -> dict[str, Any]:
+def _filter_args(params: AnalyzeCustomersInput, run_id: int, axis, segment, archetype_id,
+                 bought: Bought | None) -> dict[str, Any]:
     """The matching set's query arguments, shared by the page and the export so both select the same customers."""
+    start, end = bought.period.bounds() if bought else (None, None)
     return {"run_id": run_id, "axis": axis, "segment": segment, "archetype_id": archetype_id,
-            "value_tier": params.value_tier, "risk_level": params.risk_level, "min_value": params.min_value,
-            "sort_by": params.sort_by}
+            "value_tier": params.value_tier, "risk_levels": levels_from(params.risk_level),
+            "min_value": params.min_value, "lifecycle": params.lifecycle, "sort_by": params.sort_by,
+            "product_ids": list(bought.item.product_ids) if bought else None, "start": start, "end": end}
+
+
+@dataclass(frozen=True)
+class Bought:
+    item: Item
+    period: Period
+
+
+def _bought(ctx: ToolContext, params: AnalyzeCustomersInput) -> Bought | None:
+    """The product or category the list is about, and when; a period or sort without one is a mistake."""
+    if params.bought is None:
+        if params.sort_by == "bought" or params.period:
+            raise ToolError("Say which product or category (bought=...) to rank or filter the buyers of.")
+        return None
+    item = resolve_item(ctx, params.bought)
+    if params.period is None:
+        return Bought(item, ALL_HISTORY)
+    with read_cursor(ctx) as cur:
+        cur.execute(query("metrics.latest_order"))
+        latest = cur.fetchone()["latest_order_at"]
+    return Bought(item, parse_period(params.period, latest) if latest else ALL_HISTORY)
+
+
+def levels_from(level: str | None) -> list[str] | None:
+    """A risk filter keeps the level named and those above it: 'high risk' includes critical."""
+    return None if level is None else list(RISK_ORDER[RISK_ORDER.index(level):])
 
 
 def _filters_text(filters: dict) -> str:
     return (" (" + ", ".join(f"{k} {v}" for k, v in filters.items()) + ")") if filters else ""
 
 
-@register("analyze_customers",
+@tool("analyze_customers",
           "Lists of customers ranked by churn risk, lifetime value, predicted value, recency or order "
           "frequency, optionally filtered by segment, archetype, value tier, risk level or minimum value; "
-          "always with totals for everyone matching (count, lifetime value, value at risk). Use for "
-          "'who are my top customers', 'which VIPs are at risk of churning', 'customers who haven't ordered lately'.")
+          "always with totals for everyone matching (count, lifetime value, value at risk). 'About to churn' / "
+          "'at risk' means lifecycle=at_risk ranked by value_at_stake (recently active but overdue: still "
+          "reachable); customers already gone are lifecycle=lapsed (win-back). Use for 'who are my top "
+          "customers', 'which VIPs are about to churn', 'customers who haven't ordered lately'.",
+      title="Customers", exportable=True,
+      menu=(MenuEntry("customers most at risk of churning", {"sort_by": "churn_risk"}),
+            MenuEntry("top customers by lifetime value", {"sort_by": "value"})),
+      warm=({"sort_by": "churn_risk"}, {"sort_by": "value"}))
 def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> AnalyzeCustomersResult:
     run = require_current_run(ctx)
     axis, segment = segment_filter(ctx, params.segment, run.run_id)
     archetype_id = archetype_filter(ctx, params.archetype, run.run_id)
+    bought = _bought(ctx, params)
 
     def compute() -> AnalyzeCustomersResult:
         with read_cursor(ctx) as cur:
             cur.execute(query("customers.page"), {
-                **_filter_args(params, run.run_id, axis, segment, archetype_id),
+                **_filter_args(params, run.run_id, axis, segment, archetype_id, bought),
                 "limit": params.limit, "offset": params.offset})
             row = cur.fetchone()
         t = row["totals"]
@@ -85,23 +176,35 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
             customers_at_risk=t["customers_at_risk"], value_at_risk=round(float(t["value_at_risk"]), 2),
             predicted_value_12m=round(float(t["predicted_value_12m"]), 2),
             expected_12m_loss=round(float(t["expected_12m_loss"]), 2),
-            average_churn_probability=num(t["average_churn_probability"]))
+            average_churn_probability=num(t["average_churn_probability"]),
+            bought_spend=_money(t.get("bought_spend")), bought_units=t.get("bought_units"))
         rows = [CustomerRow(
             public_id=r["public_id"], value_tier=r["value_tier"], orders=r["orders"],
             lifetime_value=float(r["revenue"]), average_order_value=num(r["avg_order_value"]),
             days_since_last_order=r["recency_days"], churn_probability=r["churn_probability"],
-            risk_level=r["risk_level"], predicted_value_12m=num(r["predicted_clv_12m"]),
+            risk_level=r["risk_level"], lifecycle=r.get("lifecycle"), value_at_stake=_money(r.get("value_at_stake")),
+            predicted_value_12m=num(r["predicted_clv_12m"]),
             expected_purchases_90d=r["expected_purchases_90d"], archetype_id=r["archetype_id"],
-            archetype_name=r["archetype_name"]) for r in row["rows"]]
+            archetype_name=r["archetype_name"], bought_spend=_money(r.get("bought_spend")),
+            bought_units=r.get("bought_units"), bought_orders=r.get("bought_orders")) for r in row["rows"]]
         filters: dict[str, str | float] = {}
         if axis:
             filters["segment"] = f"{axis}:{segment}"
         if archetype_id:
             filters["archetype"] = archetype_id
-        for name in ("value_tier", "risk_level", "min_value"):
+        for name in ("value_tier", "min_value", "lifecycle"):
             if getattr(params, name) is not None:
                 filters[name] = getattr(params, name)
-        summary = (f"{totals.customers:,} customers{_filters_text(filters)}, lifetime value "
+        if params.risk_level is not None:
+            filters["risk_level"] = f"{params.risk_level} or above" if params.risk_level != "critical" else "critical"
+        if bought is not None:
+            filters["bought"] = bought.item.described + ("" if bought.period.is_all else f", {bought.period.describe()}")
+        lead = ""
+        if bought is not None:
+            lead = (f"{totals.customers:,} customers bought {bought.item.described}"
+                    + ("" if bought.period.is_all else f" in {bought.period.describe().replace('_', ' ')}")
+                    + f": {money(totals.bought_spend)} spent on it, {totals.bought_units or 0:,} units. ")
+        summary = lead + (f"{totals.customers:,} customers{_filters_text(filters)}, lifetime value "
                    f"{money(totals.lifetime_value)}; {totals.customers_at_risk:,} at high or critical churn risk "
                    f"holding {money(totals.value_at_risk)} lifetime value at risk; average churn probability "
                    f"{pct(totals.average_churn_probability)}. Showing {len(rows)} by {params.sort_by.replace('_', ' ')}"
@@ -110,7 +213,9 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
             tool="analyze_customers", summary=summary, sort_by=params.sort_by, filters=filters, totals=totals,
             rows=rows, offset=params.offset, has_more=params.offset + len(rows) < totals.customers)
 
-    return cached(ctx, "analyze_customers", run.run_id, params, compute, AnalyzeCustomersResult)
+    # What customers bought changes with every import, not only with a run: the key says how current.
+    key = params.model_dump_json() + (f"|{bought.item.product_ids}|{bought.period.bounds()}" if bought else "")
+    return cached(ctx, "analyze_customers", run.run_id, key, compute, AnalyzeCustomersResult)
 
 
 # A CSV for a Slack thread, not a data dump: beyond this many rows the store owner's own
@@ -137,7 +242,8 @@ def export_rows(ctx: ToolContext, params: AnalyzeCustomersInput, *, max_rows: in
     columns = list(CustomerRow.model_fields)
     with read_cursor(ctx) as cur:
         cur.execute(query("customers.export"), {
-            **_filter_args(params, run.run_id, axis, segment, archetype_id), "max_rows": max_rows})
+            **_filter_args(params, run.run_id, axis, segment, archetype_id, _bought(ctx, params)),
+            "max_rows": max_rows})
         fetched = cur.fetchall()
     rows = [tuple(r[c] for c in columns) for r in fetched]
     matching = fetched[0]["matching"] if fetched else 0

@@ -20,17 +20,33 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from analytics.core import PERIOD_HELP, SEGMENT_HELP, ToolContext, ToolError, ToolInput, ToolResult, require_current_run
 from analytics.periods import Period, parse_period
 from analytics.privacy import min_group_size
 from analytics.resolve import resolve_archetype, resolve_segment
-from analytics.runs import require_current_run
-from analytics.tools.inputs import AnalyzeProductsInput
-from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
+from analytics.tools.registry import MenuEntry, tool
 from sql import query
+
+class AnalyzeProductsInput(ToolInput):
+    """Product and category performance, repeat purchase, and what sells together."""
+
+    group_by: Literal["category", "product"] = Field("category", description="Aggregate by category or product.")
+    sort_by: Literal["revenue", "orders", "customers", "repeat_rate"] = Field(
+        "revenue", description="Ranking metric; repeat_rate is the share of buyers who bought it again."
+    )
+    category: str | None = Field(None, max_length=80, description="Only this product category.")
+    bought_with: str | None = Field(
+        None, max_length=120, description="A product (SKU or title words) or category: list what is bought together with it."
+    )
+    segment: str | None = Field(None, max_length=80, description="Only purchases by this segment. " + SEGMENT_HELP)
+    archetype: str | None = Field(None, max_length=80, description="Only purchases by this archetype.")
+    period: str | None = Field(None, max_length=40, description=PERIOD_HELP)
+    limit: int = Field(10, ge=1, le=100)
+
 
 RETURNS_NOTE = ("Revenue is net of returns: returned items are subtracted in the period the return was "
                 "booked; orders, customers and repeat rate count sales only.")
@@ -329,7 +345,11 @@ def _period(ctx: ToolContext, text: str | None, latest) -> Period:
     return parse_period(text, latest)
 
 
-@register("analyze_products", DESCRIPTION)
+@tool("analyze_products", DESCRIPTION,
+      title="Products", exportable=True,
+      menu=(MenuEntry("best-selling categories", {"group_by": "category"}),),
+      # The common period questions (their all-customer answers are stored by the refresh; cached here).
+      warm=({}, {"group_by": "product"}, *({"period": p} for p in ("last_quarter", "last_90_days", "this_year"))))
 def analyze_products(ctx: ToolContext, params: AnalyzeProductsInput) -> AnalyzeProductsResult:
     version = _fetch(ctx, "products.data_version", {})[0]
     if _rollup_stale(version):

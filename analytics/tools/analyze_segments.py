@@ -3,17 +3,29 @@ segment in depth, two side by side, or how segment sizes changed since an earlie
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from analytics.core import Axis, RunInfo, SEGMENT_HELP, ToolContext, ToolError, ToolInput, ToolResult, previous_run, require_current_run, run_days_ago
 from analytics.privacy import SMALL_GROUP_LABEL, fold_small_groups, is_small_group, min_group_size
 from analytics.resolve import resolve_segment
-from analytics.runs import RunInfo, previous_run, require_current_run, run_days_ago
 from analytics.tools.common import cached, money, num, pct, read_cursor
-from analytics.tools.inputs import AnalyzeSegmentsInput
-from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
+from analytics.tools.registry import MenuEntry, tool
 from sql import query
+
+
+class AnalyzeSegmentsInput(ToolInput):
+    """Behavioural segments: overview, one in depth, two compared, or change between runs."""
+
+    mode: Literal["overview", "detail", "compare", "changes"] = Field(
+        "overview", description="overview of all axes; detail of one segment; compare two segments; "
+        "changes in segment sizes since an earlier run."
+    )
+    axis: Axis | None = Field(None, description="Restrict the overview to one behavioural axis.")
+    segment: str | None = Field(None, max_length=80, description=SEGMENT_HELP)
+    other_segment: str | None = Field(None, max_length=80, description="The second segment for mode=compare.")
+    days_ago: Literal[7, 14, 28] = Field(7, description="For mode=changes: compare with the run this many days ago.")
 
 
 class SegmentStats(BaseModel):
@@ -188,11 +200,13 @@ def changes(ctx: ToolContext, run: RunInfo, axis: str | None, days_ago: int) -> 
     return old, result, note
 
 
-@register("analyze_segments",
+@tool("analyze_segments",
           "Behavioural segments on eight axes (frequency, value, exploration, price_sensitivity, cadence, "
           "maturity, repurchase, returns): mode=overview lists every segment with size, value and churn; "
           "mode=detail describes one segment in depth; mode=compare puts two side by side; mode=changes "
-          "shows how segment sizes grew or shrank since the run 7, 14 or 28 days ago.")
+          "shows how segment sizes grew or shrank since the run 7, 14 or 28 days ago.",
+      title="Segments", exportable=True,
+      menu=(MenuEntry("segments overview", {"mode": "overview"}),), warm=({"mode": "overview"},))
 def analyze_segments(ctx: ToolContext, params: AnalyzeSegmentsInput) -> AnalyzeSegmentsResult:
     run = require_current_run(ctx)
     first = second = None

@@ -7,8 +7,8 @@ from typing import Callable, Iterator, TypeVar
 from pydantic import BaseModel
 
 from analytics.resolve import resolve_archetype, resolve_segment
-from analytics.tools.inputs import ToolInput
-from analytics.tools.registry import ToolContext
+from analytics.core import ToolInput
+from analytics.core import ToolContext
 
 R = TypeVar("R", bound=BaseModel)
 

@@ -10,18 +10,26 @@ the forecast uses that recent mean instead and the summary says so.
 """
 from __future__ import annotations
 
+from typing import Literal
 import math
 from datetime import date, timezone
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from analytics.runs import current_run
-from analytics.tools.inputs import ForecastMetricsInput
-from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from discovery.forecast import SeasonalTrendForecaster, weekly_totals
+from analytics.core import ToolContext, ToolError, ToolInput, ToolResult, current_run
+from analytics.tools.registry import MenuEntry, tool
 from sql import query
+
+class ForecastMetricsInput(ToolInput):
+    """Forecast of a store metric with an 80% interval and the model's own backtest error."""
+
+    metric: Literal["revenue", "orders", "active_customers", "average_order_value"] = "revenue"
+    horizon: int = Field(90, ge=1, le=730, description="How far ahead, in `unit`s.")
+    unit: Literal["days", "weeks", "months"] = Field("days", description="Unit of the horizon.")
+
 
 INTERVAL = 0.8
 MAX_FORECAST_POINTS = 20   # Slack charts show at most 20 categories
@@ -224,7 +232,9 @@ def _backtest(series: pd.Series, model: SeasonalTrendForecaster) -> tuple[Backte
     return summary, None
 
 
-@register("forecast_metrics", DESCRIPTION)
+@tool("forecast_metrics", DESCRIPTION,
+      title="Forecast", card="forecast",
+      menu=(MenuEntry("revenue forecast for the next 90 days", {"metric": "revenue", "horizon": 90, "unit": "days"}),))
 def forecast_metrics(ctx: ToolContext, params: ForecastMetricsInput) -> ForecastMetricsResult:
     version = _fetch(ctx, "products.data_version")[0]
     if version["latest_order_at"] is None:

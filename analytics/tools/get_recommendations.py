@@ -7,16 +7,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from analytics.core import ARCHETYPE_HELP, CUSTOMER_HELP, RunInfo, SEGMENT_HELP, ToolContext, ToolError, ToolInput, ToolResult, require_current_run
 from analytics.enrichment import CompensationTier, CustomerContext, compensation_tier, customer_context
 from analytics.privacy import is_small_group, min_group_size
 from analytics.resolve import resolve_customer
-from analytics.runs import RunInfo, require_current_run
 from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
-from analytics.tools.inputs import GetRecommendationsInput
-from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
 from analytics.tools.segment_info import TypicalProduct, typical_products
 from analytics.tools.target_campaign import CAMPAIGNS, campaign_totals
+from analytics.tools.registry import tool
 from sql import query
+
+class GetRecommendationsInput(ToolInput):
+    """Next best actions for one customer, a segment or an archetype (or the store overall)."""
+
+    customer: str | None = Field(None, max_length=64, description=CUSTOMER_HELP)
+    segment: str | None = Field(None, max_length=80, description=SEGMENT_HELP)
+    archetype: str | None = Field(None, max_length=80, description=ARCHETYPE_HELP)
+
 
 GROUP_CAMPAIGNS = ("retention", "win_back", "upsell", "vip")
 ACTION_TITLES = {
@@ -119,10 +126,11 @@ def group_actions(ctx: ToolContext, run: RunInfo, filters: dict, label: str) -> 
     return actions
 
 
-@register("get_recommendations",
+@tool("get_recommendations",
           "Next best actions, with the reason and the discount/compensation tier (from lifetime value), for "
           "ONE customer, a segment, an archetype, or — with no argument — the whole store. Use for 'what should "
-          "we do about C-1A2B3C4D?', 'how do we keep the deal seekers?', 'what should I focus on this week?'.")
+          "we do about C-1A2B3C4D?', 'how do we keep the deal seekers?', 'what should I focus on this week?'.",
+      title="Recommendations", warm=({},))
 def get_recommendations(ctx: ToolContext, params: GetRecommendationsInput) -> GetRecommendationsResult:
     given = [name for name in ("customer", "segment", "archetype") if getattr(params, name)]
     if len(given) > 1:

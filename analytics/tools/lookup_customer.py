@@ -1,12 +1,19 @@
 """lookup_customer: one customer's value, churn risk, segments, archetype and recent orders."""
 from __future__ import annotations
 
+from pydantic import Field
+
+from analytics.core import CUSTOMER_HELP, ToolContext, ToolInput, ToolResult, require_current_run
 from analytics.enrichment import CustomerContext, customer_context
 from analytics.resolve import resolve_customer
-from analytics.runs import require_current_run
 from analytics.tools.common import cached, exact_money as money, pct
-from analytics.tools.inputs import LookupCustomerInput
-from analytics.tools.registry import ToolContext, ToolResult, register
+from analytics.tools.registry import tool
+
+
+class LookupCustomerInput(ToolInput):
+    """One customer's full profile."""
+
+    customer: str = Field(..., min_length=1, max_length=64, description=CUSTOMER_HELP)
 
 
 class LookupCustomerResult(ToolResult):
@@ -30,11 +37,12 @@ def describe(c: CustomerContext) -> str:
     return ". ".join(parts) + "."
 
 
-@register("lookup_customer",
+@tool("lookup_customer",
           "Everything about ONE customer: orders, lifetime value, average order, last order, value tier, "
           "churn probability with reasons, expected purchases, predicted 12-month value, dominant behavioural "
           "segments, archetype, recent orders and open risks. Use for 'tell me about C-1A2B3C4D', "
-          "'is customer 12345 at risk?'.")
+          "'is customer 12345 at risk?'.",
+      title="Customer", card="customer")
 def lookup_customer(ctx: ToolContext, params: LookupCustomerInput) -> LookupCustomerResult:
     run = require_current_run(ctx)
     customer_id = resolve_customer(ctx, params.customer)

@@ -1,36 +1,41 @@
-"""The tool registry: name → (description, input model, function). One registry serves the Claude
-router (as tool definitions), the offline router, Slack, the console and Gorgias."""
+"""The tool registry: every tool described once, in its own module, read by every surface.
+
+A tool module defines its input model, its result model and one function decorated with `@tool(...)`,
+which carries what the surfaces need (title, export, card, offline-router menu entries and phrases,
+answers to precompute). The catalog (`analytics/tools/catalog.py`) lists the tool modules; Claude's
+tool list, the offline router, Slack, the console and the cache warmer all read this registry.
+"""
 from __future__ import annotations
 
+import importlib
+import re
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from analytics.tools.inputs import TOOL_INPUTS, ToolInput
+from analytics.core import ToolContext, ToolError, ToolInput, ToolResult
 
-
-class ToolResult(BaseModel):
-    """Base of every tool's typed result. `summary` is one or two plain sentences with the key
-    figures, free of personal data; renderers build tables and charts from the typed fields."""
-
-    model_config = ConfigDict(extra="forbid")
-    tool: str
-    summary: str
+Card = Literal["customer", "forecast", "metrics"]
 
 
-class ToolError(Exception):
-    """A problem the user can fix (unknown customer, bad argument); the message is shown as is."""
+@dataclass(frozen=True)
+class MenuEntry:
+    """One option of the offline router's "what would you like to see?" menu."""
+
+    label: str
+    arguments: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class ToolContext:
-    """What a tool needs to run: storage, cache and settings. Built once per process."""
+@dataclass(frozen=True)
+class OfflinePhrases:
+    """Offline-router vocabulary a tool owns: a question matching `pattern` (on the normalised,
+    typo-corrected text) is this tool's, with `arguments(parsed)` for its input (no function: the
+    defaults). `arguments` may return None: on a closer look the question is not this tool's."""
 
-    db: Any            # sql.Database
-    settings: Any      # settings.Settings
-    cache: Any = None  # analytics.cache.Cache
-    extras: dict[str, Any] = field(default_factory=dict)
+    pattern: re.Pattern[str]
+    arguments: Callable[[Any], dict[str, Any] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -38,65 +43,140 @@ class Tool:
     name: str
     description: str
     input_model: type[ToolInput]
+    result_model: type[ToolResult]
     run: Callable[[ToolContext, ToolInput], ToolResult]
+    title: str
+    exportable: bool = False           # its rows can be downloaded as CSV (Slack's "Export CSV")
+    card: Card | None = None           # a dedicated view instead of the generic one
+    menu: tuple[MenuEntry, ...] = ()   # entries of the offline router's menu
+    warm: tuple[dict[str, Any], ...] = ()   # arguments worth precomputing after each discovery run
+    offline: OfflinePhrases | None = None
 
     def definition(self) -> dict[str, Any]:
         """The Anthropic tool definition: {name, description, input_schema}."""
         return {"name": self.name, "description": self.description,
                 "input_schema": self.input_model.model_json_schema()}
 
+    @property
+    def fields(self) -> set[str]:
+        return set(self.input_model.model_fields)
 
-_TOOLS: dict[str, Tool] = {}
+    def default(self, name: str) -> Any:
+        found = self.input_model.model_fields.get(name)
+        return found.default if found is not None else None
 
 
-def register(name: str, description: str):
-    """Decorator for a tool function `fn(ctx, params) -> ToolResult`; the input model comes from inputs.py."""
-    if name not in TOOL_INPUTS:
-        raise KeyError(f"tool {name!r} has no input model in analytics/tools/inputs.py")
+def tool(name: str, description: str, *, title: str, exportable: bool = False, card: Card | None = None,
+         menu: tuple[MenuEntry, ...] = (), warm: tuple[dict[str, Any], ...] = (),
+         offline: OfflinePhrases | None = None):
+    """Declares a function `fn(ctx, params: XInput) -> XResult` as the tool `name`. The input and
+    result models are read from the function's annotations; the function gets a `.tool` attribute,
+    which the catalog collects."""
 
-    def wrap(fn: Callable[[ToolContext, ToolInput], ToolResult]):
-        _TOOLS[name] = Tool(name, description, TOOL_INPUTS[name], fn)
+    def wrap(fn: Callable[[ToolContext, Any], Any]):
+        hints = typing.get_type_hints(fn)
+        input_model, result_model = hints.get("params"), hints.get("return")
+        if not (isinstance(input_model, type) and issubclass(input_model, ToolInput)):
+            raise TypeError(f"tool {name!r}: annotate `params` with its ToolInput model")
+        if not (isinstance(result_model, type) and issubclass(result_model, ToolResult)):
+            raise TypeError(f"tool {name!r}: annotate the return type with its ToolResult model")
+        fn.tool = Tool(name, description, input_model, result_model, fn, title, exportable, card,  # type: ignore[attr-defined]
+                       tuple(menu), tuple(warm), offline)
         return fn
 
     return wrap
 
 
-def _load_tools() -> None:
-    # Importing the package registers every tool module it lists.
-    import analytics.tools.catalog  # noqa: F401
+class Registry:
+    """Tools by name, in catalog order."""
+
+    def __init__(self, tools: list[Tool]) -> None:
+        self._tools = {t.name: t for t in tools}
+
+    @classmethod
+    def from_modules(cls, module_names: tuple[str, ...] | list[str]) -> Registry:
+        found: list[Tool] = []
+        for module_name in module_names:
+            module = importlib.import_module(module_name)
+            declared = [v.tool for v in vars(module).values()
+                        if callable(v) and isinstance(getattr(v, "tool", None), Tool)
+                        and getattr(v, "__module__", None) == module.__name__]
+            if not declared:
+                raise ImportError(f"{module_name} declares no @tool function")
+            found.extend(declared)
+        return cls(found)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self):
+        return iter(self._tools.values())
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return [t.definition() for t in self._tools.values()]
+
+    def validate(self, name: str, arguments: dict[str, Any]) -> ToolInput:
+        """The validated input model, or a ToolError that says which argument is wrong and why."""
+        found = self._tools.get(name)
+        if found is None:
+            raise ToolError(f"I don't have a tool called {name!r}.")
+        try:
+            return found.input_model.model_validate(arguments or {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ToolError(f"Invalid arguments for {name}: {problems}") from None
+
+    def run(self, ctx: ToolContext, name: str, arguments: dict[str, Any]) -> ToolResult:
+        params = self.validate(name, arguments)
+        return self._tools[name].run(ctx, params)
 
 
-_CATALOG_LOADED = False
+_REGISTRY: Registry | None = None
 
+
+def registry() -> Registry:
+    """The process's registry, loaded from the catalog on first use. A tool module that fails to
+    import fails every call: there is never a partial registry."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        from analytics.tools.catalog import TOOL_MODULES
+
+        _REGISTRY = Registry.from_modules(TOOL_MODULES)
+    return _REGISTRY
+
+
+def reload_registry() -> Registry:
+    """Read the catalog again (after a test adds a tool module to it)."""
+    global _REGISTRY
+    _REGISTRY = None
+    return registry()
+
+
+# Shorthands for the default registry.
 
 def tools() -> dict[str, Tool]:
-    global _CATALOG_LOADED
-    # A flag, not "is the dict empty": a tool module that failed to import must fail every call,
-    # not leave a partial registry behind for the rest of the process.
-    if not _CATALOG_LOADED:
-        _load_tools()
-        _CATALOG_LOADED = True
-    return dict(_TOOLS)
+    return {t.name: t for t in registry()}
+
+
+def tool_info(name: str) -> Tool | None:
+    return registry().get(name)
 
 
 def tool_definitions() -> list[dict[str, Any]]:
-    return [tool.definition() for tool in tools().values()]
+    return registry().definitions()
 
 
 def validate_arguments(name: str, arguments: dict[str, Any]) -> ToolInput:
-    """The validated input model, or a ToolError that says which argument is wrong and why."""
-    tool = tools().get(name)
-    if tool is None:
-        raise ToolError(f"I don't have a tool called {name!r}.")
-    try:
-        return tool.input_model.model_validate(arguments or {})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ToolError(f"Invalid arguments for {name}: {problems}") from None
+    return registry().validate(name, arguments)
 
 
 def run_tool(ctx: ToolContext, name: str, arguments: dict[str, Any]) -> ToolResult:
-    params = validate_arguments(name, arguments)
-    return tools()[name].run(ctx, params)
+    return registry().run(ctx, name, arguments)

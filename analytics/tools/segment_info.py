@@ -6,14 +6,19 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from analytics.core import ARCHETYPE_HELP, RunInfo, SEGMENT_HELP, ToolContext, ToolError, ToolInput, ToolResult, require_current_run
 from analytics.privacy import is_small_group, min_group_size
 from analytics.resolve import resolve_archetype, resolve_segment
-from analytics.runs import RunInfo, require_current_run
 from analytics.tools.analyze_segments import SegmentDetail, _total_customers, detail
 from analytics.tools.common import cached, money, num, pct, read_cursor
-from analytics.tools.inputs import SegmentInfoInput
-from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
+from analytics.tools.registry import tool
 from sql import query
+
+class SegmentInfoInput(ToolInput):
+    """An archetype or segment card; with no name, the largest archetypes."""
+
+    name: str | None = Field(None, max_length=80, description=ARCHETYPE_HELP + " Or " + SEGMENT_HELP)
+
 
 LARGEST = 5
 PRODUCTS_PER_CARD = 5
@@ -133,11 +138,12 @@ def _resolve(ctx: ToolContext, name: str, run_id: int) -> tuple[str, object]:
             raise ToolError(f"No archetype or segment matches {name!r}. {archetype_error} {segment_error}") from None
 
 
-@register("segment_info",
+@tool("segment_info",
           "A card describing one archetype (a customer type combining segments, e.g. 'A-1f3c9e' or its name) "
           "or one behavioural segment ('axis:name'): members, share, value, churn, defining traits and typical "
           "products. With no name, cards for the largest archetypes. Use for 'what are my customer types?', "
-          "'tell me about the deal seekers'.")
+          "'tell me about the deal seekers'.",
+      title="Segment / archetype", warm=({},))
 def segment_info(ctx: ToolContext, params: SegmentInfoInput) -> SegmentInfoResult:
     run = require_current_run(ctx)
     kind, target = ("largest_archetypes", None) if not params.name else _resolve(ctx, params.name, run.run_id)

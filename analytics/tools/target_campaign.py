@@ -3,6 +3,7 @@ explain why, estimate the value, and write the list (with real ids and emails) t
 the store's marketing tool. The export is never shown in chat: the result carries only its path."""
 from __future__ import annotations
 
+from typing import Literal
 import csv
 import os
 from datetime import datetime, timezone
@@ -10,13 +11,25 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from analytics.core import ARCHETYPE_HELP, RunInfo, SEGMENT_HELP, ToolContext, ToolError, ToolInput, ToolResult, require_current_run
 from analytics.enrichment import compensation_tier
-from analytics.runs import RunInfo, require_current_run
 from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
-from analytics.tools.inputs import TargetCampaignInput
-from analytics.tools.registry import ToolContext, ToolError, ToolResult, register
+from analytics.tools.registry import tool
 from sql import query
 from sql.safe_files import private_dir, safe_row
+
+class TargetCampaignInput(ToolInput):
+    """Pick customers for a campaign, with reasons, expected value and a CSV export."""
+
+    campaign: Literal["retention", "win_back", "upsell", "vip", "seasonal"] = Field(
+        ..., description="retention: active but at risk; win_back: lapsed; upsell: growing or low-basket "
+        "loyal buyers; vip: the most valuable; seasonal: holiday/seasonal buyers before their season."
+    )
+    segment: str | None = Field(None, max_length=80, description=SEGMENT_HELP)
+    archetype: str | None = Field(None, max_length=80, description=ARCHETYPE_HELP)
+    min_value: float | None = Field(None, ge=0, description="Minimum lifetime revenue.")
+    limit: int = Field(100, ge=1, le=5000, description="Maximum customers to select.")
+
 
 PREVIEW_ROWS = 25
 
@@ -131,11 +144,12 @@ def _select(ctx, run, campaigns, axis, segment, archetype_id, min_value, limit) 
         return [dict(r) for r in cur.fetchall()]
 
 
-@register("target_campaign",
+@tool("target_campaign",
           "Pick customers for a marketing campaign — retention (active but at risk), win_back (lapsed), "
           "upsell (loyal, small baskets), vip (most valuable) or seasonal (bought this time of year before) — "
           "with the selection criteria, each customer's reason, the discount tier, the expected value, and a "
-          "CSV export for the marketing tool. Optional segment/archetype/minimum value filters.")
+          "CSV export for the marketing tool. Optional segment/archetype/minimum value filters.",
+      title="Campaign", exportable=True)
 def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCampaignResult:
     run = require_current_run(ctx)
     axis, segment = segment_filter(ctx, params.segment, run.run_id)

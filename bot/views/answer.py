@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from analytics.tools.registry import tool_info
 from bot.views import blocks as bk
 from bot.views.results import MAX_ROWS_SHOWN, render_result, result_rows
 
@@ -13,7 +14,6 @@ SHOW_MORE = "show_more"
 EXPORT_CSV = "export_csv"
 RUN_QUESTION = "run_question"
 FEEDBACK = "answer_feedback"
-_EXPORTABLE = {"analyze_customers", "target_campaign", "analyze_behavior", "analyze_products", "analyze_segments"}
 
 
 def tool_call_value(tool: str, arguments: dict[str, Any]) -> str:
@@ -47,32 +47,18 @@ def result_buttons(tool: str, arguments: dict[str, Any], result: Any) -> list[di
     """"Show more" when a paged list came back full, "Export CSV" for lists of customers/products."""
     buttons = []
     _, rows = result_rows(result)
-    limit = int(arguments.get("limit") or _default(tool, "limit") or len(rows) or 1)
+    info = tool_info(tool)
+    limit = int(arguments.get("limit") or (info.default("limit") if info else None) or len(rows) or 1)
     has_more = getattr(result, "has_more", None)
     if has_more is None:
         has_more = len(rows) >= limit
-    if "offset" in _input_fields(tool) and has_more:
+    if info is not None and "offset" in info.fields and has_more:
         # Continue after the last row shown (a table shows at most 99), so no customer is skipped.
         more = dict(arguments, offset=int(arguments.get("offset") or 0) + min(limit, MAX_ROWS_SHOWN))
         buttons.append(bk.button("Show more", SHOW_MORE, tool_call_value(tool, more)))
-    if tool in _EXPORTABLE and rows:
+    if info is not None and info.exportable and rows:
         buttons.append(bk.button("Export CSV", EXPORT_CSV, tool_call_value(tool, arguments)))
     return buttons
-
-
-def _input_fields(tool: str) -> set[str]:
-    from analytics.tools.inputs import TOOL_INPUTS
-
-    model = TOOL_INPUTS.get(tool)
-    return set(model.model_fields) if model else set()
-
-
-def _default(tool: str, name: str):
-    from analytics.tools.inputs import TOOL_INPUTS
-
-    model = TOOL_INPUTS.get(tool)
-    field = model.model_fields.get(name) if model else None
-    return field.default if field is not None else None
 
 
 def clarification_blocks(clarification: Any) -> list[bk.Block]:
@@ -85,7 +71,7 @@ def clarification_blocks(clarification: Any) -> list[bk.Block]:
     options = [o if isinstance(o, str) else (o.get("question") or o.get("label") or str(o))
                for o in (data.get("options") or [])]
     if options:
-        out.append(bk.actions([bk.button(bk.clip(o, 75), f"{RUN_QUESTION}_{i}", o) for i, o in enumerate(options[:5])]))
+        out.append(bk.actions([bk.button(bk.clip(o, 75), f"{RUN_QUESTION}_{i}", o) for i, o in enumerate(options)]))
     return out
 
 
@@ -95,9 +81,12 @@ def answer_blocks(answer: Any) -> list[bk.Block]:
     if getattr(answer, "refusal", None) and not getattr(answer, "text", ""):
         return bk.sections(str(answer.refusal))
     if getattr(answer, "clarification", None):
-        if answer.text:
-            out.extend(bk.sections(answer.text))
+        # The question and its options once, as buttons (answer.text repeats them as numbered lines
+        # for plain-text channels); then who answered.
         out.extend(clarification_blocks(answer.clarification))
+        source = getattr(answer, "source", None)
+        if source:
+            out.append(bk.context(_source_line(answer)))
         return out
     text = getattr(answer, "text", "") or ""
     if text:
@@ -116,14 +105,22 @@ def answer_blocks(answer: Any) -> list[bk.Block]:
         buttons = result_buttons(call.tool, dict(call.arguments or {}), call.result)
         if buttons:
             out.append(bk.actions(buttons))
-    source = getattr(answer, "source", None)
-    line = "" if "offline router" in text else f"Answered by the {SOURCE_LABELS.get(source, source or 'bot')}"
+    line = "" if "offline router" in text else _source_line(answer)
     if tools_used:
-        line += (" · " if line else "Tools: ") + ", ".join(dict.fromkeys(tools_used))
+        # The tools by their titles: "Customers, Forecast" reads better than function names.
+        titles = [(info.title if (info := tool_info(name)) else name) for name in dict.fromkeys(tools_used)]
+        line += (" · " if line else "Tools: ") + ", ".join(titles)
     if line:
         out.append(bk.context(line))
-    out.append(feedback_block(tools_used[0] if tools_used else None, source))
+    out.append(feedback_block(tools_used[0] if tools_used else None, getattr(answer, "source", None)))
     return out
+
+
+def _source_line(answer: Any) -> str:
+    source = getattr(answer, "source", None)
+    if getattr(answer, "fallback_reason", None):
+        return f"Answered by the offline router (Claude was unavailable: {answer.fallback_reason})"
+    return f"Answered by the {SOURCE_LABELS.get(source, source or 'bot')}"
 
 
 def answer_pages(answer: Any) -> list[list[bk.Block]]:

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from analytics.tools.registry import tool_info
 from bot.views import blocks as bk
 from bot.views.charts import forecast_chart, forecast_series
 from bot.views.format import format_value, humanize, is_personal_field, plain
+from bot.views.metrics import metrics_card
 
-TOOL_TITLES = {
-    "lookup_customer": "Customer",
-    "analyze_customers": "Customers",
-    "analyze_segments": "Segments",
-    "segment_info": "Segment / archetype",
-    "analyze_products": "Products",
-    "forecast_metrics": "Forecast",
-    "target_campaign": "Campaign",
-    "analyze_behavior": "Behaviour change",
-    "get_recommendations": "Recommendations",
-}
 _SKIP = {"tool", "summary"}
 MAX_FIELD_PAIRS = 20
 # One table block per list: a channel gets one readable page, not dozens of messages.
@@ -50,7 +41,8 @@ def table_of(rows: list[dict[str, Any]]) -> list[bk.Block]:
 
 def result_title(result: Any) -> str:
     tool = getattr(result, "tool", "") or ""
-    return TOOL_TITLES.get(tool, humanize(tool) or "Answer")
+    info = tool_info(tool)
+    return info.title if info is not None else (humanize(tool) or "Answer")
 
 
 # Bookkeeping fields that mean nothing to a reader in a channel.
@@ -188,14 +180,16 @@ def forecast_card(data: dict[str, Any]) -> list[bk.Block]:
     return out
 
 
-SPECIFIC = {"lookup_customer": customer_card, "forecast_metrics": forecast_card}
+# The dedicated views a tool can ask for with `@tool(card=...)`.
+CARDS = {"customer": customer_card, "forecast": forecast_card, "metrics": metrics_card}
 
 
 def render_result(result: Any, *, with_header: bool = True, with_summary: bool = True) -> list[bk.Block]:
     """Blocks for any ToolResult: the summary, scalar figures, each list as a table, charts."""
     data = plain(result)
     out: list[bk.Block] = []
-    specific = SPECIFIC.get(data.get("tool", ""))
+    info = tool_info(data.get("tool", ""))
+    specific = CARDS.get(info.card) if info is not None and info.card else None
     if specific is customer_card and not isinstance(data.get("customer"), dict):
         specific = None
     if specific is forecast_card and "total" not in data:

@@ -42,11 +42,9 @@ WITH pairs AS (
            old.churn_probability AS churn_before, cur.churn_probability AS churn_now,
            old.risk_level AS risk_before, cur.risk_level AS risk_now,
            old.expected_purchases_90d AS expected_before, cur.expected_purchases_90d AS expected_now
-    FROM customer_profiles cur
+    FROM run_members(%(run_id)s, %(axis)s, %(segment)s, NULL) cur
     JOIN customer_profiles old ON old.customer_id = cur.customer_id AND old.run_id = %(old_run_id)s
     JOIN customers c ON c.customer_id = cur.customer_id
-    WHERE cur.run_id = %(run_id)s
-      AND (%(axis)s::text IS NULL OR cur.dominant_segments ->> %(axis)s::text = %(segment)s::text)
 ), flagged AS (
     SELECT *
     FROM pairs
@@ -68,9 +66,7 @@ SELECT count(*)                                                             AS c
        count(*) FILTER (WHERE orders = 1 AND recency_days BETWEEN 31 AND 90)  AS within_31_90_days,
        count(*) FILTER (WHERE orders = 1 AND recency_days BETWEEN 91 AND 180) AS within_91_180_days,
        count(*) FILTER (WHERE orders = 1 AND recency_days > 180)            AS over_180_days
-FROM customer_profiles
-WHERE run_id = %(run_id)s
-  AND (%(axis)s::text IS NULL OR dominant_segments ->> %(axis)s::text = %(segment)s::text);
+FROM run_members(%(run_id)s, %(axis)s, %(segment)s, NULL);
 
 -- name: one_time_converted
 SELECT count(*) FILTER (WHERE old.orders = 1)                    AS was_one_time,
@@ -82,10 +78,9 @@ WHERE cur.run_id = %(run_id)s;
 -- name: one_time_buyers
 -- The most recent single-order customers first: the ones a second-order nudge can still reach.
 SELECT c.public_id, p.revenue AS order_value, p.recency_days, p.churn_probability
-FROM customer_profiles p
+FROM run_members(%(run_id)s, %(axis)s, %(segment)s, NULL) p
 JOIN customers c ON c.customer_id = p.customer_id
-WHERE p.run_id = %(run_id)s AND p.orders = 1
-  AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
+WHERE p.orders = 1
 ORDER BY p.recency_days, p.revenue DESC, c.public_id
 LIMIT %(limit)s;
 
@@ -95,9 +90,7 @@ LIMIT %(limit)s;
 -- orders up to each run's as_of, as discovery counts them), so only discounted orders are read.
 WITH members AS (
     SELECT p.customer_id, p.revenue::float8 AS revenue, p.orders
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s
-      AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
+    FROM run_members(%(run_id)s, %(axis)s, %(segment)s, NULL) p
 ), earlier AS (
     SELECT customer_id, orders FROM customer_profiles WHERE run_id = %(old_run_id)s
 ), discounted AS (

@@ -15,11 +15,8 @@ WITH base AS (
     SELECT p.customer_id, p.value_tier, p.orders, p.revenue::float8 AS revenue,
            p.avg_order_value::float8 AS avg_order_value, p.recency_days, p.churn_probability, p.risk_level,
            p.predicted_clv_12m::float8 AS predicted_clv_12m, p.expected_purchases_90d
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s
-      AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
-      AND (%(archetype_id)s::text IS NULL OR p.archetype_id = %(archetype_id)s::text)
-      AND (%(min_value)s::numeric IS NULL OR p.revenue >= %(min_value)s::numeric)
+    FROM run_members(%(run_id)s, %(axis)s, %(segment)s, %(archetype_id)s) p
+    WHERE (%(min_value)s::numeric IS NULL OR p.revenue >= %(min_value)s::numeric)
 ), store AS (
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY avg_order_value) AS median_aov
     FROM customer_profiles

@@ -5,29 +5,11 @@
 -- One numeric sort key per ranking lets PostgreSQL keep only the top rows (top-N heap sort)
 -- instead of sorting everyone; public ids are joined for the page only.
 WITH matching AS MATERIALIZED (
-    -- money as float8 here: summing 27k numerics costs several times more, and cents survive.
-    SELECT p.customer_id, p.value_tier, p.orders, p.revenue::float8 AS revenue, p.avg_order_value,
-           p.recency_days, p.churn_probability, p.risk_level, p.predicted_clv_12m::float8 AS predicted_clv_12m,
-           p.expected_purchases_90d, p.archetype_id,
-           -- Recent annual spend: lifetime revenue per year of tenure (a customer younger than a
-           -- year counts as one year, so a first month is not blown up twelvefold), never less than
-           -- one average order. Unlike predicted_clv_12m it is not already discounted for churn.
-           greatest(p.revenue::float8 * 365.0 / greatest(coalesce(p.tenure_days, 0), 365),
-                    coalesce(p.avg_order_value::float8, 0)) AS annual_spend,
-           CASE %(sort_by)s
-               WHEN 'churn_risk' THEN p.churn_probability
-               WHEN 'value' THEN p.revenue::float8
-               WHEN 'predicted_value' THEN p.predicted_clv_12m::double precision
-               WHEN 'recency' THEN p.recency_days::double precision
-               WHEN 'frequency' THEN p.orders::double precision
-           END AS sort_key
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s
-      AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
-      AND (%(archetype_id)s::text IS NULL OR p.archetype_id = %(archetype_id)s::text)
-      AND (%(value_tier)s::text IS NULL OR p.value_tier = %(value_tier)s::text)
-      AND (%(risk_level)s::text IS NULL OR p.risk_level = %(risk_level)s::text)
-      AND (%(min_value)s::numeric IS NULL OR p.revenue >= %(min_value)s::numeric)
+    SELECT *
+    FROM matching_customers(%(run_id)s, %(axis)s::text, %(segment)s::text, %(archetype_id)s::text,
+                            %(value_tier)s::text, %(risk_levels)s::text[], %(min_value)s::numeric,
+                            %(lifecycle)s::text, %(product_ids)s::bigint[], %(start)s::timestamptz,
+                            %(end)s::timestamptz, %(sort_by)s::text)
 ), totals AS (
     SELECT count(*)                                                              AS customers,
            coalesce(sum(revenue), 0)                                             AS lifetime_value,
@@ -35,7 +17,9 @@ WITH matching AS MATERIALIZED (
            coalesce(sum(revenue) FILTER (WHERE risk_level IN ('high', 'critical')), 0) AS value_at_risk,
            coalesce(sum(predicted_clv_12m), 0)                                   AS predicted_value_12m,
            coalesce(sum(churn_probability * annual_spend), 0)                    AS expected_12m_loss,
-           avg(churn_probability)                                                AS average_churn_probability
+           avg(churn_probability)                                                AS average_churn_probability,
+           sum(bought_spend)                                                     AS bought_spend,
+           sum(bought_units)                                                     AS bought_units
     FROM matching
 ), page AS (
     SELECT m.*, c.public_id
@@ -57,32 +41,22 @@ FROM totals t;
 -- and with the page's columns, pseudonymous ids only; at most %(max_rows)s rows, plus the count
 -- of everyone matching so the caller can say when the file was capped.
 WITH matching AS MATERIALIZED (
-    SELECT p.customer_id, p.value_tier, p.orders, p.revenue::float8 AS revenue, p.avg_order_value::float8 AS avg_order_value,
-           p.recency_days, p.churn_probability, p.risk_level, p.predicted_clv_12m::float8 AS predicted_clv_12m,
-           p.expected_purchases_90d, p.archetype_id,
-           CASE %(sort_by)s
-               WHEN 'churn_risk' THEN p.churn_probability
-               WHEN 'value' THEN p.revenue::float8
-               WHEN 'predicted_value' THEN p.predicted_clv_12m::double precision
-               WHEN 'recency' THEN p.recency_days::double precision
-               WHEN 'frequency' THEN p.orders::double precision
-           END AS sort_key
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s
-      AND (%(axis)s::text IS NULL OR p.dominant_segments ->> %(axis)s::text = %(segment)s::text)
-      AND (%(archetype_id)s::text IS NULL OR p.archetype_id = %(archetype_id)s::text)
-      AND (%(value_tier)s::text IS NULL OR p.value_tier = %(value_tier)s::text)
-      AND (%(risk_level)s::text IS NULL OR p.risk_level = %(risk_level)s::text)
-      AND (%(min_value)s::numeric IS NULL OR p.revenue >= %(min_value)s::numeric)
+    SELECT *
+    FROM matching_customers(%(run_id)s, %(axis)s::text, %(segment)s::text, %(archetype_id)s::text,
+                            %(value_tier)s::text, %(risk_levels)s::text[], %(min_value)s::numeric,
+                            %(lifecycle)s::text, %(product_ids)s::bigint[], %(start)s::timestamptz,
+                            %(end)s::timestamptz, %(sort_by)s::text)
 ), kept AS (
     SELECT * FROM matching
     ORDER BY sort_key DESC NULLS LAST, revenue DESC, customer_id
     LIMIT %(max_rows)s
 )
-SELECT c.public_id, k.value_tier, k.orders, k.revenue AS lifetime_value, k.avg_order_value AS average_order_value,
-       k.recency_days AS days_since_last_order, k.churn_probability, k.risk_level,
-       k.predicted_clv_12m AS predicted_value_12m, k.expected_purchases_90d, k.archetype_id,
-       a.name AS archetype_name, (SELECT count(*) FROM matching) AS matching
+SELECT c.public_id, k.value_tier, k.lifecycle, k.orders, k.revenue AS lifetime_value,
+       k.avg_order_value AS average_order_value, k.recency_days AS days_since_last_order, k.churn_probability,
+       k.risk_level, round(k.value_at_stake::numeric, 2)::float8 AS value_at_stake,
+       k.predicted_clv_12m AS predicted_value_12m, k.expected_purchases_90d,
+       k.archetype_id, round(k.bought_spend::numeric, 2)::float8 AS bought_spend, k.bought_units,
+       k.bought_orders, a.name AS archetype_name, (SELECT count(*) FROM matching) AS matching
 FROM kept k
 JOIN customers c ON c.customer_id = k.customer_id
 LEFT JOIN archetypes a ON a.run_id = %(run_id)s AND a.archetype_id = k.archetype_id

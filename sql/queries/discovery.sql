@@ -96,7 +96,7 @@ COPY customer_profiles (run_id, customer_id, orders, revenue, first_order_at, la
                         avg_order_value, recency_days, tenure_days, history, features, memberships,
                         dominant_segments, segment_strengths, archetype_id, probability_alive,
                         churn_probability, risk_level, churn_reasons, expected_purchases_30d,
-                        expected_purchases_90d, predicted_clv_12m, value_tier)
+                        expected_purchases_90d, predicted_clv_12m, value_tier, lifecycle)
 FROM STDIN WITH (FORMAT csv)
 
 -- name: lock_publishing
@@ -159,6 +159,7 @@ SELECT c.store_customer_id,
        p.dominant_segments ->> 'repurchase' AS segment_repurchase,
        p.dominant_segments ->> 'returns' AS segment_returns,
        p.risk_level,
+       p.lifecycle,
        p.value_tier,
        p.probability_alive,
        p.orders,

@@ -6,10 +6,7 @@
 -- the position of the highest threshold at or below the member's lifetime value (0: below all).
 WITH members AS (
     SELECT revenue::float8 AS revenue, churn_probability, risk_level, orders
-    FROM customer_profiles
-    WHERE run_id = %(run_id)s
-      AND (%(axis)s::text IS NULL OR dominant_segments ->> %(axis)s::text = %(segment)s::text)
-      AND (%(archetype_id)s::text IS NULL OR archetype_id = %(archetype_id)s::text)
+    FROM run_members(%(run_id)s, %(axis)s, %(segment)s, %(archetype_id)s)
 ), tiers AS (
     SELECT width_bucket(revenue, %(thresholds)s::float8[]) AS bucket, count(*) AS customers
     FROM members

@@ -30,8 +30,7 @@ WITH members AS (
     SELECT p.revenue::float8 AS revenue, p.orders, p.avg_order_value::float8 AS avg_order_value,
            p.churn_probability, p.recency_days, p.predicted_clv_12m::float8 AS predicted_clv_12m,
            p.segment_strengths ->> %(axis)s::text AS strength, p.risk_level, p.value_tier
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s AND p.dominant_segments ->> %(axis)s::text = %(name)s::text
+    FROM run_members(%(run_id)s, %(axis)s, %(name)s, NULL) p
 ), figures AS (
     SELECT count(*)                                                             AS members,
            coalesce(sum(revenue), 0)                                            AS lifetime_value,
@@ -64,10 +63,9 @@ WHERE s.run_id = %(run_id)s AND s.axis = %(axis)s::text AND s.name = %(name)s::t
 
 -- name: detail_archetypes
 SELECT p.archetype_id, a.name, count(*) AS members
-FROM customer_profiles p
+FROM run_members(%(run_id)s, %(axis)s, %(name)s, NULL) p
 LEFT JOIN archetypes a ON a.run_id = p.run_id AND a.archetype_id = p.archetype_id
-WHERE p.run_id = %(run_id)s AND p.dominant_segments ->> %(axis)s::text = %(name)s::text
-  AND p.archetype_id IS NOT NULL
+WHERE p.archetype_id IS NOT NULL
 GROUP BY p.archetype_id, a.name
 ORDER BY members DESC, p.archetype_id
 LIMIT 5;

@@ -83,7 +83,7 @@ def register_command(app, deps, command: str, parse: Callable[[str], ToolCalls])
 
 
 def _report_tool_error(respond, tool: str, exc: Exception) -> None:
-    from analytics.tools.registry import ToolError
+    from analytics.core import ToolError
 
     if isinstance(exc, ToolError):
         respond(text=str(exc), response_type="ephemeral")

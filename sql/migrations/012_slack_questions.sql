@@ -1,7 +1,7 @@
 -- Slack questions as durable records (the Gorgias inbox's pattern): every acknowledged mention or
 -- DM is written down before it is answered, so one whose answer could not be produced (a dropped
 -- database connection, a crash mid-answer) is answered later by the retry sweep instead of lost.
--- (Numbered 011: 009 and 010 are taken on other branches.)
+-- (Numbered after main's 011_lifecycle.)
 
 CREATE TABLE slack_questions (
     question_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,0 +1,162 @@
+"""The one Starlette app `python app.py serve` runs, wired from the composition root's services:
+/health, /health/ready, /metrics, POST /slack/events (HTTP mode) and the Gorgias webhook, with the
+discovery scheduler, the Gorgias worker and Socket Mode started in its lifespan."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from analytics.context import after_discovery_run
+from analytics.core import ToolContext
+from bot.metrics import METRICS
+from settings import Settings
+from sql import Database
+from wiring import Services, build_services
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from gorgias.service import GorgiasService
+
+log = logging.getLogger("cib")
+
+
+def gorgias_service(services: Services) -> GorgiasService:
+    """The Gorgias integration with its REST client (None when not configured: intake only) and
+    the Claude client for drafts."""
+    from gorgias.client import GorgiasClient, GorgiasConfigError
+    from gorgias.service import GorgiasService
+
+    settings = services.settings
+    try:
+        client = GorgiasClient(settings)
+    except GorgiasConfigError as exc:
+        log.warning("Gorgias notes are not posted: %s (webhooks are still stored)", exc)
+        client = None
+    return GorgiasService(settings, services.db, services.ctx, client=client, claude=services.claude)
+
+
+def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None = None, slack_app: App | None = None,
+                  background: bool = True, scheduler: bool | None = None, services: Services | None = None) -> Starlette:
+    """The one Starlette app `serve` runs: /health, /health/ready, /metrics, POST /slack/events
+    (HTTP mode), the Gorgias webhook when configured. Its lifespan starts the discovery scheduler,
+    the Gorgias worker and, with SLACK_APP_TOKEN, Socket Mode. `bot` and `gorgias` never import each
+    other; this is where they meet. Tests pass their own `slack_app`, `background=False` (nothing
+    started) or `scheduler=False` (everything but the discovery scheduler)."""
+    if services is None:
+        services = build_services(settings, db) if ctx is None else Services(settings=settings, db=db, ctx=ctx)
+    ctx = services.ctx
+    routes = []
+    if slack_app is None and settings.slack_bot_token is not None:
+        from bot.app import build_slack_app, web_client
+
+        slack_app = build_slack_app(settings, db, client=web_client(settings), ctx=ctx,
+                                    router_factory=services.router)
+    if slack_app is not None and settings.slack_signing_secret is not None:
+        from bot.http import slack_routes
+
+        routes += slack_routes(slack_app)
+    gorgias = None
+    if settings.gorgias_webhook_secret or settings.gorgias_domain:
+        gorgias = gorgias_service(services)
+        routes += gorgias.routes()
+
+    async def health(request):
+        return JSONResponse({"status": "ok"})
+
+    def readiness() -> tuple[int, dict]:
+        from bot.dashboard import run_status
+        from sql.database import FAST_TIMEOUT
+
+        try:
+            if not db.reachable():  # answer 503 at once rather than wait out the pool's timeout
+                raise ConnectionError(f"no database connection within {FAST_TIMEOUT} s")
+            current, latest = run_status(db)
+        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+            log.warning("readiness: database check failed: %s", exc)
+            return 503, {"database": "unreachable", "current_run": None}
+        body = {"database": "ok", "current_run": current, "latest_run": latest}
+        if current is None:
+            body["problem"] = "no published discovery run yet (python app.py discover)"
+        return (200 if current else 503), body
+
+    async def ready(request):
+        status, body = await run_in_threadpool(readiness)
+        return JSONResponse(body, status_code=status, media_type="application/json")
+
+    async def metrics(request):
+        text = METRICS.render()
+        if gorgias is not None:
+            text += "".join(f"cib_gorgias_{name} {value:g}\n" for name, value in sorted(gorgias.metrics().items()))
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    routes += [Route("/health", health), Route("/health/ready", ready), Route("/metrics", metrics)]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        started = []
+        if background and (scheduler is None or scheduler):
+            from discovery.scheduler import DiscoveryScheduler
+
+            discovery_scheduler = DiscoveryScheduler(settings, db, lambda *a, **k: after_discovery_run(ctx))
+            discovery_scheduler.start()
+            started.append(discovery_scheduler.shutdown)
+        if background:
+            if gorgias is not None:
+                gorgias.start()
+                started.append(gorgias.stop)
+            if slack_app is not None and settings.slack_app_token is not None:
+                from bot.app import socket_mode_handler
+
+                handler = socket_mode_handler(slack_app, settings)
+                await run_in_threadpool(handler.connect)
+                started.append(handler.close)
+                log.info("Slack Socket Mode connected")
+            if slack_app is not None and hasattr(slack_app, "bot_deps"):
+                from bot.answering import RetrySweep
+
+                sweep = RetrySweep(slack_app)  # questions whose answer could not be produced
+                sweep.start()
+                started.append(sweep.stop)
+        try:
+            yield
+        finally:
+            for stop in reversed(started):
+                try:
+                    await run_in_threadpool(stop)
+                except Exception:  # noqa: BLE001 - keep shutting the rest down
+                    log.exception("shutdown step failed")
+
+    class MetricsMiddleware:
+        """Request counts and latencies by route path (not raw URL, to keep label sets small)."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                return await self.inner(scope, receive, send)
+            started_at, status = time.perf_counter(), {"code": 500}
+
+            async def send_and_record(message):
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                await send(message)
+
+            try:
+                await self.inner(scope, receive, send_and_record)
+            finally:
+                path = scope["path"] if any(r.path == scope["path"] for r in routes) else "other"
+                METRICS.inc("cib_http_requests_total", path=path, status=str(status["code"]))
+                METRICS.observe("cib_http_request_seconds", time.perf_counter() - started_at, path=path)
+
+    web = Starlette(routes=routes, lifespan=lifespan)
+    web.add_middleware(MetricsMiddleware)
+    return web
