@@ -214,7 +214,7 @@ CASES: list[Case] = [
       {"focus": "declining", "segment": "frequency:frequent"}),
     C("people who never came back after their first order", "analyze_behavior", {"focus": "one_time_buyers"}),
     C("how has customer behaviour changed over the past week", "analyze_behavior",
-      {"focus": "segment_moves", "days_ago": 7}),
+      {"focus": "recent_change", "window_weeks": 2}),
     C("discount addicts", "analyze_behavior", {"focus": "discount_dependency"}),
     C("one-off shoppers", "analyze_behavior", {"focus": "one_time_buyers"}),
     C("declning engagment", "analyze_behavior", {"focus": "declining"}),

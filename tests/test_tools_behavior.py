@@ -75,15 +75,17 @@ def test_small_move_groups_are_folded(loaded, settings):
     assert ones.one_time.by_days_since_order is None   # 3 one-time buyers: no breakdown
 
 
-def test_needs_an_earlier_run(fresh_db, settings):
+def test_a_single_run_answers_with_recent_change(fresh_db, settings):
     from tests.analytics_fixture import load_fixture
 
     fx = load_fixture(fresh_db, settings)
     with fresh_db.cursor() as cur:
         cur.execute("DELETE FROM discovery_runs WHERE run_id = %s", (fx.old_run,))
     lonely = ToolContext(db=fresh_db, settings=settings, cache=Cache(None))
-    with pytest.raises(ToolError, match="only one discovery run"):
-        run_tool(lonely, "analyze_behavior", {"focus": "declining"})
+    # One run: moves between runs cannot be told, so the answer is each customer's own recent change.
+    answered = run_tool(lonely, "analyze_behavior", {"focus": "declining"})
+    assert answered.focus == "recent_change" and "only one so far" in answered.note
+    assert answered.recent_change is not None and answered.compared_run_id is None
     assert run_tool(lonely, "analyze_behavior", {"focus": "one_time_buyers"}).one_time.converted_since is None
     with pytest.raises(ToolError, match="days_ago"):
         run_tool(lonely, "analyze_behavior", {"focus": "declining", "days_ago": 30})

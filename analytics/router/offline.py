@@ -161,9 +161,17 @@ class OfflineRouter:
         elif P_DECLINING.search(t) and not P_FORECAST.search(t):
             behaviour = "declining"
         elif P_MOVES.search(t) and not P_COMPARE.search(t):
-            behaviour = "segment_moves"
+            # Moves between segments need two runs; 'changed behaviour' is read within each
+            # customer's own history (one run is enough).
+            behaviour = "segment_moves" if re.search(r"\b(segments?|groups?|clusters?|moved)\b", t) else "recent_change"
         if behaviour and (p.segments or p.archetype) and (P_DETAIL.search(t) or P_DESCRIBE.search(t)):
             behaviour = None  # 'deep dive on discount driven' names a segment, not a behaviour
+        if behaviour == "recent_change" and not P_RECS.search(t):
+            weeks = {7: 2, 14: 2, 28: 4}.get(p.days_ago) if p.days_ago else None
+            if re.search(r"\b(8|eight) weeks\b|\b(2|two) months\b", t):
+                weeks = 8
+            return decision("analyze_behavior", slots.as_dict(
+                focus=behaviour, window_weeks=weeks, segment=seg, limit=p.limit))
         if behaviour and not P_RECS.search(t):
             return decision("analyze_behavior", slots.as_dict(
                 focus=behaviour, days_ago=p.days_ago, segment=seg, limit=p.limit))

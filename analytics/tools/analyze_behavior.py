@@ -1,5 +1,6 @@
-"""analyze_behavior: how customers' behaviour changed since the run 7/14/28 days ago — segment
-moves, declining engagement — plus one-time buyers and discount dependency."""
+"""analyze_behavior: how customers' behaviour changed — within their own history over the last 2, 4
+or 8 weeks (answers from a single discovery run), and since the run 7/14/28 days ago (segment moves,
+declining engagement) — plus one-time buyers and discount dependency."""
 from __future__ import annotations
 
 from typing import Literal
@@ -18,10 +19,14 @@ from sql import query
 class AnalyzeBehaviorInput(ToolInput):
     """How behaviour changed since an earlier discovery run."""
 
-    focus: Literal["segment_moves", "declining", "one_time_buyers", "discount_dependency"] = Field(
-        "segment_moves", description="segment_moves: customers who changed segment; declining: falling "
-        "engagement; one_time_buyers: single-order customers; discount_dependency: buying mostly on discount."
+    focus: Literal["recent_change", "segment_moves", "declining", "one_time_buyers", "discount_dependency"] = Field(
+        "recent_change", description="recent_change: each customer's last `window_weeks` against their own "
+        "history (pace slowing, basket shrinking, category switch, discount dependence, return spike); "
+        "segment_moves: customers who changed segment since an earlier run; declining: falling engagement "
+        "since an earlier run; one_time_buyers: single-order customers; discount_dependency: buying mostly "
+        "on discount."
     )
+    window_weeks: Literal[2, 4, 8] = Field(4, description="For recent_change: the recent window in weeks.")
     days_ago: Literal[7, 14, 28] = Field(7, description="Compare with the run this many days ago.")
     segment: str | None = Field(None, max_length=80, description=SEGMENT_HELP)
     limit: int = Field(20, ge=1, le=100)
@@ -91,6 +96,37 @@ class DiscountCustomer(BaseModel):
     lifetime_value: float
 
 
+class ChangedCustomer(BaseModel):
+    public_id: str
+    value_tier: str | None
+    lifetime_value: float
+    signals: list[str]
+    orders_before: int
+    orders_recent: int
+    expected_in_window: float | None
+    average_order_before: float | None
+    average_order_recent: float | None
+    usual_categories: list[str] | None
+    recent_categories: list[str] | None
+
+
+class RecentChange(BaseModel):
+    window_weeks: int
+    customers_judged: int = Field(description="Customers with 3+ orders before the window")
+    customers_changed: int
+    changed_value: float
+    by_signal: dict[str, int]
+
+
+SIGNAL_WORDS = {
+    "pace_slowing": "no order in the window though their pace promised one",
+    "basket_shrinking": "orders under 60% of their usual value",
+    "category_switch": "buying outside their two usual categories",
+    "discount_dependence": "now mostly on discount, used to pay full price",
+    "return_spike": "returning 30%+ of recent spend, used to keep almost everything",
+}
+
+
 class AnalyzeBehaviorResult(ToolResult):
     focus: str
     run_id: int
@@ -109,6 +145,8 @@ class AnalyzeBehaviorResult(ToolResult):
     one_time_buyers: list[OneTimeBuyer] = Field(default_factory=list)
     discount: DiscountStats | None = None
     discount_customers: list[DiscountCustomer] = Field(default_factory=list)
+    recent_change: RecentChange | None = None
+    changed_customers: list[ChangedCustomer] = Field(default_factory=list)
 
 
 def earlier_run(ctx: ToolContext, days_ago: int, required: bool) -> tuple[RunInfo | None, str | None]:
@@ -139,24 +177,32 @@ def _fold_moves(ctx: ToolContext, rows: list[dict]) -> list[SegmentMove]:
 
 
 @tool("analyze_behavior",
-          "How customer behaviour changed since the discovery run 7, 14 or 28 days ago: focus=segment_moves "
-          "(who moved between segments), declining (rising churn, falling expected purchases), one_time_buyers "
-          "(single-order customers and how many came back), discount_dependency (customers buying mostly on "
-          "discount). Optionally within one segment.",
+          "How customer behaviour changed: focus=recent_change (default; each regular customer's last 2, 4 or 8 "
+          "weeks against their own history: pace slowing, basket shrinking, category switch, discount dependence, "
+          "return spike; works from a single discovery run), segment_moves (who moved between segments since the "
+          "run 7, 14 or 28 days ago), declining (rising churn, falling expected purchases since then), "
+          "one_time_buyers (single-order customers and how many came back), discount_dependency (customers "
+          "buying mostly on discount). Optionally within one segment.",
       title="Behaviour change", exportable=True,
-      warm=tuple({"focus": f} for f in ("segment_moves", "declining", "one_time_buyers", "discount_dependency")))
+      warm=tuple({"focus": f} for f in ("recent_change", "segment_moves", "declining", "one_time_buyers",
+                                        "discount_dependency")))
 def analyze_behavior(ctx: ToolContext, params: AnalyzeBehaviorInput) -> AnalyzeBehaviorResult:
     run = require_current_run(ctx)
     axis, segment = segment_filter(ctx, params.segment, run.run_id)
-    needs_old = params.focus in ("segment_moves", "declining")
-    old, note = earlier_run(ctx, params.days_ago, required=needs_old)
+    focus = params.focus
+    old, note = earlier_run(ctx, params.days_ago, required=False)
+    if old is None and focus in ("segment_moves", "declining"):
+        # A fresh install has one run: answer with each customer's own recent change instead.
+        note = (f"Moves between runs need an earlier discovery run (there is only one so far); here is how "
+                f"customers changed against their own history over the last {params.window_weeks} weeks instead.")
+        focus = "recent_change"
 
     def compute() -> AnalyzeBehaviorResult:
         sql_params = {"run_id": run.run_id, "old_run_id": old.run_id if old else None, "axis": axis,
                       "segment": segment, "limit": params.limit, "as_of": run.as_of,
                       "old_as_of": old.as_of if old else None, "share": DISCOUNT_DEPENDENT_SHARE}
         result = AnalyzeBehaviorResult(
-            tool="analyze_behavior", summary="", focus=params.focus, run_id=run.run_id, as_of=run.as_of,
+            tool="analyze_behavior", summary="", focus=focus, run_id=run.run_id, as_of=run.as_of,
             compared_run_id=old.run_id if old else None, compared_as_of=old.as_of if old else None, note=note,
             segment=f"{axis}:{segment}" if axis else None)
         since = f" since the run of {old.as_of:%Y-%m-%d}" if old else ""
@@ -165,7 +211,25 @@ def analyze_behavior(ctx: ToolContext, params: AnalyzeBehaviorInput) -> AnalyzeB
             if old is not None:
                 cur.execute(query("behavior.compared"), sql_params)
                 result.customers_compared = cur.fetchone()["customers"]
-            if params.focus == "segment_moves":
+            if focus == "recent_change":
+                cur.execute(query("behavior.recent_change"), {**sql_params, "window_days": params.window_weeks * 7})
+                found = cur.fetchone()
+                result.recent_change = RecentChange(
+                    window_weeks=params.window_weeks, customers_judged=found["judged"],
+                    customers_changed=found["changed"], changed_value=round(float(found["changed_value"]), 2),
+                    by_signal=dict(sorted(found["by_signal"].items(), key=lambda kv: -kv[1])))
+                result.changed_customers = [ChangedCustomer(
+                    public_id=r["public_id"], value_tier=r["value_tier"], lifetime_value=float(r["revenue"]),
+                    signals=r["signals"], orders_before=r["orders_before"], orders_recent=r["orders_recent"],
+                    expected_in_window=r["expected_in_window"], average_order_before=r["aov_before"],
+                    average_order_recent=r["aov_recent"], usual_categories=r["usual_categories"],
+                    recent_categories=r["recent_categories"]) for r in found["rows"]]
+                rc = result.recent_change
+                top = ", ".join(f"{SIGNAL_WORDS[k].split(',')[0]} ({v:,})" for k, v in list(rc.by_signal.items())[:3])
+                result.summary = (f"{rc.customers_changed:,} of {rc.customers_judged:,} regular customers{within} "
+                                  f"changed in the last {rc.window_weeks} weeks against their own history, holding "
+                                  f"{money(rc.changed_value)} lifetime value" + (f": {top}." if top else "."))
+            elif focus == "segment_moves":
                 cur.execute(query("behavior.moves"), sql_params)
                 found = cur.fetchone()
                 moves = found["moves"]
@@ -177,7 +241,7 @@ def analyze_behavior(ctx: ToolContext, params: AnalyzeBehaviorInput) -> AnalyzeB
                                   f"customers in both runs." + (
                                       f" Most common: {top.axis} {top.from_segment} → {top.to_segment} "
                                       f"({top.customers:,})." if top else ""))
-            elif params.focus == "declining":
+            elif focus == "declining":
                 cur.execute(query("behavior.declining"), sql_params)
                 rows = cur.fetchall()
                 result.declining_count = rows[0]["total"] if rows else 0
@@ -191,7 +255,7 @@ def analyze_behavior(ctx: ToolContext, params: AnalyzeBehaviorInput) -> AnalyzeB
                 result.summary = (f"{result.declining_count:,} customers{within} show declining engagement{since} "
                                   f"(churn up 10+ points, a worse risk level or 30%+ fewer expected purchases), "
                                   f"holding {money(result.declining_value)} lifetime value.")
-            elif params.focus == "one_time_buyers":
+            elif focus == "one_time_buyers":
                 cur.execute(query("behavior.one_time_stats"), sql_params)
                 s = cur.fetchone()
                 stats = OneTimeStats(customers=s["customers"], one_time=s["one_time"],
@@ -239,5 +303,5 @@ def analyze_behavior(ctx: ToolContext, params: AnalyzeBehaviorInput) -> AnalyzeB
             result.summary += " " + note
         return result
 
-    return cached(ctx, "analyze_behavior", run.run_id, f"{old.run_id if old else None}:{params.model_dump_json()}",
+    return cached(ctx, "analyze_behavior", run.run_id, f"{old.run_id if old else None}:{focus}:{params.model_dump_json()}",
                   compute, AnalyzeBehaviorResult)

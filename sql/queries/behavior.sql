@@ -126,3 +126,96 @@ SELECT count(*)                                                             AS c
                  FROM (SELECT * FROM flagged WHERE dependent ORDER BY revenue DESC, customer_id LIMIT %(limit)s) x
                  JOIN customers c ON c.customer_id = x.customer_id), '[]') AS top
 FROM flagged;
+
+-- name: recent_change
+-- Each customer's last %(window_days)s days against their own history before that window, from a
+-- single run (no earlier run needed). Customers with at least 3 sale orders before the window are
+-- judged; a signal fires when the window departs clearly from their own habit:
+--   pace_slowing     no sale order in the window though their pace promised at least one
+--   basket_shrinking recent orders worth under 60%% of their usual order
+--   category_switch  recent orders hold none of their two usual categories
+--   discount_dependence  recent orders mostly discounted (60%%+) where they used to pay full price (<30%%)
+--   return_spike     30%%+ of the window's spend returned where they used to return under 10%%
+WITH bounds AS (
+    SELECT %(as_of)s::timestamptz AS as_of,
+           %(as_of)s::timestamptz - make_interval(days => %(window_days)s) AS window_start
+), members AS (
+    SELECT customer_id, revenue::float8 AS revenue, value_tier
+    FROM run_members(%(run_id)s, %(axis)s, %(segment)s, NULL)
+), scoped AS MATERIALIZED (
+    SELECT o.customer_id, o.order_id, o.kind, o.total::float8 AS total, o.discount_total > 0 AS discounted,
+           o.ordered_at, o.ordered_at >= b.window_start AS recent, b.window_start
+    FROM orders o
+    JOIN members m ON m.customer_id = o.customer_id
+    CROSS JOIN bounds b
+    WHERE o.ordered_at <= b.as_of AND o.kind IN ('sale', 'return')
+), per AS (
+    SELECT customer_id,
+           count(*) FILTER (WHERE kind = 'sale' AND NOT recent)                     AS orders_before,
+           count(*) FILTER (WHERE kind = 'sale' AND recent)                         AS orders_recent,
+           min(ordered_at) FILTER (WHERE kind = 'sale')                             AS first_at,
+           min(window_start)                                                        AS window_start,
+           avg(total) FILTER (WHERE kind = 'sale' AND NOT recent)                   AS aov_before,
+           avg(total) FILTER (WHERE kind = 'sale' AND recent)                       AS aov_recent,
+           avg(discounted::int) FILTER (WHERE kind = 'sale' AND NOT recent)         AS discount_share_before,
+           avg(discounted::int) FILTER (WHERE kind = 'sale' AND recent)             AS discount_share_recent,
+           coalesce(sum(total) FILTER (WHERE kind = 'sale' AND NOT recent), 0)      AS gross_before,
+           coalesce(-sum(total) FILTER (WHERE kind = 'return' AND NOT recent), 0)   AS returns_before,
+           coalesce(sum(total) FILTER (WHERE kind = 'sale' AND recent), 0)          AS gross_recent,
+           coalesce(-sum(total) FILTER (WHERE kind = 'return' AND recent), 0)       AS returns_recent
+    FROM scoped
+    GROUP BY customer_id
+), judged AS (
+    SELECT p.*,
+           -- their own pace before the window, applied to its length
+           p.orders_before / greatest(extract(epoch FROM p.window_start - p.first_at) / 86400.0, 30.0)
+               * %(window_days)s AS expected_in_window
+    FROM per p
+    WHERE p.orders_before >= 3
+), category_spend AS (
+    SELECT s.customer_id, s.recent, coalesce(pr.category, 'uncategorized') AS category,
+           sum(l.quantity * l.unit_price - l.discount) AS spend
+    FROM scoped s
+    JOIN order_lines l ON l.order_id = s.order_id
+    LEFT JOIN products pr ON pr.product_id = l.product_id
+    WHERE s.kind = 'sale' AND s.customer_id IN (SELECT customer_id FROM judged WHERE orders_recent > 0)
+    GROUP BY 1, 2, 3
+), usual AS (
+    SELECT customer_id, (array_agg(category ORDER BY spend DESC, category))[1:2] AS categories
+    FROM category_spend WHERE NOT recent GROUP BY customer_id
+), lately AS (
+    SELECT customer_id, array_agg(category ORDER BY spend DESC, category) AS categories
+    FROM category_spend WHERE recent GROUP BY customer_id
+), signalled AS (
+    SELECT j.*, u.categories AS usual_categories, la.categories AS recent_categories,
+           array_remove(ARRAY[
+               CASE WHEN j.orders_recent = 0 AND j.expected_in_window >= 1.0 THEN 'pace_slowing' END,
+               CASE WHEN j.orders_recent > 0 AND j.aov_recent < 0.6 * j.aov_before THEN 'basket_shrinking' END,
+               CASE WHEN j.orders_recent > 0 AND u.categories IS NOT NULL AND NOT (la.categories && u.categories)
+                    THEN 'category_switch' END,
+               CASE WHEN j.orders_recent >= 2 AND j.discount_share_recent >= 0.6 AND j.discount_share_before < 0.3
+                    THEN 'discount_dependence' END,
+               CASE WHEN j.gross_recent > 0 AND j.returns_recent >= 0.3 * j.gross_recent
+                         AND j.returns_before < 0.1 * greatest(j.gross_before, 0.01) THEN 'return_spike' END
+           ], NULL) AS signals
+    FROM judged j
+    LEFT JOIN usual u ON u.customer_id = j.customer_id
+    LEFT JOIN lately la ON la.customer_id = j.customer_id
+), changed AS (
+    SELECT s.*, m.revenue, m.value_tier FROM signalled s JOIN members m USING (customer_id)
+    WHERE cardinality(s.signals) > 0
+)
+SELECT (SELECT count(*) FROM judged)                                                          AS judged,
+       (SELECT count(*) FROM changed)                                                         AS changed,
+       (SELECT coalesce(sum(revenue), 0) FROM changed)                                        AS changed_value,
+       (SELECT coalesce(jsonb_object_agg(signal, n), '{}')
+          FROM (SELECT unnest(signals) AS signal, count(*) AS n FROM changed GROUP BY 1) c)  AS by_signal,
+       coalesce((SELECT jsonb_agg(to_jsonb(t) ORDER BY t.revenue DESC, t.public_id)
+                 FROM (SELECT cu.public_id, ch.value_tier, ch.revenue, ch.signals, ch.orders_before,
+                              ch.orders_recent, round(ch.expected_in_window::numeric, 2)::float8 AS expected_in_window,
+                              round(ch.aov_before::numeric, 2)::float8 AS aov_before,
+                              round(ch.aov_recent::numeric, 2)::float8 AS aov_recent,
+                              ch.usual_categories, ch.recent_categories
+                       FROM changed ch JOIN customers cu USING (customer_id)
+                       ORDER BY ch.revenue DESC, cu.public_id
+                       LIMIT %(limit)s) t), '[]'::jsonb)                                        AS rows;
