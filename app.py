@@ -46,6 +46,7 @@ def cmd_ingest(args, settings: Settings) -> int:
     try:
         summary = import_file(
             db, Path(args.file), fmt=args.format, skip_bad_rows=args.skip_bad_rows,
+            allow_dates_from=args.allow_dates_from,
             progress=None if args.json else terminal_progress("Importing"),
         )
     except ImportFailed as exc:
@@ -274,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="auto", choices=["auto", "canonical", "shopify", "uci"])
     p.add_argument("--skip-bad-rows", action="store_true",
                    help="load the good rows; write rejected rows with reasons to FILE.rejected.csv")
+    p.add_argument("--allow-dates-from", metavar="YYYY-MM-DD", default=None,
+                   help="accept orders dated from this day on (default: 1990-01-01)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_ingest)
 

@@ -5,20 +5,27 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 
 from bot.access import is_allowed, not_enabled_message
 from bot.delivery import PartlyDelivered, post_pages, replace_with_error
 from bot.metrics import METRICS
+from bot.questions import (
+    GAVE_UP, MAX_ATTEMPTS, claim_due_questions, finish_question, is_connection_failure, record_question,
+)
 from bot.views.answer import answer_pages
 from bot.views.charts import forecast_png
 from bot.views.help import help_blocks
+from sql.database import retry_if_dropped
 
 log = logging.getLogger(__name__)
 
 THINKING = "⏳ Looking into it…"
 FAILED = ("Sorry, I couldn't answer that just now (the error is logged). "
           "Try again in a minute, or ask `help` for what I can do.")
+WILL_RETRY = ("Sorry, I lost my connection to the store's data while answering that. "
+              "I'll answer here in a few minutes.")
 PARTLY_FAILED = "Sorry, the rest of that answer couldn't be posted (the error is logged). Try a narrower question."
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 
@@ -36,7 +43,11 @@ def clean_question(text: str) -> str:
 
 
 def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | None, question: str,
-                     listener: str, assistant_thread: bool = False) -> None:
+                     listener: str, assistant_thread: bool = False, question_id: int | None = None,
+                     attempt: int = 1) -> None:
+    """Answer (or apologise) in the thread. The question is recorded first (bot.questions) and
+    marked when done; one that failed on the database connection stays pending, says so, and is
+    answered again by the retry sweep. `question_id`/`attempt`: the sweep's retry of a record."""
     started = time.perf_counter()
     if not is_allowed(deps.settings, channel, user):
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=not_enabled_message(channel))
@@ -47,6 +58,9 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
         return
     # Progress: the assistant pane's "is thinking…" status (cleared by Slack when the answer is
     # posted), or elsewhere a placeholder message that the answer (or the error) replaces.
+    if question_id is None:
+        question_id = record_question(deps.db, channel=channel, thread_ts=thread_ts, user=user, question=question,
+                                      listener=listener, assistant_thread=assistant_thread)
     status_shown = assistant_thread and _show_status(client, channel, thread_ts)
     placeholder_ts = None
     try:
@@ -54,21 +68,29 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
             placeholder_ts = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)["ts"]
         with deps.slot():
             # The full text: the router itself refuses oversize questions politely.
-            answer = deps.router.answer(question, thread_key(channel, thread_ts), user)
+            answer = retry_if_dropped(lambda: deps.router.answer(question, thread_key(channel, thread_ts), user),
+                                      "answering a Slack question")
             pages = answer_pages(answer)
         results = [c.result for c in (answer.tool_calls or []) if getattr(c, "result", None) is not None]
         post_pages(client, channel, pages, thread_ts=thread_ts, replace_ts=placeholder_ts,
                    chart_png=lambda: next((png for r in results if (png := forecast_png(r))), None))
         METRICS.inc("cib_slack_answers_total", source=str(getattr(answer, "source", "unknown")))
+        finish_question(deps.db, question_id, "answered")
     except PartlyDelivered:
         # The first page already replaced the placeholder: say the rest failed in a new message.
         METRICS.inc("cib_slack_errors_total", listener=listener)
         log.exception("answering in %s (thread %s) was cut short", channel, thread_ts)
         replace_with_error(client, channel, None, thread_ts, PARTLY_FAILED)
-    except Exception:
+        finish_question(deps.db, question_id, "apologised", "partly delivered")
+    except Exception as exc:
         METRICS.inc("cib_slack_errors_total", listener=listener)
         log.exception("answering in %s (thread %s) failed", channel, thread_ts)
-        replace_with_error(client, channel, placeholder_ts, thread_ts, FAILED)
+        if question_id is not None and is_connection_failure(exc) and attempt < MAX_ATTEMPTS:
+            # Left pending: the retry sweep answers it once its lease runs out.
+            replace_with_error(client, channel, placeholder_ts, thread_ts, WILL_RETRY)
+        else:
+            replace_with_error(client, channel, placeholder_ts, thread_ts, FAILED)
+            finish_question(deps.db, question_id, "apologised", f"{type(exc).__name__}: {exc}")
     finally:
         METRICS.observe("cib_slack_listener_seconds", time.perf_counter() - started, listener=listener)
 
@@ -80,3 +102,53 @@ def _show_status(client, channel: str, thread_ts: str) -> bool:
     except Exception:  # noqa: BLE001 - not an assistant thread (or no scope): use a placeholder
         log.debug("assistant status not available in %s", channel)
         return False
+
+
+# --- the retry sweep (questions left pending, see bot.questions) ------------------------------------
+
+def retry_due_questions(app, limit: int = 5) -> int:
+    """Answer pending questions whose lease ran out (Bolt `app` with its `bot_deps` and client);
+    returns how many were taken."""
+    deps = app.bot_deps
+    due = claim_due_questions(deps.db, limit)
+    for row in due:
+        METRICS.inc("cib_slack_question_retries_total")
+        if row["attempts"] > MAX_ATTEMPTS:
+            try:
+                app.client.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"],
+                                            text=GAVE_UP.format(question=row["question"][:200],
+                                                                attempts=MAX_ATTEMPTS - 1))
+            finally:
+                finish_question(deps.db, row["question_id"], "apologised", "gave up after retries")
+            continue
+        log.info("answering Slack question %s again (attempt %s)", row["question_id"], row["attempts"])
+        answer_in_thread(deps, app.client, channel=row["channel_id"], thread_ts=row["thread_ts"],
+                         user=row["user_id"], question=row["question"], listener="retry",
+                         assistant_thread=row["assistant_thread"], question_id=row["question_id"],
+                         attempt=row["attempts"])
+    return len(due)
+
+
+class RetrySweep:
+    """A daemon thread running `retry_due_questions` every INTERVAL seconds while `serve` runs."""
+
+    INTERVAL = 20.0
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="slack-question-retry", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            try:
+                retry_due_questions(self.app)
+            except Exception as exc:  # noqa: BLE001 - the database may be down; try again next round
+                log.warning("Slack question retry sweep failed: %s", exc)

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from analytics.router import Answer, Router
 from bot.render_text import answer_to_text
 from bot.views.export import export_csv
+from sql.safe_files import private_dir
 
 HELP = """Ask about your customers, for example:
   who is about to churn?            top 10 customers by value
@@ -76,7 +77,7 @@ def export_last(router: Router, answer: Answer | None) -> str:
         return "There is no list to export yet: ask for one first (e.g. 'top 10 customers by value')."
     content, note = export_csv(router.ctx, call.tool, dict(call.arguments or {}), call.result)
     folder = Path(router.ctx.settings.data_dir) / "exports"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(folder)  # 0700 even when the folder already existed
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     path = folder / f"{call.tool}-{stamp}-{uuid.uuid4().hex[:6]}.csv"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -3,11 +3,13 @@ with several app instances any of them may get the retry: the first to record th
 PostgreSQL answers, the others acknowledge and do nothing."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 
 from bot.metrics import METRICS
 from sql import query
+from sql.database import retry_if_dropped
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +31,37 @@ def first_delivery(db, body: dict) -> bool:
     event_id = body.get("event_id") if body.get("type") == "event_callback" else None
     if not event_id:
         return True
-    if not mark_event_seen(db, event_id):
+    try:
+        fresh = retry_if_dropped(lambda: mark_event_seen(db, event_id), "recording Slack event")
+    except Exception:  # the database is unreachable: answer (maybe twice) rather than lose the question
+        log.warning("could not record Slack event %s; answering it anyway", event_id, exc_info=True)
+        return True
+    if not fresh:
         METRICS.inc("cib_slack_duplicate_events_total")
         log.info("skipping event %s: already handled", event_id)
         return False
     if random.random() < 0.01:  # keep the table small without a scheduler job
         forget_old_events(db)
+    return True
+
+
+def first_command_delivery(db, command: dict, raw_body: str | bytes | None) -> bool:
+    """True unless this slash command was handled before: a replayed request (the same signed body,
+    which Slack's signature accepts for five minutes) carries the same trigger id and the same
+    bytes. Recorded with the event ids; a database hiccup answers rather than drops."""
+    keys = []
+    if command.get("trigger_id"):
+        keys.append(f"command:{command['trigger_id']}"[:200])
+    if raw_body:
+        data = raw_body.encode("utf-8", "surrogatepass") if isinstance(raw_body, str) else raw_body
+        keys.append("command-body:" + hashlib.sha256(data).hexdigest())
+    try:
+        fresh = [mark_event_seen(db, key) for key in keys]
+    except Exception:
+        log.warning("could not record slash command %s for de-duplication; answering it", keys[:1], exc_info=True)
+        return True
+    if not all(fresh):
+        METRICS.inc("cib_slack_duplicate_events_total")
+        log.info("skipping slash command %s: already handled", command.get("command"))
+        return False
     return True

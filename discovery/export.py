@@ -6,6 +6,7 @@ from pathlib import Path
 
 from discovery.features import _copy_frame
 from sql import query
+from sql.safe_files import write_private_csv
 
 AXIS_COLUMNS = ["segment_frequency", "segment_value", "segment_exploration", "segment_price_sensitivity",
                 "segment_cadence", "segment_maturity", "segment_repurchase", "segment_returns"]
@@ -26,5 +27,5 @@ def export_profiles(db, path: Path) -> int:
             raise ExportError("no discovery run yet — run `python app.py discover` first")
     with db.connection() as conn:
         frame = _copy_frame(conn, query("discovery.export_profiles"), {}, dtype={"store_customer_id": str})
-    frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+    write_private_csv(frame, path, index=False, float_format="%.6g", lineterminator="\n")
     return len(frame)

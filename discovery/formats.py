@@ -6,9 +6,10 @@ Everything here is whole-column pandas work; nothing loops over rows.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,10 +61,16 @@ class Mapped:
 
 # --- reading --------------------------------------------------------------------------------------
 
-def _decode(raw: bytes) -> tuple[bytes, str]:
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _decode(raw: bytes, source: str = "file") -> tuple[bytes, str]:
     """UTF-8 bytes for pyarrow, plus the encoding the file was really in.
 
-    Excel on Windows saves CSV as cp1252; a few bytes cp1252 leaves undefined only exist in Latin-1.
+    One encoding for the whole file only when the whole file decodes with it. Excel on Windows
+    saves CSV as cp1252; a few bytes cp1252 leaves undefined only exist in Latin-1. A file that is
+    not UTF-8 as a whole but holds UTF-8 sequences (rows pasted from elsewhere) is decoded row by
+    row, so 'Renée' stays 'Renée' and never becomes 'RenÃ©e'.
     """
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -72,14 +79,37 @@ def _decode(raw: bytes) -> tuple[bytes, str]:
         return raw, "utf-8"
     except UnicodeDecodeError:
         pass
+    if _UTF8_MULTIBYTE.search(raw):
+        return _decode_by_row(raw, source), "mixed (utf-8 and cp1252 by row)"
     try:
         return raw.decode("cp1252").encode("utf-8"), "cp1252"
     except UnicodeDecodeError:
         return raw.decode("latin-1").encode("utf-8"), "latin-1"
 
 
+def _decode_by_row(raw: bytes, source: str) -> bytes:
+    lines = raw.split(b"\n")
+    for number, line in enumerate(lines):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            continue
+        except UnicodeDecodeError:
+            pass
+        if _UTF8_MULTIBYTE.search(line):
+            where = "the header" if number == 0 else f"row {number}"
+            raise ImportFailed(f"{source}: {where} mixes UTF-8 and another encoding in one line, so its "
+                               "text cannot be read reliably; save the file as UTF-8. Nothing was imported")
+        try:
+            lines[number] = line.decode("cp1252").encode("utf-8")
+        except UnicodeDecodeError:
+            lines[number] = line.decode("latin-1").encode("utf-8")
+    return b"\n".join(lines)
+
+
 def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
-    data, encoding = _decode(raw)
+    data, encoding = _decode(raw, source)
     if not data.strip():
         raise ImportFailed(f"{source}: the file is empty (no header row)")
     first_line = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
@@ -87,7 +117,10 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
     delimiter = max([",", ";", "\t"], key=first_line.count)
     # The csv module reads the header so quoted names with commas work; pyarrow then reads every
     # column as text, so '017' stays '017' and '17850.0' can be cleaned up deliberately.
-    names = next(csv.reader([first_line], delimiter=delimiter))
+    try:
+        names = next(csv.reader([first_line], delimiter=delimiter))
+    except csv.Error as exc:
+        raise ImportFailed(f"{source}: the header row is not readable CSV ({exc})") from None
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ImportFailed(f"{source}: the header repeats column(s) {dupes}")
@@ -107,6 +140,8 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
                 column_types={name: pa.string() for name in names}, strings_can_be_null=False),
         )
     except pa.ArrowInvalid as exc:
+        if "straddl" in str(exc):  # pyarrow's words for a cell larger than its read block
+            raise ImportFailed(_huge_field_message(data, delimiter, source)) from None
         raise ImportFailed(f"{source}: not a readable CSV file: {exc}") from None
     frame = _numbered(table.to_pandas())
     decimal_comma = delimiter != ","
@@ -117,13 +152,17 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
     malformed: dict[int, str] = {}
     good: list[int] = []
     records = (r for r in csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=delimiter) if r)
-    next(records)
-    for number, record in enumerate(records, start=1):
-        if len(record) == len(names):
-            good.append(number)
-        else:
-            text = ",".join(record)
-            malformed[number] = f"has {len(record)} fields where the header has {len(names)}: {text[:300]!r}"
+    try:
+        next(records)
+        for number, record in enumerate(records, start=1):
+            if len(record) == len(names):
+                good.append(number)
+            else:
+                text = ",".join(record)
+                malformed[number] = f"has {len(record)} fields where the header has {len(names)}: {text[:300]!r}"
+    except csv.Error as exc:
+        raise ImportFailed(f"{source}: not a readable CSV file ({len(ragged)} row(s) with the wrong number "
+                           f"of fields; {exc})") from None
     if len(good) != len(frame):  # the two readers disagree: say so rather than guess row numbers
         raise ImportFailed(f"{source}: not a readable CSV file ({len(ragged)} row(s) with the wrong number "
                            f"of fields, first: {ragged[0][:80]!r})")
@@ -131,10 +170,88 @@ def _read_csv_bytes(raw: bytes, source: str) -> RawTable:
     return RawTable(frame, source, encoding, pd.Series(malformed, dtype=object), decimal_comma=decimal_comma)
 
 
+MAX_FIELD_BYTES = 16 << 20  # pyarrow's read block: no single cell may be larger
+
+
+def _huge_field_message(data: bytes, delimiter: str, source: str) -> str:
+    """Name the row of the first cell larger than MAX_FIELD_BYTES (csv module: slow, but only on
+    this path)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(MAX_FIELD_BYTES)
+    where = ""
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=delimiter)
+        row = 0
+        try:
+            for row, _record in enumerate(reader):  # row 0 is the header
+                pass
+        except csv.Error:
+            where = f" row {row + 1}:" if row else " the header:"
+    finally:
+        csv.field_size_limit(limit)
+    return (f"{source}:{where} a cell is larger than {MAX_FIELD_BYTES >> 20} MB, the most one cell may hold; "
+            "nothing was imported")
+
+
 def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
     # Row numbers as people count them in a spreadsheet's data area: the first row after the header is 1.
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     return frame
+
+
+# Decompression bombs: a 1 MB gzip can expand to gigabytes. Real order exports are a few hundred
+# MB at most and compress 5-20x; past _RATIO_CHECK_FROM, an expansion over MAX_COMPRESSION_RATIO is
+# refused too, so a bomb fails at ~64 MB instead of at the size cap.
+MAX_DECOMPRESSED_BYTES = 2 << 30
+MAX_COMPRESSION_RATIO = 100
+_RATIO_CHECK_FROM = 64 << 20
+_INFLATE_CHUNK = 4 << 20
+
+
+def _too_big(source: str, size: int, compressed: int) -> ImportFailed:
+    return ImportFailed(
+        f"{source}: decompresses to more than {size / (1 << 20):,.0f} MB from {compressed / (1 << 20):,.1f} MB "
+        f"(the limit is {MAX_DECOMPRESSED_BYTES >> 20:,} MB, or {MAX_COMPRESSION_RATIO}x the compressed size); "
+        "nothing was imported")
+
+
+def _check_expansion(source: str, size: int, compressed: int) -> None:
+    if size > MAX_DECOMPRESSED_BYTES or (size > _RATIO_CHECK_FROM
+                                         and size > MAX_COMPRESSION_RATIO * max(compressed, 1)):
+        raise _too_big(source, size, compressed)
+
+
+def _gunzip_bounded(raw: bytes, source: str) -> bytes:
+    """gzip.decompress with a bound on the output, checked while inflating (multi-member files too)."""
+    parts: list[bytes] = []
+    size, data = 0, raw
+    while data[:2] == b"\x1f\x8b":
+        inflater = zlib.decompressobj(wbits=31)
+        while True:
+            try:
+                chunk = inflater.decompress(data, _INFLATE_CHUNK)
+            except zlib.error as exc:
+                raise ImportFailed(f"{source}: not a readable gzip file ({exc})") from None
+            size += len(chunk)
+            _check_expansion(source, size, len(raw))
+            parts.append(chunk)
+            if inflater.eof:
+                data = inflater.unused_data
+                break
+            data = inflater.unconsumed_tail
+            if not data and not chunk:
+                raise ImportFailed(f"{source}: the gzip file is truncated")
+    return b"".join(parts)
+
+
+def _check_zip_size(path: Path, source: str) -> None:
+    """An XLSX is a zip: refuse one whose members declare a bomb's size before openpyxl inflates them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(member.file_size for member in archive.infolist())
+    except zipfile.BadZipFile:
+        return  # openpyxl reports it
+    _check_expansion(source, declared, path.stat().st_size)
 
 
 def read_table(path: Path) -> RawTable:
@@ -152,12 +269,13 @@ def read_table(path: Path) -> RawTable:
             frame = pd.read_parquet(path)
             return RawTable(_numbered(frame), source)
         if head[:2] == b"PK" or suffixes.endswith((".xlsx", ".xlsm")):
+            _check_zip_size(path, source)
             # dtype=str keeps ids as written; dates come out as ISO text.
             frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
             return RawTable(_numbered(frame), source)
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+            raw = _gunzip_bounded(raw, source)
     except ImportFailed:
         raise
     except (OSError, ValueError, EOFError) as exc:

@@ -24,6 +24,7 @@ from discovery.formats import (
 )
 from discovery.progress import Progress, no_progress
 from sql import query
+from sql.safe_files import write_private_csv
 
 __all__ = ["ImportFailed", "ImportSummary", "import_file", "import_frame", "prepare_lines"]
 
@@ -34,6 +35,15 @@ _MAX_INT32 = 2**31 - 1
 _MAX_MONEY = 1e10  # numeric(12, 2)
 _MAX_TOTAL = 1e12  # numeric(14, 2)
 _COPY_BLOCK = 8 << 20
+# Order dates outside [EARLIEST_ORDER_DATE, the import's clock + FUTURE_SLACK] are data errors: a
+# 9999-12-31 row overflows date arithmetic downstream, a 2099 row would become discovery's "today".
+EARLIEST_ORDER_DATE = "1990-01-01"
+FUTURE_SLACK = pd.Timedelta(days=1)
+# Control characters: stripped from free text (names, titles), a bad row in keys and contact fields,
+# where silently changing the value would change whom or what it names.
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_FREE_TEXT_COLUMNS = ["name", "product_title", "category"]
+MAX_CELL_CHARS = 2000
 
 
 class ImportSummary(BaseModel):
@@ -204,10 +214,25 @@ class _Problems:
         return everything[~everything.index.duplicated(keep="first")].sort_index()
 
 
+def _date_bounds(allow_dates_from, now) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(earliest, latest) order instant an import accepts; `allow_dates_from` lowers the earliest."""
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    try:
+        earliest = pd.Timestamp(allow_dates_from or EARLIEST_ORDER_DATE)
+    except (ValueError, TypeError, OverflowError):
+        raise ImportFailed(f"--allow-dates-from {allow_dates_from!r} is not a date (YYYY-MM-DD)") from None
+    earliest = earliest.tz_localize("UTC") if earliest.tzinfo is None else earliest.tz_convert("UTC")
+    return earliest, now + FUTURE_SLACK
+
+
 def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
                   encoding: str | None = None, malformed: pd.Series | None = None,
-                  progress: Progress = no_progress) -> PreparedLines:
+                  progress: Progress = no_progress, allow_dates_from=None, now=None) -> PreparedLines:
     """Check and type every canonical column, classify the rows, and build the staging frames.
+
+    Order dates must fall between 1990-01-01 (or `allow_dates_from`) and `now` (the import's clock,
+    default the current time) plus a day.
 
     Raises ImportFailed naming the first bad row and column unless `skip_bad_rows`, in which case
     bad rows, and the other lines of their orders (a half order would have the wrong total), are
@@ -224,6 +249,15 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
     text = {c: _as_text(frame[c]) for c in _TEXT_COLUMNS if c in frame.columns}
     if "kind" not in text:
         text["kind"] = pd.Series("", index=frame.index, dtype="str")
+    for column in _FREE_TEXT_COLUMNS:
+        if text[column].str.contains(r"[\x00-\x1f\x7f]", regex=True).any():
+            text[column] = (text[column].str.replace(r"[\t\r\n]+", " ", regex=True)
+                            .str.replace(r"[\x00-\x1f\x7f]", "", regex=True).str.strip())
+    for column, values in text.items():
+        problems.add(values.str.len().gt(MAX_CELL_CHARS), column, f"longer than {MAX_CELL_CHARS:,} characters")
+        if column not in _FREE_TEXT_COLUMNS:
+            problems.add(values.str.contains(_CONTROL, regex=True), column,
+                         "holds a control character such as NUL", values.str.slice(0, 60))
     order_id = _clean_id(text["order_id"])
     customer = _clean_id(text["customer_id"])
     sku = text["sku"]
@@ -235,6 +269,14 @@ def prepare_lines(mapped: Mapped, source: str, *, skip_bad_rows: bool = False,
     problems.add(empty_date, "ordered_at", "empty; every line needs its order date")
     problems.add(ordered_at.isna() & ~empty_date, "ordered_at",
                  "not a date" + (f" (the column reads {date_order})" if summary.date_order else ""),
+                 frame["ordered_at"])
+    earliest, latest = _date_bounds(allow_dates_from, now)
+    problems.add(ordered_at.gt(latest), "ordered_at",
+                 f"in the future (after {latest:%Y-%m-%d %H:%M} UTC, the import's clock plus a day)",
+                 frame["ordered_at"])
+    problems.add(ordered_at.lt(earliest), "ordered_at",
+                 f"before {earliest:%Y-%m-%d}" + ("" if allow_dates_from else
+                                                  " (--allow-dates-from accepts older orders)"),
                  frame["ordered_at"])
     problems.add(sku.eq(""), "sku", "empty; every line needs a product code")
 
@@ -529,7 +571,9 @@ def _new_orders(orders: pd.DataFrame, is_new: np.ndarray, order_ids: np.ndarray,
     """The orders being added, with their reserved ids and their customers' database ids, for COPY."""
     new = (orders[is_new] if not is_new.all() else orders).reset_index(drop=True)
     customer_pos = new["customer_pos"].to_numpy()
-    customer_id = pd.array(customer_ids[np.maximum(customer_pos, 0)], dtype="Int64")
+    # A file of guest orders only has no customers at all: nothing to look up.
+    known = customer_ids[np.maximum(customer_pos, 0)] if len(customer_ids) else np.zeros(len(new), dtype=np.int64)
+    customer_id = pd.array(known, dtype="Int64")
     customer_id[customer_pos < 0] = pd.NA  # guest orders
     out = new[["order_key", "ordered_at", "kind", "discount_code", "country", "subtotal", "discount_total", "total"]]
     out.insert(0, "order_id", order_ids[is_new])
@@ -564,7 +608,7 @@ def _write_rejected(raw: pd.DataFrame, rejected: pd.DataFrame, path: Path) -> No
     out = raw.reindex(rejected.index)  # malformed rows are not in the frame: their cells stay empty
     out.insert(0, "row", rejected.index)
     out["reason"] = rejected["reason"].to_numpy()
-    out.to_csv(path, index=False)
+    write_private_csv(out, path, index=False)  # emails and phones: owner-only
 
 
 def rejected_path_for(path: Path) -> Path:
@@ -572,7 +616,8 @@ def rejected_path_for(path: Path) -> Path:
 
 
 def import_file(db, path: Path | str, fmt: str = "auto", skip_bad_rows: bool = False,
-                progress: Progress | None = None, rejected_path: Path | None = None) -> ImportSummary:
+                progress: Progress | None = None, rejected_path: Path | None = None,
+                allow_dates_from=None, now=None) -> ImportSummary:
     """Import an order export (CSV, CSV.gz, Parquet, XLSX; canonical, Shopify or UCI).
 
     Raises ImportFailed for a problem with the file (nothing is committed then). With
@@ -587,7 +632,8 @@ def import_file(db, path: Path | str, fmt: str = "auto", skip_bad_rows: bool = F
     progress(15, 100, "checking")
     mapped = map_to_canonical(raw, fmt)
     prepared = prepare_lines(mapped, raw.source, skip_bad_rows=skip_bad_rows, encoding=raw.encoding,
-                             malformed=raw.malformed, progress=progress)
+                             malformed=raw.malformed, progress=progress,
+                             allow_dates_from=allow_dates_from, now=now)
     if len(prepared.rejected):
         side = rejected_path or rejected_path_for(path)
         try:
@@ -604,7 +650,7 @@ def import_file(db, path: Path | str, fmt: str = "auto", skip_bad_rows: bool = F
 
 
 def import_frame(db, frame: pd.DataFrame, source_name: str, *, skip_bad_rows: bool = False,
-                 progress: Progress | None = None) -> ImportSummary:
+                 progress: Progress | None = None, allow_dates_from=None, now=None) -> ImportSummary:
     """Import canonical order lines already in memory (columns as in the canonical CSV; text or typed).
 
     Row numbers in messages count from 1 in the frame's order. Rejected rows (with `skip_bad_rows`)
@@ -615,7 +661,8 @@ def import_frame(db, frame: pd.DataFrame, source_name: str, *, skip_bad_rows: bo
     frame = frame.reset_index(drop=True)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     mapped = map_to_canonical(RawTable(frame, source_name), "canonical")
-    prepared = prepare_lines(mapped, source_name, skip_bad_rows=skip_bad_rows, progress=progress)
+    prepared = prepare_lines(mapped, source_name, skip_bad_rows=skip_bad_rows, progress=progress,
+                             allow_dates_from=allow_dates_from, now=now)
     progress(40, 100, "loading")
     summary = load_prepared(db, prepared, progress)
     summary.seconds = round(time.perf_counter() - started, 3)

@@ -411,6 +411,8 @@ def _run_locked(db, settings, as_of, progress, on_published, started: float, _be
         cur.execute(query("discovery.latest_order_at"))
         latest = cur.fetchone()["latest"]
     as_of_ts = resolve_as_of(as_of, latest) if (as_of is not None or latest is not None) else None
+    if as_of_ts is not None:  # a run is never measured from a day that has not happened yet
+        as_of_ts = min(as_of_ts, pd.Timestamp.now(tz="UTC"))
     record_as_of = as_of_ts.to_pydatetime() if as_of_ts is not None else datetime.now(timezone.utc)
     parameters = {"k_min": settings.discovery_k_min, "k_max": settings.discovery_k_max,
                   "silhouette_sample": settings.discovery_silhouette_sample,

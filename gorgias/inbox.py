@@ -9,8 +9,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
+
 from gorgias.payload import TicketEvent
 from sql import query
+from sql.database import FAST_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,25 @@ class IntakeWriter:
                 batch.append(more)
             try:
                 results = self.inbox.enqueue_many([event for event, _ in batch])
-            except Exception as exc:  # the database is down: every waiting request answers 503
-                for _, future in batch:
-                    future.set_exception(exc)
+            except Exception as exc:
+                self._one_by_one(batch, exc)
                 continue
             for (_, future), result in zip(batch, results):
                 future.set_result(result)
+
+    def _one_by_one(self, batch: list, batch_error: Exception) -> None:
+        """The group commit failed: one bad event must not fail its neighbours, so each is stored
+        in its own transaction and answers for itself. When the database is down (a connection
+        error) every waiting request answers 503 at once instead."""
+        if len(batch) == 1 or isinstance(batch_error, psycopg.OperationalError):
+            for _, future in batch:
+                future.set_exception(batch_error)
+            return
+        for event, future in batch:
+            try:
+                future.set_result(self.inbox.enqueue_many([event])[0])
+            except Exception as exc:
+                future.set_exception(exc)
 
 
 class Inbox:
@@ -93,7 +109,8 @@ class Inbox:
             first.setdefault((e.ticket_id, e.message_id), e)
             copies[e.ticket_id, e.message_id] += 1
         batch = list(first.values())
-        with self.db.cursor() as cur:
+        # The webhook is waiting: with the database down, answer 503 now rather than hang.
+        with self.db.cursor(timeout=FAST_TIMEOUT) as cur:
             cur.execute(query("gorgias.enqueue"), {
                 "ticket_ids": [e.ticket_id for e in batch], "message_ids": [e.message_id for e in batch],
                 "deliveries": [copies[e.ticket_id, e.message_id] for e in batch],

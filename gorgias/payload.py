@@ -7,11 +7,15 @@ Templated values often arrive as strings ("123", "true", ""), so models are leni
 """
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sql.safe_input import BadBody, loads_bounded
+
+# Gorgias ids are 64-bit; anything wider cannot be stored (bigint) and is not a real id.
+Id = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class PayloadError(ValueError):
@@ -36,7 +40,7 @@ class _Lenient(BaseModel):
 
 
 class Person(_Lenient):
-    id: int | None = None
+    id: Id | None = None
     email: str | None = None
     name: str | None = None
 
@@ -67,8 +71,8 @@ class MessageSource(_Lenient):
 
 
 class Message(_Lenient):
-    id: int | None = None
-    ticket_id: int | None = None
+    id: Id | None = None
+    ticket_id: Id | None = None
     channel: str | None = None
     via: str | None = None
     from_agent: bool = False
@@ -93,7 +97,7 @@ class CustomerChannel(_Lenient):
 
 
 class Customer(_Lenient):
-    id: int | None = None
+    id: Id | None = None
     email: str | None = None
     name: str | None = None
     firstname: str | None = None
@@ -128,7 +132,7 @@ class Customer(_Lenient):
 
 
 class Ticket(_Lenient):
-    id: int | None = None
+    id: Id | None = None
     status: str | None = None
     spam: bool = False
     channel: str | None = None
@@ -166,9 +170,9 @@ class TicketEvent(BaseModel):
 def parse_event(body: bytes) -> TicketEvent:
     """Validate a webhook body into a TicketEvent, or raise PayloadError naming what is wrong."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON ({exc})", status=400) from None
+        data = _without_nuls(loads_bounded(body))
+    except BadBody as exc:
+        raise PayloadError(str(exc), status=400) from None
     if not isinstance(data, dict):
         raise PayloadError(f"body must be a JSON object, got {type(data).__name__}")
     ticket_data = data.get("ticket", data if "messages" in data else None)
@@ -194,6 +198,18 @@ def parse_event(body: bytes) -> TicketEvent:
     if message.ticket_id is not None and ticket.id is not None and message.ticket_id != ticket.id:
         raise PayloadError(f"message.ticket_id {message.ticket_id} does not match ticket.id {ticket.id}")
     return TicketEvent(ticket_id=ticket_id, message_id=message.id, ticket=ticket, message=message)
+
+
+def _without_nuls(value: Any) -> Any:
+    """NUL characters removed from every string and key (PostgreSQL text cannot hold them; no
+    real message needs them). Depth is bounded by loads_bounded, so recursion is safe."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_without_nuls(k): _without_nuls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nuls(v) for v in value]
+    return value
 
 
 def _strip_html(html: str) -> str:

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Callable
 
+import psycopg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -91,6 +92,11 @@ def make_webhook_endpoint(settings, writer: IntakeWriter, on_stored: Callable[[]
             return answer("invalid", exc.status, started, error=str(exc))
         try:
             event_id, inserted = await asyncio.wrap_future(writer.submit(event))
+        except psycopg.DataError as exc:  # this event's own values: delivering it again cannot help
+            log.warning("gorgias webhook rejected: ticket %s message %s has a value the database refuses: %s",
+                        event.ticket_id, event.message_id, str(exc).splitlines()[0])
+            return answer("invalid", 422, started, error="a value in the event cannot be stored: "
+                          + str(exc).splitlines()[0][:200])
         except Exception as exc:
             log.error("gorgias webhook: storing ticket %s message %s failed: %s",
                       event.ticket_id, event.message_id, exc)

@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
+
+from sql.safe_files import private_dir
 
 log = logging.getLogger(__name__)
 
 
 def embedded_database_url(data_dir: Path) -> str:
     """Start (or reuse) the embedded server under DATA_DIR/postgres and return its URL."""
-    data_dir.mkdir(parents=True, exist_ok=True)  # pgserver needs the parent to exist
+    # pgserver needs the parent to exist; as root it runs PostgreSQL as its own user, which must
+    # be able to pass through DATA_DIR (0711), otherwise DATA_DIR is owner-only.
+    private_dir(data_dir, traversable=os.geteuid() == 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
         import pgserver

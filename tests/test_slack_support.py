@@ -170,9 +170,11 @@ def event_body(event: dict[str, Any], event_id: str) -> str:
 
 
 def command_body(command: str, text: str, *, channel: str = "C0GENERAL", user: str = "U0ALICE",
-                 response_url: str = "http://127.0.0.1:9/respond") -> str:
+                 response_url: str = "http://127.0.0.1:9/respond", trigger_id: str | None = None) -> str:
+    # Slack gives every invocation its own trigger id; the bot drops a repeated one as a replay.
+    trigger_id = trigger_id or f"trig-{uuid.uuid4().hex[:12]}"
     return urlencode({"token": "legacy", "team_id": "T0FAKE", "channel_id": channel, "user_id": user,
-                      "command": command, "text": text, "response_url": response_url, "trigger_id": "trig-1",
+                      "command": command, "text": text, "response_url": response_url, "trigger_id": trigger_id,
                       "api_app_id": "A0FAKE"})
 
 

@@ -73,8 +73,11 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
 
     def readiness() -> tuple[int, dict]:
         from bot.dashboard import run_status
+        from sql.database import FAST_TIMEOUT
 
         try:
+            if not db.reachable():  # answer 503 at once rather than wait out the pool's timeout
+                raise ConnectionError(f"no database connection within {FAST_TIMEOUT} s")
             current, latest = run_status(db)
         except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
             log.warning("readiness: database check failed: %s", exc)
@@ -116,6 +119,12 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
                 await run_in_threadpool(handler.connect)
                 started.append(handler.close)
                 log.info("Slack Socket Mode connected")
+            if slack_app is not None and hasattr(slack_app, "bot_deps"):
+                from bot.answering import RetrySweep
+
+                sweep = RetrySweep(slack_app)  # questions whose answer could not be produced
+                sweep.start()
+                started.append(sweep.stop)
         try:
             yield
         finally:

@@ -17,6 +17,7 @@ from analytics.items import Item, resolve_item
 from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
 from analytics.tools.registry import tool
 from sql import query
+from sql.safe_files import private_dir, safe_row
 
 class TargetCampaignInput(ToolInput):
     """Pick customers for a campaign, with reasons, expected value and a CSV export."""
@@ -102,7 +103,7 @@ def write_export(settings, campaign: str, run_id: int, rows: list[dict]) -> Path
     """The selection as CSV under DATA_DIR/exports (created owner-only: it holds emails). Exports
     older than a week are removed whenever a new one is written."""
     folder = Path(settings.data_dir) / "exports"
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     prune_exports(folder)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = folder / f"campaign-{campaign}-run{run_id}-{stamp}.csv"
@@ -110,7 +111,7 @@ def write_export(settings, campaign: str, run_id: int, rows: list[dict]) -> Path
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(EXPORT_COLUMNS)
-        writer.writerows([r[c] for c in EXPORT_COLUMNS] for r in rows)
+        writer.writerows(safe_row(r[c] for c in EXPORT_COLUMNS) for r in rows)
     return path
 
 

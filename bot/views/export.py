@@ -15,6 +15,7 @@ from analytics.tools import analyze_customers as customers_tool
 from analytics.tools.registry import validate_arguments
 from bot.views.format import format_value, is_personal_field
 from bot.views.results import result_rows
+from sql.safe_files import safe_row
 
 _EXPORT_PATH_FIELDS = ("export_path", "csv_path")
 SAVED_NOTE = "The file with contact details for the marketing tool is saved on the bot's server (DATA_DIR/exports)."
@@ -23,10 +24,10 @@ SAVED_NOTE = "The file with contact details for the marketing tool is saved on t
 def _write(columns: list[str], rows: list[list[Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if v is None else (v if isinstance(v, (int, float, str)) else format_value(v, c))
-                         for c, v in zip(columns, row)])
+    writer.writerow(safe_row(columns))
+    for row in rows:  # formula-like text gets an apostrophe (CSV injection); numbers stay numbers
+        writer.writerow(safe_row(["" if v is None else (v if isinstance(v, (int, float, str)) else format_value(v, c))
+                                  for c, v in zip(columns, row)]))
     return buffer.getvalue().encode("utf-8")
 
 

@@ -55,7 +55,9 @@ FROM per_customer c
 JOIN breadth b ON b.customer_id = c.customer_id
 
 -- name: latest_order_at
-SELECT max(ordered_at) AS latest FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL
+-- Never after now: a mis-dated order in the future must not become the run's "today".
+SELECT max(ordered_at) AS latest FROM orders
+WHERE kind = 'sale' AND customer_id IS NOT NULL AND ordered_at <= now()
 
 -- name: count_sale_orders
 SELECT count(*) AS n FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL

@@ -41,3 +41,26 @@ SELECT count(*)                                                              AS 
                 FILTER (WHERE p.risk_level IN ('high', 'critical')), 0)      AS value_at_risk
 FROM customer_profiles p
 WHERE p.run_id = %(run_id)s;
+
+-- name: record_question
+INSERT INTO slack_questions (channel_id, thread_ts, user_id, question, listener, assistant_thread)
+VALUES (%(channel_id)s, %(thread_ts)s, %(user_id)s, %(question)s, %(listener)s, %(assistant_thread)s)
+RETURNING question_id;
+
+-- name: finish_question
+UPDATE slack_questions SET status = %(status)s, finished_at = now(), last_error = %(error)s
+WHERE question_id = %(question_id)s AND status = 'pending';
+
+-- name: claim_questions
+-- Pending questions whose lease has run out, oldest first; claiming renews the lease so another
+-- instance's sweep leaves them alone.
+UPDATE slack_questions q
+SET attempts = q.attempts + 1, next_attempt_at = now() + make_interval(secs => %(lease_seconds)s)
+FROM (SELECT question_id FROM slack_questions
+      WHERE status = 'pending' AND next_attempt_at <= now()
+      ORDER BY next_attempt_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) due
+WHERE q.question_id = due.question_id
+RETURNING q.question_id, q.channel_id, q.thread_ts, q.user_id, q.question, q.listener, q.assistant_thread, q.attempts;
+
+-- name: forget_old_questions
+DELETE FROM slack_questions WHERE status <> 'pending' AND finished_at < now() - interval '7 days';

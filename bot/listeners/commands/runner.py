@@ -9,6 +9,8 @@ from typing import Any, Callable
 from slack_sdk.errors import SlackApiError
 
 from bot.access import is_allowed, not_enabled_message
+from bot.dedupe import first_command_delivery
+from sql.database import retry_if_dropped
 from bot.delivery import post_pages
 from bot.metrics import METRICS
 from bot.views import blocks as bk
@@ -38,10 +40,12 @@ def register_command(app, deps, command: str, parse: Callable[[str], ToolCalls])
             return ack(text=f"{exc}\nTry `{command_name} help`.")
         ack()
 
-    def run(command: dict, client, respond):
+    def run(command: dict, client, respond, request=None):
         text = (command.get("text") or "").strip()
         if text.lower() in ("help", "-h", "--help", "?") or not is_allowed(
                 deps.settings, command.get("channel_id"), command.get("user_id")):
+            return
+        if not first_command_delivery(deps.db, command, getattr(request, "raw_body", None)):
             return
         started = time.perf_counter()
         try:
@@ -52,7 +56,7 @@ def register_command(app, deps, command: str, parse: Callable[[str], ToolCalls])
         try:
             for tool, arguments in calls:
                 try:
-                    result = deps.run_tool(tool, arguments)
+                    result = retry_if_dropped(lambda: deps.run_tool(tool, arguments), f"{command_name} {tool}")
                 except Exception as exc:
                     _report_tool_error(respond, tool, exc)
                     return
