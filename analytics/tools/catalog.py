@@ -11,4 +11,5 @@ TOOL_MODULES: tuple[str, ...] = (
     "analytics.tools.analyze_behavior",
     "analytics.tools.get_recommendations",
     "analytics.tools.store_metrics",
+    "analytics.tools.prediction_quality",
 )

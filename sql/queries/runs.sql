@@ -29,3 +29,15 @@ WHERE c.is_current
   AND r.finished_at <= c.finished_at
 ORDER BY r.finished_at DESC, r.run_id DESC
 LIMIT 1;
+
+-- name: quality
+-- What a run measured about its own models, and the data behind it (prediction_quality).
+SELECT r.run_id, r.as_of, r.metrics,
+       (SELECT count(DISTINCT customer_id) FROM orders
+         WHERE kind = 'sale' AND customer_id IS NOT NULL AND ordered_at <= r.as_of)                 AS buyers,
+       (SELECT min(ordered_at) FROM orders WHERE kind = 'sale' AND ordered_at <= r.as_of)            AS first_order_at,
+       (SELECT count(*) FROM orders WHERE kind = 'sale' AND ordered_at <= r.as_of
+                                     AND ordered_at > r.as_of - interval '30 days')                   AS orders_last_30_days,
+       (SELECT count(*) FROM customer_profiles p WHERE p.run_id = r.run_id AND p.orders >= 3)       AS customers_with_3_orders
+FROM discovery_runs r
+WHERE r.run_id = %(run_id)s;

@@ -1,0 +1,138 @@
+"""prediction_quality: how far to trust the current run's predictions — the churn model's own
+time-split backtest (AUC and Brier against BG/NBD alone and purchase frequency alone, calibration),
+the purchase and spend models, the revenue forecast's backtest against the naive baseline, and the
+data minimums a store needs before predictions mean much (as peers require: 500+ buyers, 180+ days
+of history, orders in the last 30 days, some customers with 3+ orders)."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from analytics.core import ToolContext, ToolInput, ToolResult, require_current_run
+from analytics.tools.common import cached, read_cursor
+from analytics.tools.registry import MenuEntry, OfflinePhrases, tool
+from sql import query
+
+MIN_BUYERS = 500
+MIN_HISTORY_DAYS = 180
+
+
+class PredictionQualityInput(ToolInput):
+    """How accurate the current predictions are."""
+
+
+class CalibrationBin(BaseModel):
+    bin: str
+    customers: int
+    predicted: float
+    observed: float
+
+
+class DataCheck(BaseModel):
+    check: str
+    value: str
+    enough: bool
+
+
+class PredictionQualityResult(ToolResult):
+    run_id: int
+    as_of: datetime
+    churn_model: str | None
+    churn_auc: float | None
+    churn_auc_bgnbd: float | None
+    churn_auc_frequency: float | None
+    churn_brier: float | None
+    backtest_note: str | None = None
+    calibration: list[CalibrationBin] = []
+    purchase_model: str | None
+    purchase_model_note: str | None = None
+    spend_model: str | None
+    forecast_wmape: float | None = None
+    forecast_baseline_wmape: float | None = None
+    forecast_baseline: str | None = None
+    data_checks: list[DataCheck]
+    trustworthy: bool
+
+
+def _grade(auc: float | None) -> str:
+    if auc is None:
+        return "not measured"
+    return "strong" if auc >= 0.8 else "useful" if auc >= 0.7 else "weak" if auc >= 0.6 else "barely better than chance"
+
+
+def _forecast_backtest(ctx: ToolContext):
+    """The revenue forecast's own backtest, from the forecast tool (None when it cannot run)."""
+    from analytics.core import ToolError
+    from analytics.tools.forecast_metrics import ForecastMetricsInput, forecast_metrics
+
+    try:
+        return forecast_metrics(ctx, ForecastMetricsInput(metric="revenue", horizon=13, unit="weeks")).backtest
+    except ToolError:
+        return None
+
+
+@tool("prediction_quality",
+      "How accurate the predictions are: the current discovery run's churn model backtest (AUC and Brier "
+      "against BG/NBD alone and purchase frequency alone, a calibration table), the purchase and spend models "
+      "used, the revenue forecast's backtest error against the naive baseline, and whether the store has "
+      "enough data for predictions to be trusted (500+ buyers, 180+ days, recent orders, repeat customers). "
+      "Use for 'how accurate are your predictions?', 'can I trust the churn scores?'.",
+      title="Prediction quality",
+      menu=(MenuEntry("how accurate the predictions are", {}),),
+      offline=OfflinePhrases(re.compile(
+          r"\b(how (?:accurate|reliable|good|trustworthy)|accuracy|(?:can|should) (?:i|we) trust|trust (?:the|your)|"
+          r"model (?:quality|performance)|backtest|auc|calibrat\w*|how (?:sure|confident))\b")))
+def prediction_quality(ctx: ToolContext, params: PredictionQualityInput) -> PredictionQualityResult:
+    run = require_current_run(ctx)
+
+    def compute() -> PredictionQualityResult:
+        with read_cursor(ctx) as cur:
+            cur.execute(query("runs.quality"), {"run_id": run.run_id})
+            row = cur.fetchone()
+        metrics = row["metrics"] or {}
+        backtest = metrics.get("backtest") or {}
+        chosen = metrics.get("churn_model")
+        supervised = bool(chosen) and chosen not in ("bg/nbd", "nbd")
+        auc = backtest.get("auc_supervised" if supervised else "auc_btyd")
+        brier = backtest.get("brier_supervised" if supervised else "brier_btyd")
+        table = backtest.get("calibration_supervised" if supervised else "calibration_btyd") or []
+        purchase = metrics.get("purchase_model") or {}
+        spend = metrics.get("spend_model") or {}
+        history_days = (run.as_of - row["first_order_at"]).days if row["first_order_at"] else 0
+        checks = [
+            DataCheck(check=f"buyers (at least {MIN_BUYERS})", value=f"{row['buyers']:,}", enough=row["buyers"] >= MIN_BUYERS),
+            DataCheck(check=f"days of history (at least {MIN_HISTORY_DAYS})", value=f"{history_days:,}",
+                      enough=history_days >= MIN_HISTORY_DAYS),
+            DataCheck(check="orders in the last 30 days", value=f"{row['orders_last_30_days']:,}",
+                      enough=row["orders_last_30_days"] > 0),
+            DataCheck(check="customers with 3+ orders", value=f"{row['customers_with_3_orders']:,}",
+                      enough=row["customers_with_3_orders"] >= 50),
+        ]
+        forecast = _forecast_backtest(ctx)
+        trustworthy = all(c.enough for c in checks) and auc is not None and auc >= 0.65
+        freq = backtest.get("auc_frequency")
+        parts = [f"Churn: {chosen or 'no model'}"]
+        if auc is not None:
+            parts[0] += (f", backtest AUC {auc:.3f} ({_grade(auc)})"
+                         + (f" vs {freq:.3f} for purchase frequency alone" if freq is not None else "")
+                         + (f" and {backtest['auc_btyd']:.3f} for BG/NBD alone" if supervised and backtest.get("auc_btyd") else ""))
+        elif backtest.get("reason"):
+            parts[0] += f" (no backtest: {backtest['reason']})"
+        if forecast is not None:
+            parts.append(f"Revenue forecast: backtest error {forecast.model_wmape:.1%} vs {forecast.baseline_wmape:.1%} "
+                         f"for {forecast.baseline}")
+        thin = [c.check for c in checks if not c.enough]
+        parts.append("Data: enough for predictions" if not thin else "Data too thin to trust the predictions: " + ", ".join(thin))
+        return PredictionQualityResult(
+            tool="prediction_quality", summary=". ".join(parts) + ".", run_id=run.run_id, as_of=run.as_of,
+            churn_model=chosen, churn_auc=auc, churn_auc_bgnbd=backtest.get("auc_btyd"), churn_auc_frequency=freq,
+            churn_brier=brier, backtest_note=backtest.get("reason"),
+            calibration=[CalibrationBin(**b) for b in table], purchase_model=purchase.get("model"),
+            purchase_model_note=purchase.get("fallback_reason"), spend_model=spend.get("model"),
+            forecast_wmape=forecast.model_wmape if forecast else None,
+            forecast_baseline_wmape=forecast.baseline_wmape if forecast else None,
+            forecast_baseline=forecast.baseline if forecast else None, data_checks=checks, trustworthy=trustworthy)
+
+    return cached(ctx, "prediction_quality", run.run_id, "", compute, PredictionQualityResult)
