@@ -111,7 +111,10 @@ class SeasonalTrendForecaster:
     """sklearn-style forecaster: hyper-parameters in __init__, `fit(series)` learns attributes ending
     in `_`, `predict(horizon)` / `simulate(horizon)` never refit. See the module docstring."""
 
-    STRUCTURES = ("auto", "no_yearly", "recent_mean")
+    STRUCTURES = ("auto", "no_yearly", "recent_mean", "seasonal_naive")
+    # seasonal_naive: each future week = the same week a year earlier × the recent growth (the last
+    # GROWTH_WEEKS against the same weeks a year before); needs a year plus GROWTH_WEEKS of history.
+    GROWTH_WEEKS = 8
 
     def __init__(self, structure: str = "auto", interval: float = 0.8, min_history_weeks: int = 12,
                  yearly_min_weeks: int = 39, free_trend_min_weeks: int = 104, yearly_harmonics: int = 3,
@@ -174,6 +177,8 @@ class SeasonalTrendForecaster:
                                "(closures or gaps)")
         if self.structure == "recent_mean":
             return self._fit_fallback(values[open_weeks], chosen=True)
+        if self.structure == "seasonal_naive":
+            return self._fit_seasonal_naive(values)
         if open_weeks.sum() < self.min_history_weeks:
             return self._fit_fallback(values[open_weeks])
         return self._fit_regression(weekly, open_weeks)
@@ -216,6 +221,28 @@ class SeasonalTrendForecaster:
             f"only {self.n_weeks_} week(s) of history ({len(open_values)} with sales); a trend and "
             f"seasonality need at least {self.min_history_weeks}, so the forecast is the mean of the last "
             f"{len(recent)} week(s) carried forward")
+        self.coef_ = np.array([])
+        self.phi_ = 0.0
+        return self
+
+    def _fit_seasonal_naive(self, values: np.ndarray) -> "SeasonalTrendForecaster":
+        """Last year's same weeks scaled by this year's growth; the interval from how well that rule
+        did week by week over the last 26 weeks it can be checked on."""
+        k = self.GROWTH_WEEKS
+        if len(values) < 52 + k:
+            raise ValueError(f"a seasonal naive forecast needs {52 + k} weeks of history, not {len(values)}")
+        before = values[-52 - k:-52].sum()
+        self.method_ = "seasonal_naive"
+        self.components_ = ("same week last year", "recent growth")
+        self.fallback_reason_ = None
+        self.growth_ = float(values[-k:].sum() / before) if before > 0 else 1.0
+        self.last_year_ = values[-52:].copy()
+        checkable = [w for w in range(max(52 + k, len(values) - 26), len(values))
+                     if values[w - 52] > 0 and values[w] > 0 and values[w - 52 - k:w - 52].sum() > 0]
+        errors = [np.log(values[w] / (values[w - 52] * values[w - k:w].sum() / values[w - 52 - k:w - 52].sum()))
+                  for w in checkable]
+        self.sigma_ = float(np.std(errors, ddof=1)) if len(errors) >= 4 else 0.3
+        self.notes_.append(f"growth against last year {self.growth_ - 1:+.0%} (last {k} weeks)")
         self.coef_ = np.array([])
         self.phi_ = 0.0
         return self
@@ -298,12 +325,19 @@ class SeasonalTrendForecaster:
     def _weekly_point(self, n_weeks: int) -> np.ndarray:
         if self.method_ == "recent_mean":
             return np.full(n_weeks, self.level_)
+        if self.method_ == "seasonal_naive":
+            # Beyond a year the rule repeats itself, compounding the growth once more per year.
+            steps = np.arange(n_weeks)
+            return self.last_year_[steps % 52] * self.growth_ ** (steps // 52 + 1)
         X = self._design(self._future_week_ends(n_weeks))
         decay = self.phi_ ** np.arange(1, n_weeks + 1)
         return np.exp(X @ self.coef_ + decay * self.last_residual_)
 
     def _weekly_paths(self, n_weeks: int) -> np.ndarray:
         rng = np.random.default_rng(self.random_state)
+        if self.method_ == "seasonal_naive":
+            shocks = rng.standard_normal((self.n_paths, n_weeks)) * self.sigma_
+            return self._weekly_point(n_weeks) * np.exp(shocks)
         if self.method_ == "recent_mean":
             shocks = rng.standard_normal((self.n_paths, n_weeks)) * self.sigma_
             return self.level_ * np.exp(shocks)
@@ -359,6 +393,9 @@ class SeasonalTrendForecaster:
     def describe(self) -> str:
         """One sentence for the user: what the model used, or why it fell back."""
         self._check_fitted()
+        if self.method_ == "seasonal_naive":
+            return (f"Same week last year × recent growth ({self.growth_ - 1:+.0%} over the last "
+                    f"{self.GROWTH_WEEKS} weeks against a year before).")
         if self.method_ == "recent_mean":
             if self.fallback_reason_ is None:
                 return f"Mean of the last {min(self.fallback_weeks, self.n_weeks_)} weeks carried forward."

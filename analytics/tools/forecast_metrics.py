@@ -71,6 +71,9 @@ class ForecastPoint(_Model):
 
 class BacktestSummary(_Model):
     holdout_weeks: int
+    origins: int = 1                 # rolling origins averaged (each holds out `holdout_weeks`)
+    chosen: str = ""                 # the candidate with the lowest weighted error
+    candidates: dict[str, float] = {}  # candidate → mean weighted error over the origins
     model_wmape: float
     baseline_wmape: float
     model_mape: float
@@ -217,18 +220,66 @@ def _day_paths(model: SeasonalTrendForecaster, horizon_days: int) -> tuple[np.nd
     return point, paths
 
 
+# The models a forecast chooses between, by their rolling-origin backtest (lowest weighted error wins).
+CANDIDATES = {"auto": "seasonal-trend model", "seasonal_naive": "same week last year × recent growth",
+              "recent_mean": "mean of the last 4 weeks"}
+
+# With a year of history the backtest of the coming season (last year's same weeks) counts this much;
+# the latest weeks the rest: a September forecast should be judged on last year's October to December
+# (on the synthetic store the summer weeks alone picked the recent mean, which misses the peak).
+SEASONAL_WEIGHT = 0.75
+
+
+def _origins(n_weeks: int, holdout: int, min_history: int) -> list[int]:
+    """How many weeks before the end each backtest ends: the latest weeks, and — once a year of
+    history exists — the weeks a year before the ones about to be forecast (the coming season as it
+    went last year: a September forecast is judged on last October-December, not on the summer);
+    otherwise the `holdout` weeks before the latest ones."""
+    origins = [0]
+    seasonal = 52 - holdout
+    if n_weeks - seasonal - holdout >= min_history:
+        origins.append(seasonal)
+    elif n_weeks - 2 * holdout >= min_history + MIN_BACKTEST_WEEKS:
+        origins.append(holdout)
+    return origins
+
+
 def _backtest(series: pd.Series, model: SeasonalTrendForecaster) -> tuple[BacktestSummary | None, str | None]:
+    """Each candidate refitted at every origin's cut-off and scored on the weeks after it (no future
+    data); candidates that cannot fit at every origin (last year × growth without a year and a bit of
+    history) drop out."""
     n_weeks = model.n_weeks_
     holdout = min(BACKTEST_WEEKS, n_weeks - model.min_history_weeks)
     if holdout < MIN_BACKTEST_WEEKS:
         return None, (f"No backtest: {n_weeks} weeks of history leave too little to hold out "
                       f"(needs {model.min_history_weeks + MIN_BACKTEST_WEEKS}).")
-    report = SeasonalTrendForecaster(**model.get_params()).backtest(series, holdout_weeks=holdout)
+    per_step = 7 if model.frequency_ == "D" else 1
+    offsets = _origins(n_weeks, holdout, model.min_history_weeks)
+    origins = len(offsets)
+    reports: dict[str, list] = {name: [] for name in CANDIDATES}
+    for weeks_back in offsets:
+        cut = series.iloc[: len(series) - weeks_back * per_step] if weeks_back else series
+        for name in CANDIDATES:
+            try:
+                reports[name].append(SeasonalTrendForecaster(**{**model.get_params(), "structure": name})
+                                     .backtest(cut, holdout_weeks=holdout))
+            except ValueError:
+                pass
+    complete = {name: r for name, r in reports.items() if len(r) == origins}
+    # The season ahead as it went last year weighs SEASONAL_WEIGHT; the latest weeks the rest.
+    weights = np.array([1.0 - SEASONAL_WEIGHT, SEASONAL_WEIGHT] if offsets[1:] == [52 - holdout]
+                       else [1.0 / origins] * origins)
+    errors = {name: float(np.dot(weights, [r.model_wmape for r in r_list])) for name, r_list in complete.items()}
+    chosen = min(errors, key=errors.get)
+    best, naive = complete[chosen], complete["recent_mean"]
     summary = BacktestSummary(
-        holdout_weeks=holdout, model_wmape=round(report.model_wmape, 4),
-        baseline_wmape=round(report.baseline_wmape, 4), model_mape=round(report.model_mape, 4),
-        baseline_mape=round(report.baseline_mape, 4), interval_coverage=round(report.coverage, 4),
-        baseline=report.baseline)
+        holdout_weeks=holdout, origins=origins, chosen=chosen,
+        candidates={CANDIDATES[name]: round(err, 4) for name, err in errors.items()},
+        model_wmape=round(errors[chosen], 4), baseline_wmape=round(errors["recent_mean"], 4),
+        model_mape=round(float(np.dot(weights, [r.model_mape for r in best])), 4),
+        baseline_mape=round(float(np.dot(weights, [r.model_mape for r in naive])), 4),
+        interval_coverage=round(float(np.dot(weights, [r.coverage for r in best])), 4),
+        baseline=CANDIDATES["recent_mean"])
     return summary, None
 
 
@@ -263,13 +314,18 @@ def _compute(ctx: ToolContext, params: ForecastMetricsInput, version: dict, run)
     series = _series_for(ctx, metric, daily, last_day)
     model = SeasonalTrendForecaster(interval=INTERVAL).fit(series)
     backtest, backtest_note = _backtest(series, model)
-    if backtest is not None and backtest.baseline_wmape < backtest.model_wmape:
-        # The store's own recent track record decides: where the simple recent mean forecast the held-out
-        # weeks better (a store without a season, a flat metric), it is what we forecast with, and we say so.
-        model = SeasonalTrendForecaster(structure="recent_mean", interval=INTERVAL).fit(series)
-        backtest_note = (f"The {backtest.baseline} forecast the last {backtest.holdout_weeks} weeks better than the "
-                         f"seasonal model ({backtest.baseline_wmape:.0%} vs {backtest.model_wmape:.0%} weighted "
-                         "error), so it is used here.")
+    if backtest is not None and backtest.chosen != "auto":
+        # The store's own track record decides: the candidate that forecast the held-out weeks best
+        # (a store without a season: the recent mean; a clear yearly pattern: last year × growth).
+        model = SeasonalTrendForecaster(structure=backtest.chosen, interval=INTERVAL).fit(series)
+    if backtest is not None:
+        others = ", ".join(f"{name} {err:.0%}" for name, err in backtest.candidates.items()
+                           if name != CANDIDATES[backtest.chosen])
+        backtest_note = (f"Chosen by backtest ({backtest.holdout_weeks} weeks held out at {backtest.origins} "
+                         f"origin{'s' if backtest.origins > 1 else ''}): "
+                         f"{CANDIDATES[backtest.chosen]} {backtest.model_wmape:.0%} weighted error"
+                         + (f" vs {others}" if others else "") + f"; its 80% interval held "
+                         f"{backtest.interval_coverage:.0%} of the held-out weeks.")
 
     point, paths = _day_paths(model, horizon_days)
     summed = metric in SUMMED

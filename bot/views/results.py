@@ -167,9 +167,16 @@ def forecast_card(data: dict[str, Any]) -> list[bk.Block]:
     ]
     backtest = data.get("backtest") or {}
     if backtest:
-        pairs.append(("Backtest error (weighted)",
-                      f"{format_value(backtest.get('model_wmape'), 'rate')} vs {format_value(backtest.get('baseline_wmape'), 'rate')} "
-                      f"for {backtest.get('baseline', 'the baseline')} ({backtest.get('holdout_weeks')} weeks held out)"))
+        candidates = backtest.get("candidates") or {}
+        if candidates:
+            # Every model the forecast chose between, with its backtest error: the lowest was used.
+            pairs.append(("Backtest error (weighted)", " · ".join(
+                f"{name} {format_value(err, 'rate')}" for name, err in sorted(candidates.items(), key=lambda kv: kv[1]))))
+            pairs.append(("80% interval held", format_value(backtest.get("interval_coverage"), "coverage")))
+        else:
+            pairs.append(("Backtest error (weighted)",
+                          f"{format_value(backtest.get('model_wmape'), 'rate')} vs {format_value(backtest.get('baseline_wmape'), 'rate')} "
+                          f"for {backtest.get('baseline', 'the baseline')} ({backtest.get('holdout_weeks')} weeks held out)"))
     repeat = data.get("repeat_purchases") or {}
     if repeat.get("expected_repeat_purchases") is not None:
         pairs.append(("Repeat purchases expected", format_value(repeat["expected_repeat_purchases"])))
