@@ -1,15 +1,18 @@
-"""How far to trust the churn and purchase models, on real and synthetic data: at several cut-off
-dates, the product's churn_probability (as a discovery run at that date computes it) against what
-happened in the 90 days after, beside purchase frequency alone and BG/NBD alone.
+"""How far to trust the models, on real and synthetic data: at several cut-off dates, the product's
+churn_probability (as a discovery run at that date computes it) against what happened in the 90
+days after, beside purchase frequency alone and BG/NBD alone; and the revenue forecast's candidates
+against the 13 weeks that followed.
 
-    python bench/bench_churn.py                     # Online Retail II and the synthetic store
-    python bench/bench_churn.py --only retail       # retail | synthetic
+    python bench/bench_models.py                     # Online Retail II and the synthetic store
+    python bench/bench_models.py --only retail       # retail | synthetic
 
 Labels are built here from the source rows (the parquet file, the generator's frame), not from the
 database the models read: churned = no sale order in (cut, cut + 90 days]. Printed per cut: AUC of
 the product's score, of frequency alone (more orders = less churn) and of BG/NBD's P(no purchase);
 the Brier score and expected calibration error (10 bins) of the product's probability; and for
 expected purchases in the 90 days, their correlation with the actual count and the error on the total.
+Forecast table: weekly MAPE over the 13 weeks after each cut of every candidate, the one the
+product's backtest chose, and the error on the 13 weeks' total.
 """
 from __future__ import annotations
 
@@ -76,6 +79,35 @@ def evaluate(db: Database, sales: pd.DataFrame, cut: str, name: str) -> dict:
             "model": metrics.get("churn_model")}
 
 
+def forecast_rows(daily: pd.Series, cut: str, name: str) -> dict:
+    """Revenue: every candidate fitted on the days up to `cut`, scored on the 13 weeks after it."""
+    from analytics.tools.forecast_metrics import CANDIDATES, _backtest
+    from discovery.forecast import SeasonalTrendForecaster
+
+    end = pd.Timestamp(cut)
+    history, future = daily[:end], daily[end + pd.Timedelta(days=1):end + pd.Timedelta(days=91)]
+    weeks = len(future) // 7
+    actual = future.to_numpy()[: 7 * weeks].reshape(weeks, 7).sum(axis=1)
+    chosen = _backtest(history, SeasonalTrendForecaster().fit(history))[0]
+    row = {"data": name, "cut": cut, "weeks": weeks, "chosen": chosen.chosen if chosen else "auto"}
+    for structure in CANDIDATES:
+        try:
+            forecast = SeasonalTrendForecaster(structure=structure).fit(history).point(7 * weeks)
+        except ValueError:
+            row[structure] = float("nan")
+            continue
+        weekly = forecast.reshape(weeks, 7).sum(axis=1)
+        row[structure] = float(np.mean(np.abs(actual - weekly) / actual))
+        if structure == row["chosen"]:
+            row["total_error"] = weekly.sum() / actual.sum() - 1
+    return row
+
+
+def daily_revenue(frame: pd.DataFrame, at: str, value: pd.Series) -> pd.Series:
+    daily = value.groupby(pd.to_datetime(frame[at]).dt.normalize()).sum()
+    return daily.reindex(pd.date_range(daily.index.min(), daily.index.max()), fill_value=0.0)
+
+
 def scratch_db() -> tuple[Database, str]:
     name = "cib_bench_churn_" + uuid.uuid4().hex[:8]
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
@@ -88,8 +120,12 @@ def drop(name: str) -> None:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def retail() -> list[dict]:
+def retail() -> tuple[list[dict], list[dict]]:
     path = SHARED / "online_retail_ii" / "online_retail_II_2009_2010.parquet"
+    every = pd.read_parquet(path, columns=["Invoice", "InvoiceDate", "Price", "Quantity"])
+    every = every[~every["Invoice"].astype(str).str.startswith("A")]
+    revenue = daily_revenue(every, "InvoiceDate", every["Quantity"] * every["Price"])
+    forecasts = [forecast_rows(revenue, cut, "Online Retail II") for cut in ("2010-06-15", "2010-08-01", "2010-09-10")]
     raw = pd.read_parquet(path, columns=["Invoice", "Customer ID", "InvoiceDate", "Price"])
     raw = raw[raw["Customer ID"].notna() & ~raw["Invoice"].astype(str).str[0].isin(["C", "A"]) & (raw["Price"] != 0)]
     sales = pd.DataFrame({"order": raw["Invoice"].astype(str), "customer": raw["Customer ID"].astype(int).astype(str),
@@ -97,21 +133,24 @@ def retail() -> list[dict]:
     db, name = scratch_db()
     try:
         import_file(db, path)
-        return [evaluate(db, sales, cut, "Online Retail II") for cut in RETAIL_CUTS]
+        return [evaluate(db, sales, cut, "Online Retail II") for cut in RETAIL_CUTS], forecasts
     finally:
         db.close()
         drop(name)
 
 
-def synthetic(customers: int) -> list[dict]:
+def synthetic(customers: int) -> tuple[list[dict], list[dict]]:
     frame, _ = generate_store(StoreSpec(customers=customers, seed=7))
+    revenue = daily_revenue(frame, "ordered_at", frame["quantity"] * frame["unit_price"] - frame["line_discount"].fillna(0))
+    forecasts = [forecast_rows(revenue, cut, f"synthetic {customers // 1000}k")
+                 for cut in ("2023-09-30", "2024-06-30", "2024-09-15", "2024-09-30")]
     known = frame[frame["customer_id"].notna() & (frame["customer_id"] != "") & (frame["quantity"] > 0)]
     sales = pd.DataFrame({"order": known["order_id"], "customer": known["customer_id"],
                           "ordered_at": pd.to_datetime(known["ordered_at"]).dt.tz_localize("UTC")})
     db, name = scratch_db()
     try:
         import_frame(db, frame, "synthetic")
-        return [evaluate(db, sales, cut, f"synthetic {customers // 1000}k") for cut in SYNTHETIC_CUTS]
+        return [evaluate(db, sales, cut, f"synthetic {customers // 1000}k") for cut in SYNTHETIC_CUTS], forecasts
     finally:
         db.close()
         drop(name)
@@ -122,11 +161,12 @@ def main() -> None:
     parser.add_argument("--only", choices=["retail", "synthetic"])
     parser.add_argument("--customers", type=int, default=8000, help="synthetic store size (default 8,000)")
     args = parser.parse_args()
-    rows = []
-    if args.only in (None, "retail"):
-        rows += retail()
-    if args.only in (None, "synthetic"):
-        rows += synthetic(args.customers)
+    rows, forecasts = [], []
+    for wanted, run in (("retail", retail), ("synthetic", lambda: synthetic(args.customers))):
+        if args.only in (None, wanted):
+            churn_rows, forecast = run()
+            rows += churn_rows
+            forecasts += forecast
     header = (f"{'data':<18}{'cut':<12}{'customers':>10}{'churn':>7}{'AUC model':>10}{'AUC freq':>9}{'AUC BG/NBD':>11}"
               f"{'Brier':>7}{'ECE':>7}{'E[purch] r':>11}{'total err':>10}  model")
     print(header)
@@ -135,6 +175,14 @@ def main() -> None:
         print(f"{r['data']:<18}{r['cut']:<12}{r['customers']:>10,}{r['churn_rate']:>7.1%}{r['auc_model']:>10.3f}"
               f"{r['auc_frequency']:>9.3f}{r['auc_bgnbd']:>11.3f}{r['brier']:>7.3f}{r['ece']:>7.3f}"
               f"{r['purchases_corr']:>11.3f}{r['purchases_total_error']:>+10.1%}  {r['model']}")
+    print()
+    header = (f"{'data':<18}{'cut':<12}{'weeks':>6}{'seasonal-trend':>15}{'last yr x growth':>17}{'last 4 weeks':>13}"
+              f"  {'chosen':<15}{'total err':>10}")
+    print(header)
+    print("-" * len(header))
+    for f in forecasts:
+        print(f"{f['data']:<18}{f['cut']:<12}{f['weeks']:>6}{f['auto']:>15.3f}{f['seasonal_naive']:>17.3f}"
+              f"{f['recent_mean']:>13.3f}  {f['chosen']:<15}{f.get('total_error', float('nan')):>+10.1%}")
 
 
 if __name__ == "__main__":
