@@ -11,31 +11,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics.core import ToolContext, current_run
-from analytics.pseudonyms import assign_public_ids
+from analytics.core import current_run
 from analytics.tools.registry import run_tool
-from discovery.importer import import_frame
-from discovery.pipeline import run_discovery
-from discovery.synthetic import StoreSpec, generate_store
-from sql import Database
+from tests.synthetic_stores import loaded_store
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def store(migrated_template, settings):
-    from tests.conftest import create_database, drop_database
-
-    url = create_database(migrated_template)
-    db = Database(url, migrate=False)
-    frame, _ = generate_store(StoreSpec(customers=1200, seed=17))
-    import_frame(db, frame, "synthetic")
-    store_settings = settings.model_copy(update={"database_url": url})
-    assign_public_ids(db, store_settings)
-    assert run_discovery(db, store_settings).status == "published"
-    yield ToolContext(db=db, settings=store_settings), frame, url
-    db.close()
-    drop_database(url)
+    with loaded_store(migrated_template, settings, customers=1200, seed=17) as loaded:
+        yield loaded.ctx, loaded.frame, loaded.url
 
 
 def oracle(frame: pd.DataFrame, as_of: pd.Timestamp, weeks: int) -> dict[str, set[str]]:

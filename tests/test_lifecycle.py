@@ -11,17 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.core import ToolContext
-from analytics.pseudonyms import assign_public_ids
 from analytics.router.offline import OfflineRouter
 from analytics.router.vocabulary import VocabularyCache
 from analytics.tools.registry import run_tool
 from discovery.export import export_profiles
-from discovery.importer import import_frame
 from discovery.lifecycle import STAGES, lifecycle_stages
-from discovery.pipeline import run_discovery
-from discovery.synthetic import StoreSpec, generate_store
-from sql import Database
+from tests.synthetic_stores import loaded_store
 
 
 def test_rules_on_hand_made_customers():
@@ -35,25 +30,19 @@ def test_rules_on_hand_made_customers():
 
 @pytest.fixture(scope="module")
 def store(migrated_template, settings):
-    from tests.conftest import create_database, drop_database
+    with loaded_store(migrated_template, settings, customers=1500, seed=11) as loaded:
+        yield loaded.ctx, _profiles_with_truth(loaded)
 
-    url = create_database(migrated_template)
-    db = Database(url, migrate=False)
-    orders, truth = generate_store(StoreSpec(customers=1500, seed=11))
-    import_frame(db, orders, "synthetic")
-    store_settings = settings.model_copy(update={"database_url": url})
-    assign_public_ids(db, store_settings)
-    assert run_discovery(db, store_settings).status == "published"
-    with db.cursor() as cur:
+
+def _profiles_with_truth(loaded) -> pd.DataFrame:
+    with loaded.ctx.db.cursor() as cur:
         cur.execute("""SELECT c.store_customer_id AS customer_id, c.public_id, p.lifecycle, p.risk_level,
                               p.recency_days, p.revenue
                        FROM customer_profiles p JOIN customers c USING (customer_id)
                        WHERE p.run_id = (SELECT run_id FROM discovery_runs WHERE is_current)""")
         profiles = pd.DataFrame(cur.fetchall())
-    merged = profiles.merge(truth.assign(customer_id=truth["customer_id"].astype(str)), on="customer_id")
-    yield ToolContext(db=db, settings=store_settings), merged
-    db.close()
-    drop_database(url)
+    truth = loaded.truth
+    return profiles.merge(truth.assign(customer_id=truth["customer_id"].astype(str)), on="customer_id")
 
 
 def test_stages_against_the_planted_truth(store, capsys):

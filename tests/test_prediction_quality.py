@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.core import ToolContext
-from analytics.pseudonyms import assign_public_ids
 from analytics.router.offline import OfflineRouter
 from analytics.router.vocabulary import VocabularyCache
 from analytics.tools.registry import run_tool
 from bot.views.answer import tool_result_pages
-from discovery.importer import import_frame
-from discovery.pipeline import run_discovery
-from discovery.synthetic import StoreSpec, generate_store
-from sql import Database
+from tests.synthetic_stores import loaded_store
 
 
 @pytest.fixture(scope="module")
 def ctx(migrated_template, settings):
-    from tests.conftest import create_database, drop_database
-
-    url = create_database(migrated_template)
-    db = Database(url, migrate=False)
-    frame, _ = generate_store(StoreSpec(customers=900, seed=8))
-    import_frame(db, frame, "synthetic")
-    store_settings = settings.model_copy(update={"database_url": url})
-    assign_public_ids(db, store_settings)
-    assert run_discovery(db, store_settings).status == "published"
-    yield ToolContext(db=db, settings=store_settings)
-    db.close()
-    drop_database(url)
+    with loaded_store(migrated_template, settings, customers=900, seed=8) as loaded:
+        yield loaded.ctx
 
 
 def test_the_card_reports_what_the_run_measured(ctx):
@@ -55,17 +40,6 @@ def test_the_card_reports_what_the_run_measured(ctx):
 
 
 def test_thin_data_is_said(migrated_template, settings):
-    from tests.conftest import create_database, drop_database
-
-    url = create_database(migrated_template)
-    db = Database(url, migrate=False)
-    try:
-        frame, _ = generate_store(StoreSpec(customers=120, seed=3))
-        import_frame(db, frame, "synthetic")
-        small = settings.model_copy(update={"database_url": url, "discovery_min_customers": 50})
-        assert run_discovery(db, small).status == "published"
-        result = run_tool(ToolContext(db=db, settings=small), "prediction_quality", {})
-    finally:
-        db.close()
-        drop_database(url)
+    with loaded_store(migrated_template, settings, customers=120, seed=3, discovery_min_customers=50) as loaded:
+        result = run_tool(loaded.ctx, "prediction_quality", {})
     assert not result.trustworthy and "too thin" in result.summary and "buyers" in result.summary
