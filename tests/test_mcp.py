@@ -170,6 +170,42 @@ def test_stdio_serves_the_registry_read_only_without_personal_data(store, tmp_pa
     assert "MCP over stdio" in errlog.read()   # logs went to stderr; stdout carried only JSON-RPC
 
 
+def test_stdio_stdout_carries_only_json_rpc(store):
+    """Raw: every line `python app.py mcp` writes to stdout is a JSON-RPC message (logs at INFO
+    included go to stderr), and it exits when stdin closes."""
+    import subprocess
+
+    settings, _ = store
+    params = stdio_parameters(settings)
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "store_metrics", "arguments": {}}},
+    ]
+    server = subprocess.Popen([sys.executable, *params.args], cwd=params.cwd, env=params.env, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        server.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+        server.stdin.flush()
+        replies = []
+        while {r.get("id") for r in replies} < {1, 2, 3}:   # stdin stays open until the call is answered
+            line = server.stdout.readline()
+            assert line, server.stderr.read()
+            replies.append(json.loads(line))                # anything but JSON fails here
+        server.stdin.close()
+        rest, errors = server.stdout.read(), server.stderr.read()   # until it exits on end of input
+        server.wait(60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 0, errors
+    replies += [json.loads(line) for line in rest.splitlines() if line.strip()]
+    assert all(r.get("jsonrpc") == "2.0" for r in replies)
+    assert "MCP over stdio" in errors
+
+
 # --- streamable HTTP ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
