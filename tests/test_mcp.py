@@ -95,10 +95,9 @@ def check_exercise(out: dict, settings, fixture) -> None:
     assert {name for name, _, _ in out["calls"]} == set(expected)
 
     # Same answers as in-process (the campaign's summary differs only by the export sentence).
-    ctx = ToolContext(db=None, settings=settings, cache=Cache(None))  # replaced below
     from sql import Database
 
-    ctx.db = Database(settings.database_url, migrate=False)
+    ctx = ToolContext(db=Database(settings.database_url, migrate=False), settings=settings, cache=Cache(None))
     try:
         for name, arguments, result in out["calls"]:
             assert not result.is_error, (name, arguments, result.content)
@@ -305,9 +304,9 @@ def test_http_rate_limit_answers_429(store):
 # --- read-only in-process -----------------------------------------------------------------------
 
 def test_campaign_writes_its_file_in_slack_but_not_read_only(store):
-    from sql import Database
-    from mcp_server.server import build_server, call_tool, read_only  # noqa: F401
     from analytics.tools.registry import registry
+    from mcp_server.server import call_tool, read_only
+    from sql import Database
 
     settings, _ = store
     db = Database(settings.database_url, migrate=False)
