@@ -220,6 +220,22 @@ def cmd_serve(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_mcp(args, settings: Settings) -> int:
+    """The analytics tools over MCP on stdio (Claude Desktop, IDEs): read-only, pseudonymous ids,
+    zero-config (the embedded database when DATABASE_URL is unset). Logs go to stderr."""
+    from contextlib import contextmanager
+
+    from mcp_server.stdio import serve_stdio
+    from wiring import open_services
+
+    @contextmanager
+    def open_context():
+        with open_services(settings) as services:
+            yield services.ctx
+
+    return serve_stdio(open_context)
+
+
 def cmd_gorgias(args, settings: Settings) -> int:
     if args.action == "serve":
         return gorgias_serve(args, settings)
@@ -312,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve Slack (HTTP or Socket Mode), the Gorgias webhook and health")
     p.add_argument("--host", default="0.0.0.0", help="interface to listen on (port from PORT)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("mcp", help="serve the analytics tools over MCP on stdio (Claude Desktop, IDEs), read-only")
+    p.set_defaults(func=cmd_mcp)
 
     p = sub.add_parser("gorgias", help="Gorgias: inbox status / retry, or serve only its webhook and worker")
     p.add_argument("action", choices=["retry", "status", "serve"])

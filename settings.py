@@ -78,6 +78,10 @@ class Settings(BaseSettings):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
+    # Model Context Protocol over HTTP (`serve` mounts /mcp only when the token is set)
+    mcp_token: SecretStr | None = Field(None, description="Bearer token for /mcp; unset → no MCP over HTTP")
+    mcp_requests_per_minute: int = Field(120, ge=1, description="Per client address, burst of the same size")
+
     # Serving
     port: int = Field(3000, ge=1, le=65535)
     log_level: str | None = Field(None, description="DEBUG/INFO/WARNING; unset: INFO for serve, WARNING for CLI commands")

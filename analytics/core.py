@@ -85,6 +85,9 @@ class ToolContext:
     db: Database
     settings: Settings
     cache: AnswerCache | None = None
+    # False for read-only surfaces (MCP): tools must not write customer data anywhere (the campaign
+    # tool then returns its list without writing the CSV of emails the Slack owner export gets).
+    writes_exports: bool = True
     # Per-process memos (the current run, known customer ids): never shared across processes.
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
 

@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("analytics", "bot", "discovery", "gorgias", "sql", "wiring")
+PACKAGES = ("analytics", "bot", "discovery", "gorgias", "mcp_server", "sql", "wiring")
 
 
 def project_modules() -> dict[str, Path]:
@@ -124,13 +124,17 @@ def test_settings_are_read_only_by_the_composition_root():
     assert readers and readers <= {"app"} | {name for name in graph if name == "wiring" or name.startswith("wiring.")}
 
 
-def test_bot_and_gorgias_never_import_each_other_and_nothing_imports_them_but_the_root():
+SURFACES = ("bot", "gorgias", "mcp_server")
+
+
+def test_surfaces_never_import_each_other_and_nothing_imports_them_but_the_root():
+    """bot (Slack), gorgias and mcp_server are surfaces: only the composition root wires them."""
     graph = import_graph()
     root = {"app"} | {name for name in graph if name == "wiring" or name.startswith("wiring.")}
     for name, deps in graph.items():
-        for package in ("bot", "gorgias"):
+        for package in SURFACES:
             if any(d == package or d.startswith(package + ".") for d in deps):
-                assert name.startswith(package) or name in root, f"{name} imports {package}"
+                assert name == package or name.startswith(package + ".") or name in root, f"{name} imports {package}"
     for name, deps in graph.items():
         if name.startswith(("analytics", "discovery", "sql")):
-            assert not any(d.startswith(("bot", "gorgias", "wiring")) or d == "app" for d in deps), name
+            assert not any(d.startswith((*SURFACES, "wiring")) or d == "app" for d in deps), name

@@ -1,5 +1,6 @@
 """The one Starlette app `python app.py serve` runs, wired from the composition root's services:
-/health, /health/ready, /metrics, POST /slack/events (HTTP mode) and the Gorgias webhook, with the
+/health, /health/ready, /metrics, POST /slack/events (HTTP mode), the Gorgias webhook and, with
+MCP_TOKEN, MCP over streamable HTTP at /mcp, with the
 discovery scheduler, the Gorgias worker and Socket Mode started in its lifespan."""
 from __future__ import annotations
 
@@ -98,6 +99,13 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     routes += [Route("/health", health), Route("/health/ready", ready), Route("/metrics", metrics)]
+    mcp = None
+    if settings.mcp_token is not None:
+        from mcp_server.http import mcp_http
+
+        mcp = mcp_http(ctx, settings.mcp_token.get_secret_value(),
+                       requests_per_minute=settings.mcp_requests_per_minute)
+        routes += mcp.routes
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -126,7 +134,12 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
                 sweep.start()
                 started.append(sweep.stop)
         try:
-            yield
+            # MCP sessions live in the session manager's task group: it runs for the app's lifetime
+            # (also with background=False, since it serves requests rather than working alone).
+            async with contextlib.AsyncExitStack() as serving:
+                if mcp is not None:
+                    await serving.enter_async_context(mcp.session_manager.run())
+                yield
         finally:
             for stop in reversed(started):
                 try:

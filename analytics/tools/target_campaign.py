@@ -95,6 +95,8 @@ class _Selection(BaseModel):
     export_fields: list[dict]
 
 
+EXPORTED_NOTE = " The list is exported for the marketing tool."
+
 # The files hold emails: kept long enough to be picked up, not forever.
 EXPORT_RETENTION_SECONDS = 7 * 24 * 3600
 
@@ -187,7 +189,7 @@ def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCamp
         return _selection(ctx, params, rows, axis, segment, archetype_id, item, companions)
 
     selection = cached(ctx, "target_campaign", run.run_id, params, compute, _Selection)
-    if not selection.customer_ids:
+    if not selection.customer_ids or not ctx.writes_exports:
         return selection.result
     # The file is written on every call (a fresh export each time); contacts are read only for it.
     with read_cursor(ctx) as cur:
@@ -200,7 +202,8 @@ def target_campaign(ctx: ToolContext, params: TargetCampaignInput) -> TargetCamp
     except OSError as exc:
         raise ToolError(f"The campaign list could not be written to {Path(ctx.settings.data_dir) / 'exports'}: "
                         f"{exc.strerror or exc}. Check that DATA_DIR is writable.") from None
-    return selection.result.model_copy(update={"export_path": str(export)})
+    return selection.result.model_copy(update={"export_path": str(export),
+                                                "summary": selection.result.summary + EXPORTED_NOTE})
 
 
 def _selection(ctx: ToolContext, params: TargetCampaignInput, rows: list[dict], axis: str | None,
@@ -232,8 +235,7 @@ def _selection(ctx: ToolContext, params: TargetCampaignInput, rows: list[dict], 
     if rows:
         summary = (f"{name} campaign: {len(rows):,} of {eligible:,} eligible customers selected ({criteria}); "
                    f"lifetime value {money(selected_value)}. If {pct(response_rate)} respond with one order at "
-                   f"their average order value, expect about {money(expected_value)}. The list is exported for "
-                   f"the marketing tool.")
+                   f"their average order value, expect about {money(expected_value)}.")
     else:
         summary = f"No customers qualify for a {name} campaign ({criteria})" + (
             " with these filters." if filters else ".")
