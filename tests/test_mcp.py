@@ -59,6 +59,7 @@ def tool_calls(fixture) -> list[tuple[str, dict]]:
         ("get_recommendations", {}),
         ("store_metrics", {}),
         ("store_metrics", {"period": "2024", "breakdown": "month"}),
+        ("prediction_quality", {}),
     ]
 
 

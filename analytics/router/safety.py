@@ -78,7 +78,8 @@ _PROTECTED = re.compile(
     r"|\b(?:19|20)\d{2}\s*(?:-|–|—|to|\.\.)\s*(?:19|20)\d{2}\b"          # 2022-2024, 2023 to 2024
     r"|(?<![\d.,])[$€£¥]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?(?![.,]?\d)"     # 12,345.67
     r"|(?<![\d.,])[$€£¥]?\d+\.\d+%?(?![.,]?\d)|\d+%"                   # 81.34  6%
-    r"|\b[CA]-[0-9A-Fa-f]{6,}\b|#\d+",                                    # C-1A2B3C4D, A-1f3c9e, #1234
+    r"|\b[CA]-[0-9A-Fa-f]{6,}\b|#\d+"                                     # C-1A2B3C4D, A-1f3c9e, #1234
+    r"|(?<!\d[\s.-])(?<!\()\b(?:19|20)\d{2}\b(?!\)?[\s.-]\d)",               # a year on its own
     re.IGNORECASE)
 # A phone number: at least 9 digits in groups with the separators people type ("+1 555-010-4477",
 # "(555) 010 4477", "555.010.4477"), or a bare run of 10-15 digits that starts with + or 0.
@@ -122,7 +123,11 @@ def scrub(text: str) -> str:
     def phone(match: re.Match[str]) -> str:
         found = match.group(0)
         digits = sum(ch.isdigit() for ch in found)
-        return "[phone removed]" if digits >= 9 and "\x00" not in found else found
+        # Groups split by spaces alone ('10 100 250') are often figures side by side: written that way
+        # a phone has ten digits, or groups of three and more; with + ( - or . nine digits are enough.
+        groups = re.findall(r"\d+", found)
+        phone_like = digits >= 9 and (re.search(r"[+().-]", found) or digits >= 10 or min(map(len, groups)) >= 3)
+        return "[phone removed]" if phone_like and "\x00" not in found else found
 
     masked = _PHONE.sub(phone, masked)
     return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], masked)
