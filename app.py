@@ -62,24 +62,28 @@ def cmd_ingest(args, settings: Settings) -> int:
 
 def after_import(settings: Settings) -> None:
     """New customers need their pseudonymous ids before anything shows them, and new orders are
-    folded into analyze_products' rollup now, so no question waits for it."""
-    import time
-
-    from analytics.pseudonyms import assign_public_ids
-    from analytics.tools.analyze_products import refresh_product_rollup
+    folded into analyze_products' rollup now: the tool only reads it. One line on stderr says so."""
+    from discovery.progress import Step
 
     db = open_database(settings)
     try:
-        assign_public_ids(db, settings)
-        started = time.perf_counter()
-        if sys.stderr.isatty():  # the first fold of a large store takes about a minute
-            print("Updating product statistics…", end="", file=sys.stderr, flush=True)
-        changed = refresh_product_rollup(db)
-        if sys.stderr.isatty():
-            print(f" {'done' if changed else 'up to date'} in {time.perf_counter() - started:.1f} s",
-                  file=sys.stderr)
+        step = Step("Product statistics")
+        step.done(fold_imported_orders(db, settings))
     finally:
         db.close()
+
+
+def fold_imported_orders(db, settings: Settings) -> str:
+    """The write side after orders arrive: pseudonymous ids, then the product rollup (and its sums per
+    segment of the current run). Returns what it did, for a progress line."""
+    from analytics.product_rollup import orders_to_fold, refresh_product_rollup
+    from analytics.pseudonyms import assign_public_ids
+
+    assign_public_ids(db, settings)
+    pending = orders_to_fold(db)
+    if not refresh_product_rollup(db):
+        return "up to date"
+    return f"{pending:,} orders folded" if pending else "regrouped"
 
 
 def cmd_generate(args, settings: Settings) -> int:
@@ -107,12 +111,17 @@ def cmd_demo(args, settings: Settings) -> int:
     if args.customers is not None and args.customers < 1:
         print(f"error: --customers must be at least 1, got {args.customers}", file=sys.stderr)
         return 2
+    from analytics.product_rollup import refresh_segment_facts
+
     db = open_database(settings)
     try:
-        report = prepare_demo(db, settings, customers=args.customers)
+        # The product statistics are folded right after the import, the sums per segment right after
+        # discovery, so the chat's first answers read them (each step prints its line).
+        report = prepare_demo(db, settings, customers=args.customers,
+                              after_load=lambda db: fold_imported_orders(db, settings),
+                              after_discovery=lambda db: "done" if refresh_segment_facts(db) else "up to date")
     finally:
         db.close()
-    after_import(settings)
     print(report)
     if args.no_chat:
         return 0

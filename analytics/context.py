@@ -16,8 +16,11 @@ def build_context(settings, db, cache: Cache | None = None) -> ToolContext:
 
 
 def after_discovery_run(ctx: ToolContext) -> int:
-    """Call after a discovery run publishes: drops cached answers and precomputes common ones."""
+    """Call after a discovery run publishes: brings the product rollup up to date and sums it per
+    segment / archetype of the new run, drops cached answers and precomputes common ones."""
+    from analytics.product_rollup import refresh_product_rollup
     from analytics.runs import forget_current_run
 
     forget_current_run(ctx)
+    refresh_product_rollup(ctx.db)  # the write side, before any answer is warmed from it
     return ctx.cache.refresh() if ctx.cache is not None else 0

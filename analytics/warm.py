@@ -19,8 +19,7 @@ COMMON_CALLS: tuple[tuple[str, dict], ...] = (
     ("get_recommendations", {}),
     *(("analyze_behavior", {"focus": focus}) for focus in
       ("segment_moves", "declining", "one_time_buyers", "discount_dependency")),
-    # The first of these also brings the product rollup up to date with newly imported orders
-    # (analyze_products.refresh_product_rollup), so no question waits for it.
+    # Read from the product rollup, which after_discovery_run brings up to date before warming.
     ("analyze_products", {}),
     ("analyze_products", {"group_by": "product"}),
     # The common period questions (their all-customer answers are stored by the refresh; cached here).
@@ -47,9 +46,5 @@ def register_warm_hooks(ctx: ToolContext) -> None:
                 run_tool(ctx, name, args)
             except ToolError as exc:  # e.g. no run yet, or no earlier run to compare with
                 log.info("not warming %s: %s", name, exc)
-        # A new run regroups the customers: sum the product rollup per segment / archetype of it again
-        # (a no-op when analyze_products above already did, after new orders).
-        from analytics.tools.analyze_products import refresh_segment_facts
-        refresh_segment_facts(ctx.db)
 
     ctx.cache.add_warm_hook(warm_common_answers)

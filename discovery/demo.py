@@ -1,12 +1,13 @@
-"""The zero-config demo's preparation: load the synthetic store into an empty database, run
-discovery, and say what is there. A second run on the same data reuses both (it is fast)."""
+"""The zero-config demo's preparation: load the synthetic store into an empty database, fold it for
+the product questions, run discovery, and say what is there. A second run on the same data reuses
+all of it (it is fast). Every step writes a line (discovery.progress.Step), terminal or not."""
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
+from typing import Callable
 
-from discovery.progress import terminal_progress
+from discovery.progress import Step
 from discovery.synthetic import StoreSpec, generate_store
 from sql import query
 
@@ -33,21 +34,24 @@ def _current_run(db) -> dict | None:
         return cur.fetchone()
 
 
-def load_synthetic_store(db, settings, customers: int | None = None) -> str:
+def load_synthetic_store(db, settings, customers: int | None = None, timings: dict | None = None) -> str:
     """Generate the synthetic store and import it; returns one line saying what was loaded.
 
     The truth side file (planted types) goes to DATA_DIR for anyone checking discovery by hand;
-    it is never loaded into the database."""
+    it is never loaded into the database. timings, when given, receives the seconds of each step."""
     from discovery.importer import import_frame
 
+    timings = {} if timings is None else timings
     spec = StoreSpec() if customers is None else StoreSpec(customers=customers)
-    started = time.perf_counter()
-    orders, truth = generate_store(spec, progress=terminal_progress("Generating store"))
-    generated = time.perf_counter() - started
+    step = Step("Generating store")
+    orders, truth = generate_store(spec, progress=step.progress)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     truth.to_csv(settings.data_dir / TRUTH_FILE, index=False, lineterminator="\n")
+    generated = timings["generate"] = step.done(f"{len(orders):,} lines")
+    step = Step("Loading orders")
     summary = import_frame(db, orders, f"synthetic store ({spec.customers:,} customers, seed {spec.seed})",
-                           progress=terminal_progress("Loading orders"))
+                           progress=step.progress)
+    timings["import"] = step.done(f"{summary.rows_loaded:,} lines")
     if summary.rows_rejected:
         # The generator writes the canonical format itself: a rejected row is a bug, not bad data.
         log.error("the importer rejected %d synthetic rows: %s", summary.rows_rejected, summary.notes)
@@ -55,12 +59,21 @@ def load_synthetic_store(db, settings, customers: int | None = None) -> str:
             f"{len(orders):,} order lines) in {generated:.1f} s and loaded it in {summary.seconds:.1f} s.")
 
 
-def _run_discovery(db, settings) -> str:
+def _run_discovery(db, settings, timings: dict) -> str:
     from discovery.pipeline import run_discovery
 
     # run_discovery records its own failures in the run's status; it does not raise for them.
-    summary = run_discovery(db, settings, progress=terminal_progress("Discovery"))
+    step = Step("Discovery")
+    summary = run_discovery(db, settings, progress=step.progress)
+    timings["discovery"] = step.done(f"run {summary.run_id or '-'} {summary.status}")
     return summary.describe()
+
+
+def _hook_step(label: str, hook: Callable[[object], str] | None, db, timings: dict, key: str) -> None:
+    if hook is None:
+        return
+    step = Step(label)
+    timings[key] = step.done(hook(db))
 
 
 def _describe_store(counts: dict) -> list[str]:
@@ -77,13 +90,21 @@ def _describe_store(counts: dict) -> list[str]:
     ]
 
 
-def prepare_demo(db, settings, customers: int | None = None) -> str:
+def prepare_demo(db, settings, customers: int | None = None, *,
+                 after_load: Callable[[object], str] | None = None,
+                 after_discovery: Callable[[object], str] | None = None,
+                 timings: dict | None = None) -> str:
     """Make sure the demo has data and a discovery run; returns a short report for the terminal.
 
     Empty database: generate the synthetic store (default size, or `customers`), import it and run
-    discovery. Data already there: keep it, and reuse the current discovery run if there is one."""
+    discovery. Data already there: keep it, and reuse the current discovery run if there is one.
+    after_load(db) runs once the orders are there (the product statistics: a no-op when current),
+    after_discovery(db) after a run is published here (the sums per segment); each returns what it
+    did, for its step's line. timings, when given, receives the seconds of each step by name
+    (generate, import, fold, discovery, segments)."""
     if customers is not None and customers < 1:
         raise ValueError(f"--customers must be at least 1, got {customers}")
+    timings = {} if timings is None else timings
     lines: list[str] = []
     loaded_now = False
     if _has_orders(db):
@@ -91,8 +112,9 @@ def prepare_demo(db, settings, customers: int | None = None) -> str:
         if customers is not None:
             lines.append(f"  (--customers {customers:,} is ignored: the store is only generated into an empty database)")
     else:
-        lines.append(load_synthetic_store(db, settings, customers))
+        lines.append(load_synthetic_store(db, settings, customers, timings))
         loaded_now = True
+    _hook_step("Product statistics", after_load, db, timings, "fold")
     if settings.database_url is None:
         lines.append(f"Embedded PostgreSQL under {settings.data_dir / 'postgres'}.")
     lines.append("Store:")
@@ -104,5 +126,6 @@ def prepare_demo(db, settings, customers: int | None = None) -> str:
                      f"{current['customers']:,} customers, {current['archetypes']} archetypes. "
                      "Run `python app.py discover` to refresh it.")
     else:
-        lines.append(_run_discovery(db, settings))
+        lines.append(_run_discovery(db, settings, timings))
+        _hook_step("Product sums per segment", after_discovery, db, timings, "segments")
     return "\n".join(lines)

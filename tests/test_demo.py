@@ -74,6 +74,16 @@ def test_demo_on_embedded_postgres_with_no_configuration(embedded_home):
         assert re.search(r"discovery run \d+: published", report), report
         assert (data_dir / TRUTH_FILE).exists()
         assert (pgdata / "PG_VERSION").exists()
+        # Output is not a terminal here: each step still says what it did, one plain line each.
+        steps = [line for line in first.stderr.splitlines() if "…" in line]
+        assert [line.split("…")[0] for line in steps] == [
+            "Generating store", "Loading orders", "Product statistics", "Discovery", "Product sums per segment"]
+        assert re.fullmatch(rf"Generating store… {lines:,} lines in \d+\.\d s", steps[0])
+        assert re.fullmatch(rf"Loading orders… {lines:,} lines in \d+\.\d s", steps[1])
+        assert re.fullmatch(r"Product statistics… [\d,]+ orders folded in \d+\.\d s", steps[2])
+        assert re.fullmatch(r"Discovery… run \d+ published in \d+\.\d s", steps[3])
+        assert re.fullmatch(r"Product sums per segment… done in \d+\.\d s", steps[4])
+        assert "\r" not in first.stderr and "[####" not in first.stderr   # no bar drawn off a terminal
 
         started = time.perf_counter()
         second = _run_demo(data_dir, tmp_path, customers=300)
@@ -84,6 +94,7 @@ def test_demo_on_embedded_postgres_with_no_configuration(embedded_home):
         assert "Generated" not in again
         assert re.search(r"Reusing discovery run \d+", again), again
         assert _number("order lines", again) == lines and _number("customers", again) == 300
+        assert re.search(r"^Product statistics… up to date in \d+\.\d s$", second.stderr, re.MULTILINE), second.stderr
         assert reuse_seconds < 60
     finally:
         pid = _stop_embedded(pgdata)

@@ -922,3 +922,10 @@ ORDER BY (t.orders_together >= greatest(3, ceil(0.01 * c.anchor_orders))) DESC,
          END DESC,
          t.orders_together DESC, lift DESC, t.group_no
 LIMIT %(limit)s;
+
+-- name: rollup_coverage
+-- How current the rollup is, for the note on an answer read while it is behind: when it was last
+-- folded, the latest order in it, and how many orders were imported after %(after)s (its last order).
+SELECT (SELECT refreshed_at FROM product_rollup_state) AS refreshed_at,
+       (SELECT max(ordered_at) FROM product_order_rollup) AS folded_until,
+       (SELECT count(*) FROM orders WHERE order_id > %(after)s) AS orders_since;
