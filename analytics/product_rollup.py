@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from psycopg import sql
+
 from analytics.periods import parse_period
 from sql import query
 
@@ -22,17 +24,27 @@ _FACT_COLUMNS = ("row_type", "group_no", "group_key", "product_category", "reven
                  "units", "orders", "customers", "repeat_customers", "groups")
 
 
-def refresh_product_rollup(db, with_segments: bool = True) -> bool:
+def refresh_product_rollup(db, with_segments: bool = True, with_periods: bool = True) -> bool:
     """Fold the orders imported since the last refresh into the rollup and store the all-history
-    answers again; True when anything changed. One refresher at a time; readers keep seeing the
-    previous rollup until this commits. with_segments: also rebuild the sums per segment / archetype
-    (refresh_segment_facts) when there is a current discovery run; until they are, segment questions
-    scan the rollup."""
-    changed = _refresh_rollup(db)
-    # Also when the rollup was current: a new run or an earlier refresh without them leaves them behind.
+    answers again (fold_orders); True when anything changed. Then, each in its own transaction, the
+    answers for the standard periods (store_period_answers) and, with_segments, the sums per segment /
+    archetype of the current discovery run (refresh_segment_facts). Until those are stored, the
+    questions they answer scan the rollup (the same answer, slower), so a caller in a hurry (the demo)
+    folds first and leaves them for later: with_periods=False, with_segments=False."""
+    changed = fold_orders(db)
+    # Also when the rollup was current: an interrupted refresh, or a new run, may have left them behind.
+    if with_periods:
+        store_period_answers(db)
     if with_segments:
         refresh_segment_facts(db)
     return changed
+
+
+def store_later_answers(db) -> None:
+    """What refresh_product_rollup(with_periods=False, with_segments=False) left: the standard periods'
+    answers and the sums per segment / archetype (each a no-op when already stored)."""
+    store_period_answers(db)
+    refresh_segment_facts(db)
 
 
 def vacuum_rollup(db) -> None:
@@ -42,7 +54,7 @@ def vacuum_rollup(db) -> None:
     with db.connection() as conn:
         conn.autocommit = True   # a pooled connection is idle here; it goes back to the pool as it came
         try:
-            conn.execute(query("products.rollup_vacuum"))
+            conn.execute(query("product_rollup.rollup_vacuum"))
         finally:
             conn.autocommit = False
 
@@ -68,63 +80,126 @@ def rollup_stale(version: dict) -> bool:
             or version["rollup_products_version"] != version["products_version"])
 
 
-def _refresh_rollup(db) -> bool:
+def fold_orders(db) -> bool:
+    """Fold the orders imported since the last fold into the rollup tables, with the all-history answers
+    and the pairs of each category; True when anything changed. One folder at a time; readers keep
+    seeing the previous rollup until this commits. A fold from nothing (never built, orders deleted)
+    builds the tables without their indexes and indexes them after."""
     with db.cursor() as cur:
-        cur.execute(query("products.tuning"))
-        cur.execute(query("products.rollup_lock"))
+        cur.execute(query("product_rollup.tuning"))
+        cur.execute(query("product_rollup.rollup_lock"))
         cur.execute(query("products.data_version"))
         version = cur.fetchone()
         if not rollup_stale(version):  # another process refreshed it while this one waited
             return False
         after = version["rollup_order_id"]
         folded_from = after or 0
-        if after is None or after > version["last_order_id"]:  # never built, or orders were deleted
-            cur.execute(query("products.rollup_clear"))
+        # From nothing (never built, or orders were deleted): a build, into empty tables without indexes.
+        build = after is None or after > version["last_order_id"]
+        rebuilt_indexes = []
+        if build:
             after = 0
+            cur.execute(query("product_rollup.build_start"))
+            rebuilt_indexes = _drop_indexes(cur)
         if after < version["last_order_id"]:
-            cur.execute(query("products.rollup_extend"), {"after": after, "upto": version["last_order_id"]})
-        if after == 0 or version["rollup_products_version"] != version["products_version"]:
+            cur.execute(query("product_rollup.rollup_extend"), {"after": after, "upto": version["last_order_id"]})
+        if not build and version["rollup_products_version"] != version["products_version"]:
             # Their rows name categories: start them again from the order rollup.
-            cur.execute(query("products.categories_clear"))
-            cur.execute(query("products.customers_clear"))
+            cur.execute(query("product_rollup.categories_clear"))
+            cur.execute(query("product_rollup.customers_clear"))
+            cur.execute(query("product_rollup.pairs_clear"))
             after = 0
-        cur.execute(query("products.categories_extend"), {"after": after})
-        if after == 0:
-            cur.execute(query("products.pairs_clear"))
-        cur.execute(query("products.pairs_extend"), {"after": after})
-        for grain in ("customers_extend", "customers_extend_categories", "customers_extend_totals"):
-            cur.execute(query(f"products.{grain}"), {"after": after})
-        cur.execute(query("products.rollup_analyze"))  # fresh statistics, or the planner guesses at their sizes
-        cur.execute(query("products.changed_from"), {"after": folded_from})
-        changed_from = cur.fetchone()["changed_from"]
-        periods = stored_period_bounds(version["latest_order_at"])
-        cur.execute(query("products.facts_clear"), {
-            "everything": after == 0, "changed_from": changed_from,
-            "starts": [start for start, _ in periods], "ends": [end for _, end in periods]})
-        cur.execute(query("products.facts_periods"))
+        cur.execute(query("product_rollup.categories_extend"), {"after": after})
+        cur.execute(query("product_rollup.pairs_extend"), {"after": after})
+        if build:
+            cur.execute(query("product_rollup.customers_build"))
+            _create_indexes(cur, rebuilt_indexes)
+        else:
+            for grain in ("customers_extend", "customers_extend_categories", "customers_extend_totals"):
+                cur.execute(query(f"product_rollup.{grain}"), {"after": after})
+        cur.execute(query("product_rollup.rollup_analyze"))  # fresh statistics, or the planner guesses at their sizes
+        _store_all_history_facts(cur, version, everything=after == 0, folded_from=folded_from)
+        cur.execute(query("product_rollup.state_save"), {"last_order_id": version["last_order_id"],
+                                                         "products_version": version["products_version"]})
+    return True
+
+
+def _drop_indexes(cur) -> list[dict]:
+    """Drop the indexes and keys of the tables a build fills; returns their definitions for _create_indexes."""
+    cur.execute(query("product_rollup.build_indexes"))
+    found = cur.fetchall()
+    for index in found:
+        if index["constraint_name"]:
+            cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                sql.Identifier(index["table_name"]), sql.Identifier(index["constraint_name"])))
+        else:
+            cur.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(index["index_name"])))
+    return found
+
+
+def _create_indexes(cur, indexes: list[dict]) -> None:
+    for index in indexes:
+        if index["constraint_name"]:
+            cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                sql.Identifier(index["table_name"]), sql.Identifier(index["constraint_name"]),
+                sql.SQL(index["constraint_def"])))
+        else:
+            cur.execute(sql.SQL(index["index_def"]))
+
+
+def _store_all_history_facts(cur, version: dict, everything: bool, folded_from: int) -> None:
+    """The all-history answers (product_group_facts), and away with the stored periods this fold makes
+    wrong: those holding a new order, no longer standard, or all of them (everything: a rebuild or
+    recategorised products). store_period_answers stores them again."""
+    cur.execute(query("product_rollup.changed_from"), {"after": folded_from})
+    changed_from = cur.fetchone()["changed_from"]
+    periods = stored_period_bounds(version["latest_order_at"])
+    cur.execute(query("product_rollup.facts_clear"), {
+        "everything": everything, "changed_from": changed_from,
+        "starts": [start for start, _ in periods], "ends": [end for _, end in periods]})
+    everyone = {"everyone": True, "run_id": None, "segment": None, "archetype_id": None,
+                "category": None, "sort_by": "revenue", "limit": 2**62}
+    facts = []
+    for group_by in ("category", "product"):
+        # Summed from the per-customer rows (guests included): a fraction of the orders' rows.
+        cur.execute(query("products.summary_members"), {**everyone, "group_by": group_by})
+        facts += _fact_rows(group_by, ("-infinity", "infinity"), cur.fetchall())
+    _copy_facts(cur, facts)
+    cur.execute(query("product_rollup.facts_sold"))
+
+
+def store_period_answers(db) -> bool:
+    """Store the answers for everyone over the standard periods (STORED_PERIODS) that the current rollup
+    lacks; True when any were stored. Each is the answer of the query a question would run on it
+    (products.summary), whatever the period's distinct buyers and repeat buyers are; periods without
+    new orders keep theirs. Nothing while the rollup is behind the orders (the next fold clears what it
+    makes wrong, and this runs after it)."""
+    with db.cursor() as cur:
+        cur.execute(query("product_rollup.tuning"))
+        cur.execute(query("product_rollup.rollup_lock"))
+        cur.execute(query("products.data_version"))
+        version = cur.fetchone()
+        if version["rollup_order_id"] is None or rollup_stale(version):
+            return False
+        cur.execute(query("product_rollup.facts_periods"))
         kept = {(row["group_by"], row["period_start"], row["period_end"]) for row in cur.fetchall()}
-        everyone = {"everyone": True, "run_id": None, "segment": None, "archetype_id": None,
+        everyone = {"everyone": False, "run_id": None, "segment": None, "archetype_id": None,
                     "category": None, "sort_by": "revenue", "limit": 2**62}
         facts = []
         for group_by in ("category", "product"):
-            # Summed from the per-customer rows (guests included): a fraction of the orders' rows.
-            cur.execute(query("products.summary_members"), {**everyone, "group_by": group_by})
-            facts += _fact_rows(group_by, ("-infinity", "infinity"), cur.fetchall())
-            # The standard periods by the same query a question would run on them: the stored answer is
-            # that answer, whatever the period's distinct buyers and repeat buyers are.
-            for start, end in periods:
-                if (group_by, start, end) in kept:  # no new order in it: its stored answer holds
+            for start, end in stored_period_bounds(version["latest_order_at"]):
+                if (group_by, start, end) in kept:
                     continue
-                cur.execute(query("products.summary"), {**everyone, "everyone": False, "group_by": group_by,
-                                                        "start": start, "end": end})
+                cur.execute(query("products.summary"), {**everyone, "group_by": group_by, "start": start, "end": end})
                 facts += _fact_rows(group_by, (start, end), cur.fetchall())
-        with cur.copy(query("products.facts_copy")) as copy:
-            for row in facts:
-                copy.write_row(row)
-        cur.execute(query("products.facts_sold"))
-        cur.execute(query("products.state_save"), {"last_order_id": version["last_order_id"],
-                                                   "products_version": version["products_version"]})
-    return True
+        _copy_facts(cur, facts)
+    return bool(facts)
+
+
+def _copy_facts(cur, facts: list[tuple]) -> None:
+    with cur.copy(query("product_rollup.facts_copy")) as copy:
+        for row in facts:
+            copy.write_row(row)
 
 
 def refresh_segment_facts(db) -> bool:
@@ -136,19 +211,19 @@ def refresh_segment_facts(db) -> bool:
         run = cur.fetchone()
         if run is None:
             return False
-        cur.execute(query("products.tuning"))
-        cur.execute(query("products.rollup_lock"))
+        cur.execute(query("product_rollup.tuning"))
+        cur.execute(query("product_rollup.rollup_lock"))
         cur.execute(query("products.segment_state"))
         state = cur.fetchone()
         if state["rollup_order_id"] is None or segment_facts_ready(state, run["run_id"]):
             return False
-        cur.execute(query("products.segment_facts_clear"))
-        cur.execute(query("products.segment_facts_build"), {"run_id": run["run_id"]})
+        cur.execute(query("product_rollup.segment_facts_clear"))
+        cur.execute(query("product_rollup.segment_facts_build"), {"run_id": run["run_id"]})
         cur.execute(query("products.data_version"))
         for start, end in scope_period_bounds(cur.fetchone()["latest_order_at"]):
-            cur.execute(query("products.segment_period_facts_build"),
+            cur.execute(query("product_rollup.segment_period_facts_build"),
                         {"run_id": run["run_id"], "start": start, "end": end})
-        cur.execute(query("products.segment_state_save"), {"run_id": run["run_id"]})
+        cur.execute(query("product_rollup.segment_state_save"), {"run_id": run["run_id"]})
     return True
 
 
