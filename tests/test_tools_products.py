@@ -647,6 +647,21 @@ def test_stored_category_pairs_equal_the_full_fold(fresh_db, settings):
     assert _check_category_pairs(ctx) >= 6
     result = run_tool(ctx, "analyze_products", {"bought_with": "Kits"})
     assert result.anchor_orders == 11 and result.bought_together[0].item == "notions"
+    # Orders grouped by the set of categories they hold: a line without a product, a product without a
+    # category, and a category that differs from another only in case are each their own member of a set.
+    with fresh_db.connection() as conn:
+        conn.execute("INSERT INTO products (sku, title, category, unit_price) VALUES "
+                     "('X1', 'Mystery box', NULL, 9), ('F9', 'Odd fabric', 'FABRIC', 7)")
+    _add_order(fresh_db, "ODD1", "S003", 1, "sale", [("X1", 1, 9.0), ("F9", 1, 7.0), ("F1", 1, 10.0)])
+    _add_order(fresh_db, "ODD2", "S005", 1, "sale", [("F9", 2, 7.0), ("N1", 1, 4.0)])
+    with fresh_db.connection() as conn:
+        order_id = conn.execute("SELECT order_id FROM orders WHERE store_order_id = 'ODD2'").fetchone()[0]
+        conn.execute("INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price) "
+                     "VALUES (%s, 9, NULL, 1, 3)", (order_id,))
+    assert _check_category_pairs(ctx) >= 6
+    with fresh_db.connection() as conn:   # and the same counts from nothing
+        conn.execute("DELETE FROM product_rollup_state")
+    assert _check_category_pairs(ctx) >= 6
 
 
 @pytest.mark.parametrize("arguments", [

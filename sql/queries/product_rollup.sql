@@ -200,28 +200,46 @@ DELETE FROM product_pair_facts;
 -- name: pairs_extend
 -- Add the sale orders %(after)s < order_id to product_pair_facts: each order's bought categories as
 -- anchors, paired with the order's other bought categories and products. 'uncategorized' is never an
--- anchor (the question's anchor matches products by their category, and those have none).
-WITH anchors AS (
-    SELECT DISTINCT order_id, lower(category) AS anchor
+-- anchor (the question's anchor matches products by their category, and those have none). Orders are
+-- first grouped by the set of categories bought in them (a few hundred sets), so the pairs are counted
+-- once per set, and per (product, set), instead of once per order.
+WITH order_sets AS MATERIALIZED (  -- each order's bought categories (NULL: lines without a product)
+    SELECT order_id, array_agg(category ORDER BY category) AS categories
     FROM category_order_rollup
-    WHERE order_id > %(after)s AND sold AND category IS NOT NULL AND category <> 'uncategorized'
+    WHERE order_id > %(after)s AND sold
+    GROUP BY order_id
+), sets AS (
+    SELECT categories, count(*) AS orders FROM order_sets GROUP BY categories
+), set_anchors AS (  -- each set's anchors
+    SELECT DISTINCT s.categories, lower(c.category) AS anchor
+    FROM (SELECT DISTINCT categories FROM order_sets) s
+    CROSS JOIN LATERAL unnest(s.categories) AS c(category)
+    WHERE c.category IS NOT NULL AND c.category <> 'uncategorized'
+), product_sets AS (
+    SELECT r.product_id, lower(p.category) AS product_category, o.categories, count(*) AS orders
+    FROM product_order_rollup r
+    JOIN order_sets o ON o.order_id = r.order_id
+    LEFT JOIN products p ON p.product_id = r.product_id
+    WHERE r.order_id > %(after)s AND r.sold
+    GROUP BY 1, 2, 3
 ), pairs AS (
-    SELECT a.anchor, 'anchor' AS group_by, '' AS item
-    FROM anchors a
+    SELECT a.anchor, 'anchor' AS group_by, '' AS item, s.orders
+    FROM set_anchors a
+    JOIN sets s USING (categories)
     UNION ALL
-    SELECT a.anchor, 'category', coalesce(c.category, '(no product)')
-    FROM anchors a
-    JOIN category_order_rollup c ON c.order_id = a.order_id AND c.sold
+    SELECT a.anchor, 'category', coalesce(c.category, '(no product)'), s.orders
+    FROM set_anchors a
+    JOIN sets s USING (categories)
+    CROSS JOIN LATERAL unnest(a.categories) AS c(category)
     WHERE coalesce(lower(c.category) <> a.anchor, true)
     UNION ALL
-    SELECT a.anchor, 'product', r.product_id::text
-    FROM anchors a
-    JOIN product_order_rollup r ON r.order_id = a.order_id AND r.sold
-    LEFT JOIN products p ON p.product_id = r.product_id
-    WHERE coalesce(lower(p.category) <> a.anchor, true)
+    SELECT a.anchor, 'product', ps.product_id::text, ps.orders
+    FROM product_sets ps
+    JOIN set_anchors a USING (categories)
+    WHERE coalesce(ps.product_category <> a.anchor, true)
 )
 INSERT INTO product_pair_facts AS t (anchor, group_by, item, orders_together)
-SELECT anchor, group_by, item, count(*)
+SELECT anchor, group_by, item, sum(orders)
 FROM pairs
 GROUP BY 1, 2, 3
 ON CONFLICT (anchor, group_by, item) DO UPDATE SET orders_together = t.orders_together + excluded.orders_together;
