@@ -73,15 +73,17 @@ def after_import(settings: Settings) -> None:
         db.close()
 
 
-def fold_imported_orders(db, settings: Settings) -> str:
-    """The write side after orders arrive: pseudonymous ids, then the product rollup (and its sums per
-    segment of the current run). Returns what it did, for a progress line."""
+def fold_imported_orders(db, settings: Settings, later: bool = False) -> str:
+    """The write side after orders arrive: pseudonymous ids, then the product rollup, its answers for
+    the standard periods and its sums per segment of the current run (later: only the rollup; the
+    caller stores the rest with analytics.product_rollup.store_later_answers). Returns what it did,
+    for a progress line."""
     from analytics.product_rollup import orders_to_fold, refresh_product_rollup
     from analytics.pseudonyms import assign_public_ids
 
     assign_public_ids(db, settings)
     pending = orders_to_fold(db)
-    if not refresh_product_rollup(db):
+    if not refresh_product_rollup(db, with_segments=not later, with_periods=not later):
         return "up to date"
     return f"{pending:,} orders folded" if pending else "regrouped"
 
@@ -111,23 +113,28 @@ def cmd_demo(args, settings: Settings) -> int:
     if args.customers is not None and args.customers < 1:
         print(f"error: --customers must be at least 1, got {args.customers}", file=sys.stderr)
         return 2
-    from analytics.product_rollup import refresh_segment_facts
+    from analytics.product_rollup import store_later_answers
+    from discovery.demo import run_alongside
 
     db = open_database(settings)
     try:
-        # The product statistics are folded right after the import, the sums per segment right after
-        # discovery, so the chat's first answers read them (each step prints its line).
+        # The product rollup is folded alongside discovery; the stored answers for the standard periods
+        # and per segment follow in the background while the chat opens (until then those questions
+        # scan the rollup: the same answers, slower). Each step writes its line.
         report = prepare_demo(db, settings, customers=args.customers,
-                              after_load=lambda db: fold_imported_orders(db, settings),
-                              after_discovery=lambda db: "done" if refresh_segment_facts(db) else "up to date")
+                              after_load=lambda db: fold_imported_orders(db, settings, later=True))
+        print(report, flush=True)
+        stored = run_alongside("Product answers for periods and segments",
+                               lambda db: "done" if store_later_answers(db) else "up to date", db, {}, "later")
+        status = 0
+        if not args.no_chat:
+            from bot.console import run_chat
+
+            status = run_chat(settings)
+        stored()
+        return status
     finally:
         db.close()
-    print(report)
-    if args.no_chat:
-        return 0
-    from bot.console import run_chat
-
-    return run_chat(settings)
 
 
 # --- discovery ----------------------------------------------------------------------------------

@@ -40,11 +40,12 @@ def refresh_product_rollup(db, with_segments: bool = True, with_periods: bool = 
     return changed
 
 
-def store_later_answers(db) -> None:
+def store_later_answers(db) -> bool:
     """What refresh_product_rollup(with_periods=False, with_segments=False) left: the standard periods'
-    answers and the sums per segment / archetype (each a no-op when already stored)."""
-    store_period_answers(db)
-    refresh_segment_facts(db)
+    answers and the sums per segment / archetype (each a no-op when already stored); True when any
+    were stored."""
+    periods = store_period_answers(db)
+    return refresh_segment_facts(db) or periods
 
 
 def vacuum_rollup(db) -> None:
@@ -103,6 +104,9 @@ def fold_orders(db) -> bool:
             rebuilt_indexes = _drop_indexes(cur)
         if after < version["last_order_id"]:
             cur.execute(query("product_rollup.rollup_extend"), {"after": after, "upto": version["last_order_id"]})
+        if build:  # indexed and counted now: the next grain is folded from it in its key order
+            _create_indexes(cur, rebuilt_indexes, "product_order_rollup")
+            cur.execute(query("product_rollup.rollup_analyze_orders"))
         if not build and version["rollup_products_version"] != version["products_version"]:
             # Their rows name categories: start them again from the order rollup.
             cur.execute(query("product_rollup.categories_clear"))
@@ -110,10 +114,12 @@ def fold_orders(db) -> bool:
             cur.execute(query("product_rollup.pairs_clear"))
             after = 0
         cur.execute(query("product_rollup.categories_extend"), {"after": after})
+        if build:
+            _create_indexes(cur, rebuilt_indexes, "category_order_rollup")
         cur.execute(query("product_rollup.pairs_extend"), {"after": after})
         if build:
             cur.execute(query("product_rollup.customers_build"))
-            _create_indexes(cur, rebuilt_indexes)
+            _create_indexes(cur, rebuilt_indexes, "product_customer_rollup")
         else:
             for grain in ("customers_extend", "customers_extend_categories", "customers_extend_totals"):
                 cur.execute(query(f"product_rollup.{grain}"), {"after": after})
@@ -137,8 +143,9 @@ def _drop_indexes(cur) -> list[dict]:
     return found
 
 
-def _create_indexes(cur, indexes: list[dict]) -> None:
-    for index in indexes:
+def _create_indexes(cur, indexes: list[dict], table: str) -> None:
+    """Create again the indexes and keys of one table that _drop_indexes dropped."""
+    for index in (index for index in indexes if index["table_name"] == table):
         if index["constraint_name"]:
             cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
                 sql.Identifier(index["table_name"]), sql.Identifier(index["constraint_name"]),

@@ -4,6 +4,7 @@ all of it (it is fast). Every step writes a line (discovery.progress.Step), term
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from typing import Callable
 
@@ -76,6 +77,30 @@ def _hook_step(label: str, hook: Callable[[object], str] | None, db, timings: di
     timings[key] = step.done(hook(db))
 
 
+def run_alongside(label: str, hook: Callable[[object], str] | None, db, timings: dict,
+                  key: str) -> Callable[[], None]:
+    """Start hook(db) as a step of its own in a thread (its line is written when it ends); returns the
+    function that waits for it and raises what it raised. Used for independent work on the database
+    while this thread does other work (the machine has two cores: PostgreSQL's and Python's)."""
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            _hook_step(label, hook, db, timings, key)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by wait()
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, name=f"demo: {label}", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    return wait
+
+
 def _describe_store(counts: dict) -> list[str]:
     first: datetime | None = counts["first_order_at"]
     last: datetime | None = counts["last_order_at"]
@@ -92,16 +117,15 @@ def _describe_store(counts: dict) -> list[str]:
 
 def prepare_demo(db, settings, customers: int | None = None, *,
                  after_load: Callable[[object], str] | None = None,
-                 after_discovery: Callable[[object], str] | None = None,
                  timings: dict | None = None) -> str:
     """Make sure the demo has data and a discovery run; returns a short report for the terminal.
 
     Empty database: generate the synthetic store (default size, or `customers`), import it and run
     discovery. Data already there: keep it, and reuse the current discovery run if there is one.
     after_load(db) runs once the orders are there (the product statistics: a no-op when current),
-    after_discovery(db) after a run is published here (the sums per segment); each returns what it
-    did, for its step's line. timings, when given, receives the seconds of each step by name
-    (generate, import, fold, discovery, segments)."""
+    alongside discovery when there is one to run (they do not depend on each other); it returns what
+    it did, for its step's line. timings, when given, receives the seconds of each step by name
+    (generate, import, fold, discovery)."""
     if customers is not None and customers < 1:
         raise ValueError(f"--customers must be at least 1, got {customers}")
     timings = {} if timings is None else timings
@@ -114,18 +138,24 @@ def prepare_demo(db, settings, customers: int | None = None, *,
     else:
         lines.append(load_synthetic_store(db, settings, customers, timings))
         loaded_now = True
-    _hook_step("Product statistics", after_load, db, timings, "fold")
+    current = None if loaded_now else _current_run(db)
+    if current is not None:
+        _hook_step("Product statistics", after_load, db, timings, "fold")
+        folded = None
+    else:
+        folded = run_alongside("Product statistics", after_load, db, timings, "fold")
     if settings.database_url is None:
         lines.append(f"Embedded PostgreSQL under {settings.data_dir / 'postgres'}.")
     lines.append("Store:")
     lines += _describe_store(_store_summary(db))
 
-    current = None if loaded_now else _current_run(db)
     if current is not None:
         lines.append(f"Reusing discovery run {current['run_id']} (as of {current['as_of']:%Y-%m-%d}): "
                      f"{current['customers']:,} customers, {current['archetypes']} archetypes. "
                      "Run `python app.py discover` to refresh it.")
     else:
-        lines.append(_run_discovery(db, settings, timings))
-        _hook_step("Product sums per segment", after_discovery, db, timings, "segments")
+        try:
+            lines.append(_run_discovery(db, settings, timings))
+        finally:
+            folded()
     return "\n".join(lines)
