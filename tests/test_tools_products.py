@@ -695,3 +695,35 @@ def test_segment_period_facts_equal_the_scan(loaded, settings, arguments):
         _same_answer(stored, run_tool(ctx, "analyze_products", arguments))
     finally:
         assert refresh_segment_facts(db) is True
+
+
+def test_segment_facts_with_more_scopes_than_slots(fresh_db, settings):
+    """The sums per scope are folded nine scopes (slots) at a time; a run whose customers have more
+    scopes (axes sorted before theirs push frequency and value to the 11th and 12th) sums the rest row by
+    row, to the same answers as the members' scan."""
+    from analytics.product_rollup import refresh_segment_facts
+    from analytics.tools.analyze_products import _fetch
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db, settings)
+    with fresh_db.connection() as conn:
+        conn.execute("UPDATE customer_profiles SET dominant_segments = dominant_segments || "
+                     "(SELECT jsonb_object_agg('a' || n, 'x') FROM generate_series(0, 9) n) "
+                     "WHERE run_id = (SELECT run_id FROM discovery_runs WHERE is_current)")
+        conn.execute("DELETE FROM product_segment_state")
+    assert refresh_segment_facts(fresh_db) is True
+    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    for arguments in ({"segment": "frequency:frequent"}, {"segment": "value:big spenders", "group_by": "product"},
+                      {"archetype": "A-bbb222", "sort_by": "orders"},
+                      {"segment": "frequency:frequent", "period": "last_90_days"}):
+        stored = run_tool(ctx, "analyze_products", arguments)
+        assert _fetch(ctx, "products.segment_state", {})[0]["run_id"] is not None
+        with fresh_db.connection() as conn:
+            run_id = conn.execute("SELECT run_id FROM product_segment_state").fetchone()[0]
+            conn.execute("UPDATE product_segment_state SET run_id = -1")   # stale: the same question scans
+        try:
+            assert stored.totals.orders > 0
+            _same_answer(stored, run_tool(ctx, "analyze_products", arguments))
+        finally:
+            with fresh_db.connection() as conn:
+                conn.execute("UPDATE product_segment_state SET run_id = %s", (run_id,))
