@@ -33,25 +33,29 @@ def refresh_product_rollup(db, with_segments: bool = True, with_periods: bool = 
     folds first and leaves them for later: with_periods=False, with_segments=False."""
     changed = fold_orders(db)
     # Also when the rollup was current: an interrupted refresh, or a new run, may have left them behind.
-    if with_periods:
-        store_period_answers(db)
-    if with_segments:
-        refresh_segment_facts(db)
+    stored = with_periods and store_period_answers(db)
+    stored = (with_segments and refresh_segment_facts(db)) or stored
+    if with_periods and with_segments and (changed or stored):  # the whole refresh: nobody waits on it
+        vacuum_rollup(db)
     return changed
 
 
 def store_later_answers(db) -> bool:
     """What refresh_product_rollup(with_periods=False, with_segments=False) left: the standard periods'
-    answers and the sums per segment / archetype (each a no-op when already stored); True when any
-    were stored."""
+    answers and the sums per segment / archetype (each a no-op when already stored), then a VACUUM of
+    the rollup when anything was stored; True when anything was."""
     periods = store_period_answers(db)
-    return refresh_segment_facts(db) or periods
+    stored = refresh_segment_facts(db) or periods
+    if stored:
+        vacuum_rollup(db)
+    return stored
 
 
 def vacuum_rollup(db) -> None:
     """VACUUM (ANALYZE) the rollup tables: marks the pages a fold wrote all-visible, so bought-together's
     anchor lookups stay index-only, and lets later folds reuse deleted rows. Not needed for correct
-    answers (autovacuum gets there too); run it off the critical path."""
+    answers (autovacuum gets there too, a minute or so later), so it ends a whole refresh and the demo's
+    background step, not the fold a first answer waits for."""
     with db.connection() as conn:
         conn.autocommit = True   # a pooled connection is idle here; it goes back to the pool as it came
         try:
