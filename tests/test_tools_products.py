@@ -570,7 +570,7 @@ def test_segment_facts_equal_the_members_scan(loaded, settings, arguments):
     db, _ = loaded
     ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
     refresh_product_rollup(db)   # as after an import: the rollup, then the sums per scope
-    refresh_segment_facts(db)    # as the warm hook after a run (a no-op when the line above built them)
+    refresh_segment_facts(db)    # as after_discovery_run (a no-op when the line above built them)
     stored = run_tool(ctx, "analyze_products", arguments)
     state = _fetch(ctx, "products.segment_state", {})[0]
     assert state["run_id"] is not None and state["last_order_id"] == state["rollup_order_id"]
