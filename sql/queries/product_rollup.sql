@@ -258,46 +258,24 @@ DELETE FROM product_segment_facts;
 -- name: segment_facts_build
 -- product_segment_facts for run %(run_id)s: each member's per-customer rows, once per scope they
 -- belong to (their dominant segment on each axis, their archetype), summed per (scope, group_by, item).
-WITH members AS MATERIALIZED (  -- each member's scopes: their dominant segment per axis, their archetype
-    SELECT p.customer_id,
-           array_cat(ARRAY(SELECT 'segment:' || s.key || ':' || s.value
-                           FROM jsonb_each_text(p.dominant_segments) s ORDER BY s.key),
-                     ARRAY['archetype:' || p.archetype_id]) AS scopes
+WITH scopes AS (
+    SELECT p.customer_id, 'segment:' || s.key || ':' || s.value AS scope
     FROM customer_profiles p
+    CROSS JOIN LATERAL jsonb_each_text(p.dominant_segments) s
     WHERE p.run_id = %(run_id)s
-), by_slot AS (
-    -- A member's row counts once in each of their scopes: the scopes sit in slots (eight axes and the
-    -- archetype: nine), and one grouping set per slot sums every row once per slot instead of joining it
-    -- to each of its scopes (nine times the rows; a third faster over all history, not for a period's
-    -- fewer rows, which segment_period_facts_build still joins). A scope is in the same slot for nearly everyone; the
-    -- outer sum adds up the slots, and scopes past the ninth (more axes) are folded row by row.
-    SELECT coalesce(s1, s2, s3, s4, s5, s6, s7, s8, s9) AS scope, group_by, item,
-           sum(sale_orders) AS sale_orders, sum(sold_orders) AS sold_orders, sum(amount) AS amount,
-           sum(sale_amount) AS sale_amount, sum(units) AS units,
-           count(*) FILTER (WHERE sale_orders >= 1) AS customers,
-           count(*) FILTER (WHERE sale_orders >= 2) AS repeat_customers
-    FROM (SELECT m.scopes[1] AS s1, m.scopes[2] AS s2, m.scopes[3] AS s3, m.scopes[4] AS s4, m.scopes[5] AS s5,
-                 m.scopes[6] AS s6, m.scopes[7] AS s7, m.scopes[8] AS s8, m.scopes[9] AS s9, r.*
-          FROM product_customer_rollup r
-          JOIN members m ON m.customer_id = r.customer_id) slotted
-    GROUP BY GROUPING SETS ((s1, group_by, item), (s2, group_by, item), (s3, group_by, item), (s4, group_by, item),
-                            (s5, group_by, item), (s6, group_by, item), (s7, group_by, item), (s8, group_by, item),
-                            (s9, group_by, item))
     UNION ALL
-    SELECT s.scope, r.group_by, r.item, sum(r.sale_orders), sum(r.sold_orders), sum(r.amount), sum(r.sale_amount),
-           sum(r.units), count(*) FILTER (WHERE r.sale_orders >= 1), count(*) FILTER (WHERE r.sale_orders >= 2)
-    FROM product_customer_rollup r
-    JOIN (SELECT customer_id, scopes FROM members WHERE cardinality(scopes) > 9) m ON m.customer_id = r.customer_id
-    CROSS JOIN LATERAL unnest(m.scopes[10:]) AS s(scope)
-    GROUP BY 1, 2, 3
+    SELECT p.customer_id, 'archetype:' || p.archetype_id
+    FROM customer_profiles p
+    WHERE p.run_id = %(run_id)s AND p.archetype_id IS NOT NULL
 )
-INSERT INTO product_segment_facts (run_id, scope, period_start, period_end, group_by, item, sale_orders, sold_orders,
-                                   amount, sale_amount, units, customers, repeat_customers)
-SELECT %(run_id)s, scope, '-infinity'::timestamptz, 'infinity'::timestamptz, group_by, item, sum(sale_orders), sum(sold_orders), sum(amount),
-       sum(sale_amount), sum(units), sum(customers), sum(repeat_customers)
-FROM by_slot
-WHERE scope IS NOT NULL
-GROUP BY scope, group_by, item;
+INSERT INTO product_segment_facts (run_id, scope, group_by, item, sale_orders, sold_orders, amount, sale_amount,
+                                   units, customers, repeat_customers)
+SELECT %(run_id)s, s.scope, r.group_by, r.item, sum(r.sale_orders), sum(r.sold_orders), sum(r.amount),
+       sum(r.sale_amount), sum(r.units), count(*) FILTER (WHERE r.sale_orders >= 1),
+       count(*) FILTER (WHERE r.sale_orders >= 2)
+FROM product_customer_rollup r
+JOIN scopes s ON s.customer_id = r.customer_id
+GROUP BY s.scope, r.group_by, r.item;
 
 -- name: segment_period_facts_build
 -- product_segment_facts for run %(run_id)s over the period [%(start)s, %(end)s): the members' rows of
