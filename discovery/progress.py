@@ -69,7 +69,7 @@ class Step:
         """Write the step's line; returns its seconds."""
         seconds = self.seconds
         text = f"{self.label}… {what} in {seconds:.1f} s"
-        self.out.write(f"\r{text.ljust(80)}\n" if self.terminal else f"{text}\n")
+        self.out.write(f"\r{text.ljust(120)}\n" if self.terminal else f"{text}\n")  # over the bar, on a terminal
         self.out.flush()
         return seconds
 

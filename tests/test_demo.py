@@ -162,3 +162,23 @@ def test_demo_cli_rejects_a_bad_size_before_starting_anything(tmp_path):
     assert result.returncode == 2
     assert "--customers must be at least 1, got 0" in result.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_a_step_draws_a_bar_on_a_terminal_and_writes_one_line_either_way():
+    import io
+
+    from discovery.progress import Step
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, terminal in ((io.StringIO(), False), (Terminal(), True)):
+        step = Step("Loading orders", stream)
+        step.progress(50, 100, "order lines")
+        step.progress(100, 100, "done")
+        step.done("1,234 lines")
+        text = stream.getvalue()
+        assert ("[###############...............]" in text) == terminal   # the live bar, a terminal only
+        assert re.search(r"Loading orders… 1,234 lines in \d+\.\d s *\n$", text)
+        assert text.count("\n") == 1
