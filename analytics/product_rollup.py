@@ -127,7 +127,8 @@ def fold_orders(db) -> bool:
         else:
             for grain in ("customers_extend", "customers_extend_categories", "customers_extend_totals"):
                 cur.execute(query(f"product_rollup.{grain}"), {"after": after})
-        cur.execute(query("product_rollup.rollup_analyze"))  # fresh statistics, or the planner guesses at their sizes
+        # Fresh statistics, or the planner guesses at their sizes.
+        cur.execute(query("product_rollup.rollup_analyze_grains" if build else "product_rollup.rollup_analyze"))
         _store_all_history_facts(cur, version, everything=after == 0, folded_from=folded_from)
         cur.execute(query("product_rollup.state_save"), {"last_order_id": version["last_order_id"],
                                                          "products_version": version["products_version"]})

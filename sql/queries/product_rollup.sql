@@ -190,6 +190,10 @@ ANALYZE product_order_rollup;
 -- name: rollup_analyze
 ANALYZE product_order_rollup, category_order_rollup, product_customer_rollup;
 
+-- name: rollup_analyze_grains
+-- A build's other grains (its order rollup was analyzed as soon as it was built).
+ANALYZE category_order_rollup, product_customer_rollup;
+
 -- name: rollup_vacuum
 -- After a refresh commits (VACUUM cannot run in a transaction): the pages it wrote become all-visible, so
 -- the anchor lookups of bought-together stay index-only, and the rows a rebuild deleted are reused.
