@@ -64,24 +64,30 @@ def cmd_ingest(args, settings: Settings) -> int:
 
 def after_import(settings: Settings) -> None:
     """New customers need their pseudonymous ids before anything shows them, and new orders are
-    folded into analyze_products' rollup now, so no question waits for it."""
-    import time
-
-    from analytics.pseudonyms import assign_public_ids
-    from analytics.tools.analyze_products import refresh_product_rollup
+    folded into analyze_products' rollup now: the tool only reads it. One line on stderr says so."""
+    from discovery.progress import Step
 
     db = open_database(settings)
     try:
-        assign_public_ids(db, settings)
-        started = time.perf_counter()
-        if sys.stderr.isatty():  # the first fold of a large store takes about a minute
-            print("Updating product statistics…", end="", file=sys.stderr, flush=True)
-        changed = refresh_product_rollup(db)
-        if sys.stderr.isatty():
-            print(f" {'done' if changed else 'up to date'} in {time.perf_counter() - started:.1f} s",
-                  file=sys.stderr)
+        step = Step("Product statistics")
+        step.done(fold_imported_orders(db, settings))
     finally:
         db.close()
+
+
+def fold_imported_orders(db, settings: Settings, later: bool = False) -> str:
+    """The write side after orders arrive: pseudonymous ids, then the product rollup, its answers for
+    the standard periods and its sums per segment of the current run (later: only the rollup; the
+    caller stores the rest with analytics.product_rollup.store_later_answers). Returns what it did,
+    for a progress line."""
+    from analytics.product_rollup import orders_to_fold, refresh_product_rollup
+    from analytics.pseudonyms import assign_public_ids
+
+    assign_public_ids(db, settings)
+    pending = orders_to_fold(db)
+    if not refresh_product_rollup(db, with_segments=not later, with_periods=not later):
+        return "up to date"
+    return f"{pending:,} orders folded" if pending else "regrouped"
 
 
 def cmd_generate(args, settings: Settings) -> int:
@@ -109,16 +115,24 @@ def cmd_demo(args, settings: Settings) -> int:
     if args.customers is not None and args.customers < 1:
         print(f"error: --customers must be at least 1, got {args.customers}", file=sys.stderr)
         return 2
+    from analytics.product_rollup import store_later_answers
+    from discovery.demo import run_alongside
+
     db = open_database(settings)
     try:
-        report = prepare_demo(db, settings, customers=args.customers)
+        # The product rollup is folded alongside discovery; the stored answers for the standard periods
+        # and per segment follow in the background while the chat opens (until then those questions
+        # scan the rollup: the same answers, slower). Each step writes its line.
+        report = prepare_demo(db, settings, customers=args.customers,
+                              after_load=lambda db: fold_imported_orders(db, settings, later=True))
+        print(report, flush=True)
+        stored = run_alongside("Product answers for periods and segments",
+                               lambda db: "done" if store_later_answers(db) else "up to date", db, {}, "later")
+        status = 0 if args.no_chat else cmd_chat(args, settings)
+        stored()
+        return status
     finally:
         db.close()
-    after_import(settings)
-    print(report)
-    if args.no_chat:
-        return 0
-    return cmd_chat(args, settings)
 
 
 # --- discovery ----------------------------------------------------------------------------------

@@ -37,9 +37,5 @@ def register_warm_hooks(ctx: ToolContext) -> None:
                 run_tool(ctx, name, args)
             except ToolError as exc:  # e.g. no run yet, or no earlier run to compare with
                 log.info("not warming %s: %s", name, exc)
-        # A new run regroups the customers: sum the product rollup per segment / archetype of it again
-        # (a no-op when analyze_products above already did, after new orders).
-        from analytics.tools.analyze_products import refresh_segment_facts
-        refresh_segment_facts(ctx.db)
 
     ctx.cache.add_warm_hook(warm_common_answers)

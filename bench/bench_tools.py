@@ -69,6 +69,12 @@ def prepare_store(db: Database, settings, customers: int) -> None:
         started = time.perf_counter()
         current = run_discovery(db, settings)
         print(f"current discovery run: {current.status} in {time.perf_counter() - started:.0f} s", flush=True)
+    # The write side, as after an import and a discovery run (analyze_products only reads the rollup).
+    from analytics.product_rollup import refresh_product_rollup
+
+    started = time.perf_counter()
+    if refresh_product_rollup(db):
+        print(f"product rollup folded in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def call_plan(db: Database, rng: random.Random, n: int) -> dict[str, list[dict]]:

@@ -197,8 +197,9 @@ def _insert_run(cur, fx: Fixture, as_of: datetime, profiles: dict[str, Profile],
     return run_id
 
 
-def load_fixture(db: Database, settings=None) -> Fixture:
-    """Insert the fixture store and both runs into an empty migrated database."""
+def load_fixture(db: Database, settings=None, fold: bool = True) -> Fixture:
+    """Insert the fixture store and both runs into an empty migrated database; fold: then build the
+    product rollup as an import and a discovery run would (analyze_products only reads it)."""
     fx = Fixture()
     with db.connection() as conn, conn.cursor() as cur:
         product_ids = {}
@@ -232,6 +233,10 @@ def load_fixture(db: Database, settings=None) -> Fixture:
         with db.cursor() as cur:
             cur.execute("SELECT store_customer_id, public_id FROM customers")
             fx.public_ids = {r["store_customer_id"]: r["public_id"] for r in cur.fetchall()}
+    if fold:
+        from analytics.product_rollup import refresh_product_rollup
+
+        refresh_product_rollup(db)
     return fx
 
 

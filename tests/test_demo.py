@@ -74,7 +74,19 @@ def test_demo_on_embedded_postgres_with_no_configuration(embedded_home):
         assert re.search(r"discovery run \d+: published", report), report
         assert (data_dir / TRUTH_FILE).exists()
         assert (pgdata / "PG_VERSION").exists()
-
+        # Output is not a terminal here: each step still says what it did, one plain line each. The product
+        # statistics are folded alongside discovery, the stored answers after the report.
+        steps = {line.split("…")[0]: line for line in first.stderr.splitlines() if "…" in line}
+        assert list(steps)[:2] == ["Generating store", "Loading orders"]
+        assert set(list(steps)[2:4]) == {"Product statistics", "Discovery"}
+        assert list(steps)[4:] == ["Product answers for periods and segments"]
+        assert re.fullmatch(rf"Generating store… {lines:,} lines in \d+\.\d s", steps["Generating store"])
+        assert re.fullmatch(rf"Loading orders… {lines:,} lines in \d+\.\d s", steps["Loading orders"])
+        assert re.fullmatch(r"Product statistics… [\d,]+ orders folded in \d+\.\d s", steps["Product statistics"])
+        assert re.fullmatch(r"Discovery… run \d+ published in \d+\.\d s", steps["Discovery"])
+        assert re.fullmatch(r"Product answers for periods and segments… done in \d+\.\d s",
+                            steps["Product answers for periods and segments"])
+        assert "\r" not in first.stderr and "[####" not in first.stderr   # no bar drawn off a terminal
         started = time.perf_counter()
         second = _run_demo(data_dir, tmp_path, customers=300)
         reuse_seconds = time.perf_counter() - started
@@ -84,6 +96,9 @@ def test_demo_on_embedded_postgres_with_no_configuration(embedded_home):
         assert "Generated" not in again
         assert re.search(r"Reusing discovery run \d+", again), again
         assert _number("order lines", again) == lines and _number("customers", again) == 300
+        assert re.search(r"^Product statistics… up to date in \d+\.\d s$", second.stderr, re.MULTILINE), second.stderr
+        assert re.search(r"^Product answers for periods and segments… up to date in \d+\.\d s$", second.stderr,
+                         re.MULTILINE), second.stderr
         assert reuse_seconds < 60
     finally:
         pid = _stop_embedded(pgdata)
@@ -147,3 +162,23 @@ def test_demo_cli_rejects_a_bad_size_before_starting_anything(tmp_path):
     assert result.returncode == 2
     assert "--customers must be at least 1, got 0" in result.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_a_step_draws_a_bar_on_a_terminal_and_writes_one_line_either_way():
+    import io
+
+    from discovery.progress import Step
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, terminal in ((io.StringIO(), False), (Terminal(), True)):
+        step = Step("Loading orders", stream)
+        step.progress(50, 100, "order lines")
+        step.progress(100, 100, "done")
+        step.done("1,234 lines")
+        text = stream.getvalue()
+        assert ("[###############...............]" in text) == terminal   # the live bar, a terminal only
+        assert re.search(r"Loading orders… 1,234 lines in \d+\.\d s *\n$", text)
+        assert text.count("\n") == 1

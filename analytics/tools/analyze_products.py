@@ -12,14 +12,14 @@ segment / archetype of the current run over all history and the standard periods
 (product_segment_facts; a customer is in one segment per axis, so its buyers add up); what sells with
 each category over all history (product_pair_facts). Other questions fold rollup rows: a period its
 rows per (order, product) or (order, category), pairs the anchor's own orders (index-only).
-`refresh_product_rollup` keeps them current with the orders: after `ingest`, in the warm hooks after a
-discovery run (which also call `refresh_segment_facts`), and here when a question finds it stale.
+This module only reads: analytics.product_rollup writes all of it where the data changes (after an
+import, after a discovery run). Orders imported since the last fold are not in the answer, and a note
+says how current it is.
 """
 from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from analytics.core import PERIOD_HELP, SEGMENT_HELP, ToolContext, ToolError, ToolInput, ToolResult, require_current_run
 from analytics.periods import Period, parse_period
 from analytics.privacy import min_group_size
+from analytics.product_rollup import rollup_stale, scope_period_bounds, segment_facts_ready
 from analytics.resolve import resolve_archetype, resolve_segment
 from analytics.tools.registry import MenuEntry, tool
 from sql import query
@@ -135,118 +136,6 @@ def _fetch(ctx: ToolContext, name: str, params: dict) -> list[dict]:
         return [dict(row) for row in cur.fetchall()]
 
 
-def refresh_product_rollup(db, with_segments: bool = True) -> bool:
-    """Fold the orders imported since the last refresh into the rollup and store the all-history
-    answers again; True when anything changed. One refresher at a time; readers keep seeing the
-    previous rollup until this commits. with_segments: also rebuild the sums per segment / archetype
-    (refresh_segment_facts, the slowest part: ~20 s on a 27k-customer store); until they are,
-    segment questions scan the rollup."""
-    changed = _refresh_rollup(db)
-    # Also when the rollup was current: a question may have refreshed it without the sums per segment.
-    rebuilt = with_segments and refresh_segment_facts(db)
-    if with_segments and (changed or rebuilt):  # not on a question's behalf: it would wait for it
-        _vacuum_rollup(db)
-    return changed
-
-
-def _vacuum_rollup(db) -> None:
-    with db.connection() as conn:
-        conn.autocommit = True   # a pooled connection is idle here; it goes back to the pool as it came
-        try:
-            conn.execute(query("products.rollup_vacuum"))
-        finally:
-            conn.autocommit = False
-
-
-def _refresh_rollup(db) -> bool:
-    with db.cursor() as cur:
-        cur.execute(query("products.tuning"))
-        cur.execute(query("products.rollup_lock"))
-        cur.execute(query("products.data_version"))
-        version = cur.fetchone()
-        if not _rollup_stale(version):  # another process refreshed it while this one waited
-            return False
-        after = version["rollup_order_id"]
-        folded_from = after or 0
-        if after is None or after > version["last_order_id"]:  # never built, or orders were deleted
-            cur.execute(query("products.rollup_clear"))
-            after = 0
-        if after < version["last_order_id"]:
-            cur.execute(query("products.rollup_extend"), {"after": after, "upto": version["last_order_id"]})
-        if after == 0 or version["rollup_products_version"] != version["products_version"]:
-            # Their rows name categories: start them again from the order rollup.
-            cur.execute(query("products.categories_clear"))
-            cur.execute(query("products.customers_clear"))
-            after = 0
-        cur.execute(query("products.categories_extend"), {"after": after})
-        if after == 0:
-            cur.execute(query("products.pairs_clear"))
-        cur.execute(query("products.pairs_extend"), {"after": after})
-        for grain in ("customers_extend", "customers_extend_categories", "customers_extend_totals"):
-            cur.execute(query(f"products.{grain}"), {"after": after})
-        cur.execute(query("products.rollup_analyze"))  # fresh statistics, or the planner guesses at their sizes
-        cur.execute(query("products.changed_from"), {"after": folded_from})
-        changed_from = cur.fetchone()["changed_from"]
-        periods = stored_period_bounds(version["latest_order_at"])
-        cur.execute(query("products.facts_clear"), {
-            "everything": after == 0, "changed_from": changed_from,
-            "starts": [start for start, _ in periods], "ends": [end for _, end in periods]})
-        cur.execute(query("products.facts_periods"))
-        kept = {(row["group_by"], row["period_start"], row["period_end"]) for row in cur.fetchall()}
-        everyone = {"everyone": True, "run_id": None, "segment": None, "archetype_id": None,
-                    "category": None, "sort_by": "revenue", "limit": 2**62}
-        facts = []
-        for group_by in ("category", "product"):
-            # Summed from the per-customer rows (guests included): a fraction of the orders' rows.
-            cur.execute(query("products.summary_members"), {**everyone, "group_by": group_by})
-            facts += _fact_rows(group_by, ("-infinity", "infinity"), cur.fetchall())
-            # The standard periods by the same query a question would run on them: the stored answer is
-            # that answer, whatever the period's distinct buyers and repeat buyers are.
-            for start, end in periods:
-                if (group_by, start, end) in kept:  # no new order in it: its stored answer holds
-                    continue
-                cur.execute(query("products.summary"), {**everyone, "everyone": False, "group_by": group_by,
-                                                        "start": start, "end": end})
-                facts += _fact_rows(group_by, (start, end), cur.fetchall())
-        with cur.copy(query("products.facts_copy")) as copy:
-            for row in facts:
-                copy.write_row(row)
-        cur.execute(query("products.facts_sold"))
-        cur.execute(query("products.state_save"), {"last_order_id": version["last_order_id"],
-                                                   "products_version": version["products_version"]})
-    return True
-
-
-def refresh_segment_facts(db) -> bool:
-    """Sum the per-customer rollup per segment and archetype of the current discovery run
-    (product_segment_facts) unless they were built from this run and this rollup already; True when
-    rebuilt. Called after each rollup refresh and by the warm hooks after a discovery run."""
-    with db.cursor() as cur:
-        cur.execute(query("runs.current"))
-        run = cur.fetchone()
-        if run is None:
-            return False
-        cur.execute(query("products.tuning"))
-        cur.execute(query("products.rollup_lock"))
-        cur.execute(query("products.segment_state"))
-        state = cur.fetchone()
-        if state["rollup_order_id"] is None or _segment_facts_ready(state, run["run_id"]):
-            return False
-        cur.execute(query("products.segment_facts_clear"))
-        cur.execute(query("products.segment_facts_build"), {"run_id": run["run_id"]})
-        cur.execute(query("products.data_version"))
-        for start, end in scope_period_bounds(cur.fetchone()["latest_order_at"]):
-            cur.execute(query("products.segment_period_facts_build"),
-                        {"run_id": run["run_id"], "start": start, "end": end})
-        cur.execute(query("products.segment_state_save"), {"run_id": run["run_id"]})
-    return True
-
-
-def _segment_facts_ready(state: dict, run_id: int) -> bool:
-    return (state["run_id"] == run_id and state["last_order_id"] == state["rollup_order_id"]
-            and state["products_version"] == state["rollup_products_version"])
-
-
 def _scope_key(scope: dict) -> str | None:
     """product_segment_facts' key for a filter by one segment or one archetype (None: both, or neither)."""
     if scope["segment"] and not scope["archetype_id"]:
@@ -255,39 +144,6 @@ def _scope_key(scope: dict) -> str | None:
     if scope["archetype_id"] and not scope["segment"]:
         return f"archetype:{scope['archetype_id']}"
     return None
-
-
-# Periods whose all-customer answers refresh_product_rollup stores (by their bounds from the latest
-# order, so any spelling of the same range finds them): the ones people ask about most, and the
-# longest to scan. Others, and any period with a segment / archetype, are read from the order rollups.
-STORED_PERIODS = ("last_30_days", "last_90_days", "last_12_months", "this_month", "last_month", "this_quarter",
-                  "last_quarter", "this_year", "last_year", "q1", "q2", "q3", "q4")
-
-_FACT_COLUMNS = ("row_type", "group_no", "group_key", "product_category", "revenue", "gross_sales", "returns",
-                 "units", "orders", "customers", "repeat_customers", "groups")
-
-
-def stored_period_bounds(latest) -> list[tuple]:
-    """The distinct [start, end) timestamps of STORED_PERIODS measured from the latest order's time."""
-    if latest is None:
-        return []
-    return list(dict.fromkeys(parse_period(phrase, latest).bounds() for phrase in STORED_PERIODS))
-
-
-def scope_period_bounds(latest) -> list[tuple]:
-    """The standard periods up to a quarter long, whose answers are also stored per segment / archetype
-    (longer ones cost more to store for every scope than to scan for the one asked about)."""
-    return [(start, end) for start, end in stored_period_bounds(latest) if end - start <= timedelta(days=92)]
-
-
-def _fact_rows(group_by: str, bounds: tuple, rows: list[dict]) -> list[tuple]:
-    """summary / summary_members rows as product_group_facts rows (facts_copy's column order)."""
-    return [(group_by, *bounds, *(row[column] for column in _FACT_COLUMNS)) for row in rows]
-
-
-def _rollup_stale(version: dict) -> bool:
-    return (version["rollup_order_id"] != version["last_order_id"]
-            or version["rollup_products_version"] != version["products_version"])
 
 
 def _check_category(ctx: ToolContext, text: str) -> str:
@@ -333,7 +189,7 @@ def _scope(ctx: ToolContext, params: AnalyzeProductsInput) -> tuple[dict, str, i
     # One segment or one archetype: its members' sums are stored (product_segment_facts) once built
     # for this run and this rollup; the queries read them when scope_facts names it.
     key = _scope_key(scope)
-    ready = key is not None and _segment_facts_ready(_fetch(ctx, "products.segment_state", {})[0], run.run_id)
+    ready = key is not None and segment_facts_ready(_fetch(ctx, "products.segment_state", {})[0], run.run_id)
     scope["scope_facts"] = key if ready else None
     size = _fetch(ctx, "products.scope_customers", scope)[0]["customers"]
     return scope, " and ".join(described) + f" ({size:,} customers)", size
@@ -352,10 +208,9 @@ def _period(ctx: ToolContext, text: str | None, latest) -> Period:
       warm=({}, {"group_by": "product"}, *({"period": p} for p in ("last_quarter", "last_90_days", "this_year"))))
 def analyze_products(ctx: ToolContext, params: AnalyzeProductsInput) -> AnalyzeProductsResult:
     version = _fetch(ctx, "products.data_version", {})[0]
-    if _rollup_stale(version):
-        # Normally done already by the import / discovery warm hook. The sums per segment are left to
-        # those (a question would wait for them); segment questions scan the rollup meanwhile.
-        refresh_product_rollup(ctx.db, with_segments=False)
+    if version["rollup_order_id"] is None and version["last_order_id"]:
+        raise ToolError("Product statistics are not built yet for the orders in the database: they are built "
+                        "after each import (`python app.py ingest FILE`) and after the server's discovery runs.")
     if ctx.cache is None:
         return _compute(ctx, params, version)
     run = None
@@ -363,7 +218,8 @@ def analyze_products(ctx: ToolContext, params: AnalyzeProductsInput) -> AnalyzeP
         run = require_current_run(ctx).run_id
     # Recategorised products change the answers too, without a new order.
     key = (f"analyze_products:{version['last_order_id']}:{version['latest_order_at']}:"
-           f"{version['products_version'][:12]}:{run}:{params.model_dump_json()}")
+           f"{version['products_version'][:12]}:{version['rollup_order_id']}:"
+           f"{(version['rollup_products_version'] or '')[:12]}:{run}:{params.model_dump_json()}")
     return ctx.cache.get_or_compute(key, None, lambda: _compute(ctx, params, version), model=AnalyzeProductsResult)
 
 
@@ -375,6 +231,8 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     base = {**scope, "everyone": False, "start": start, "end": end, "category": category,
             "group_by": params.group_by, "sort_by": params.sort_by, "limit": params.limit}
     notes = [RETURNS_NOTE, REPEAT_NOTE]
+    if rollup_stale(version):
+        notes.append(_behind_note(ctx, version))
 
     small = scope_size is not None and scope_size < min_group_size(ctx)
     if small:
@@ -455,6 +313,24 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
         totals=totals, rows=rows, bought_with=anchor_text, anchor_orders=anchor_orders,
         bought_together=together, notes=notes,
     )
+
+
+def _behind_note(ctx: ToolContext, version: dict) -> str:
+    """How current the rollup is, for an answer read from it while orders or categories changed since
+    (between an import and its fold, or when a fold failed): the answer is never folded from here."""
+    coverage = _fetch(ctx, "products.rollup_coverage", {"after": version["rollup_order_id"]})[0]
+    parts = [f"Product figures were last updated {coverage['refreshed_at']:%Y-%m-%d %H:%M} UTC"]
+    if coverage["folded_until"] is not None:
+        parts[0] += f" and include orders up to {coverage['folded_until']:%Y-%m-%d}"
+    if coverage["orders_since"]:
+        count = coverage["orders_since"]
+        parts.append(f"{count:,} order{'s' if count != 1 else ''} imported since {'are' if count != 1 else 'is'} "
+                     "not in them yet")
+    elif version["rollup_order_id"] != version["last_order_id"]:
+        parts.append("orders were removed since")
+    if version["rollup_products_version"] != version["products_version"]:
+        parts.append("product categories changed since (grouped as they were)")
+    return "; ".join(parts) + ". They are brought up to date after each import and discovery run."
 
 
 def _summary(params, period: Period, scope_text: str, totals: ProductTotals, rows, anchor_text,

@@ -9,8 +9,8 @@
 -- Money is line value after line discounts. Returns (negative quantities) are netted into revenue
 -- in the period they were booked; orders, customers and repeat purchase count sales only;
 -- adjustments (bookkeeping rows) are never counted.
--- The answers read the rollups of migration 008 (kept current by the *_extend queries below, from
--- analyze_products.refresh_product_rollup): per (order, product) / (order, category) rows for
+-- The answers read the rollups of migration 008 (written by product_rollup.sql, from
+-- analytics.product_rollup.refresh_product_rollup): per (order, product) / (order, category) rows for
 -- periods, per-customer rows for segments over all history, and product_group_facts, the stored
 -- all-history answer for everyone.
 
@@ -31,100 +31,6 @@ SELECT max(ordered_at) AS latest_order_at, coalesce(max(order_id), 0) AS last_or
        (SELECT last_order_id FROM product_rollup_state) AS rollup_order_id,
        (SELECT products_version FROM product_rollup_state) AS rollup_products_version
 FROM orders;
-
--- name: rollup_lock
--- One refresher at a time (any fixed number); the others wait, then find the rollup current.
-SELECT pg_advisory_xact_lock(727008);
-
--- name: rollup_clear
--- Orders disappeared (the rollup is ahead of the orders): start again from nothing.
-DELETE FROM product_order_rollup;
-
--- name: rollup_extend
--- Fold the orders imported since the last refresh (%(after)s < order_id <= %(upto)s) into the rollup:
--- orders are only ever appended, so earlier rows never change. float8 sums keep later folds small
--- (numeric sums spill them to disk); money is rounded to cents at the end, far above float8's error.
-INSERT INTO product_order_rollup (order_id, product_id, customer_id, ordered_at, is_sale, sold, amount,
-                                  sale_amount, units)
-SELECT l.order_id, coalesce(l.product_id, 0), min(o.customer_id), min(o.ordered_at), bool_and(o.kind = 'sale'),
-       coalesce(bool_or(o.kind = 'sale' AND l.kind = 'sale' AND l.quantity > 0), false),
-       sum((l.quantity * l.unit_price - l.discount)::double precision),
-       coalesce(sum((l.quantity * l.unit_price - l.discount)::double precision) FILTER (WHERE l.kind = 'sale'), 0),
-       sum(l.quantity)
-FROM orders o
-JOIN order_lines l ON l.order_id = o.order_id
-WHERE o.order_id > %(after)s AND o.order_id <= %(upto)s
-  AND o.kind IN ('sale', 'return') AND l.kind IN ('sale', 'return')
-GROUP BY l.order_id, coalesce(l.product_id, 0)
-ORDER BY min(o.ordered_at);  -- rows land roughly in date order, so a period reads few pages
-
--- name: categories_clear
-DELETE FROM category_order_rollup;
-
--- name: categories_extend
--- The rollup rows of orders %(after)s < order_id folded per (order, category).
-INSERT INTO category_order_rollup (order_id, category, customer_id, ordered_at, is_sale, sold, amount,
-                                   sale_amount, units)
-SELECT r.order_id, CASE WHEN r.product_id <> 0 THEN coalesce(p.category, 'uncategorized') END,
-       min(r.customer_id), min(r.ordered_at), bool_and(r.is_sale), bool_or(r.sold), sum(r.amount),
-       sum(r.sale_amount), sum(r.units)
-FROM product_order_rollup r
-LEFT JOIN products p ON p.product_id = r.product_id
-WHERE r.order_id > %(after)s
-GROUP BY r.order_id, 2
-ORDER BY min(r.ordered_at);
-
--- name: customers_clear
--- Product categories changed: the per-customer category rows are rebuilt from the order rollup.
-DELETE FROM product_customer_rollup;
-
--- name: customers_extend
--- Add the orders %(after)s < order_id (already in the order rollups) to the per-customer rows, one
--- grain per statement from the rollup that already has it. Orders are new, so their counts and sums
--- simply add to what the customer had.
-INSERT INTO product_customer_rollup AS t (group_by, customer_id, item, sale_orders, sold_orders, amount,
-                                          sale_amount, units)
-SELECT 'product', coalesce(customer_id, 0), product_id::text, count(*) FILTER (WHERE is_sale),
-       count(*) FILTER (WHERE sold), sum(amount), sum(sale_amount), sum(units)
-FROM product_order_rollup
-WHERE order_id > %(after)s
-GROUP BY 2, 3
-ORDER BY 2, 3  -- key order: a segment's rows are read in index order, so it keeps the heap in it
-ON CONFLICT (group_by, customer_id, item) DO UPDATE
-SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_orders + excluded.sold_orders,
-    amount = t.amount + excluded.amount, sale_amount = t.sale_amount + excluded.sale_amount,
-    units = t.units + excluded.units;
-
--- name: customers_extend_categories
-INSERT INTO product_customer_rollup AS t (group_by, customer_id, item, sale_orders, sold_orders, amount,
-                                          sale_amount, units)
-SELECT 'category', coalesce(customer_id, 0), coalesce(category, '(no product)'), count(*) FILTER (WHERE is_sale),
-       count(*) FILTER (WHERE sold), sum(amount), sum(sale_amount), sum(units)
-FROM category_order_rollup
-WHERE order_id > %(after)s
-GROUP BY 2, 3
-ORDER BY 2, 3
-ON CONFLICT (group_by, customer_id, item) DO UPDATE
-SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_orders + excluded.sold_orders,
-    amount = t.amount + excluded.amount, sale_amount = t.sale_amount + excluded.sale_amount,
-    units = t.units + excluded.units;
-
--- name: customers_extend_totals
-INSERT INTO product_customer_rollup AS t (group_by, customer_id, item, sale_orders, sold_orders, amount,
-                                          sale_amount, units)
-SELECT 'all', customer_id, '', count(*) FILTER (WHERE is_sale), count(*) FILTER (WHERE sold), sum(amount),
-       sum(sale_amount), sum(units)
-FROM (SELECT order_id, coalesce(min(customer_id), 0) AS customer_id, bool_and(is_sale) AS is_sale,
-             bool_or(sold) AS sold, sum(amount) AS amount, sum(sale_amount) AS sale_amount, sum(units) AS units
-      FROM category_order_rollup
-      WHERE order_id > %(after)s
-      GROUP BY order_id) per_order
-GROUP BY customer_id
-ORDER BY customer_id
-ON CONFLICT (group_by, customer_id, item) DO UPDATE
-SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_orders + excluded.sold_orders,
-    amount = t.amount + excluded.amount, sale_amount = t.sale_amount + excluded.sale_amount,
-    units = t.units + excluded.units;
 
 -- name: summary_members
 -- `summary` for a segment / archetype over all history, from its members' per-customer rows: the
@@ -206,29 +112,6 @@ LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = r.group_no
 WHERE r.position <= %(limit)s
 ORDER BY position;
 
--- name: facts_clear
--- Before storing the answers again: the all-history ones always; a stored period's when it is no longer
--- one of the standard periods (%(starts)s / %(ends)s, measured from the latest order), when it holds
--- an order new since the last refresh (ordered at %(changed_from)s or later), or when everything
--- changed (%(everything)s: a rebuild or recategorised products). The others still hold.
-DELETE FROM product_group_facts
-WHERE period_start = '-infinity' OR %(everything)s OR period_end > %(changed_from)s::timestamptz
-   OR (period_start, period_end) NOT IN (SELECT * FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]));
-
--- name: changed_from
--- The earliest order among those folded in since %(after)s (NULL: none with sale / return lines).
-SELECT min(ordered_at) AS changed_from FROM product_order_rollup WHERE order_id > %(after)s;
-
--- name: facts_periods
--- The periods whose answers are stored, per group_by.
-SELECT DISTINCT group_by, period_start, period_end FROM product_group_facts WHERE period_start <> '-infinity';
-
--- name: facts_copy
--- The stored answers, bulk-loaded (a standard period by product is a few thousand rows).
-COPY product_group_facts (group_by, period_start, period_end, row_type, group_no, group_key, product_category,
-                          revenue, gross_sales, returns, units, orders, customers, repeat_customers, groups)
-FROM STDIN;
-
 -- name: facts_has_period
 -- Whether the answer for everyone over [%(start)s, %(end)s) is stored (NULL bounds: all history).
 SELECT EXISTS (SELECT 1 FROM product_group_facts
@@ -236,34 +119,6 @@ SELECT EXISTS (SELECT 1 FROM product_group_facts
                  AND period_start = coalesce(%(start)s::timestamptz, '-infinity')
                  AND period_end = coalesce(%(end)s::timestamptz, 'infinity')
                  AND row_type = 'total') AS stored;
-
--- name: facts_sold
--- Each stored group's (and the total's) bought-together basis: the orders where it was bought, summed
--- over the per-customer rows (guests included, as customer 0).
-UPDATE product_group_facts f
-SET sold_orders = s.sold_orders
-FROM (SELECT group_by, CASE WHEN item = '0' AND group_by = 'product' THEN '-1' ELSE item END AS group_key,
-             sum(sold_orders) AS sold_orders
-      FROM product_customer_rollup
-      GROUP BY 1, 2) s
-WHERE f.period_start = '-infinity' AND f.period_end = 'infinity'  -- the per-customer rows are all history
-  AND ((f.row_type = 'group' AND s.group_by = f.group_by AND s.group_key = f.group_key)
-       OR (f.row_type = 'total' AND s.group_by = 'all'));
-
--- name: rollup_analyze
-ANALYZE product_order_rollup, category_order_rollup, product_customer_rollup;
-
--- name: rollup_vacuum
--- After a refresh commits (VACUUM cannot run in a transaction): the pages it wrote become all-visible, so
--- the anchor lookups of bought-together stay index-only, and the rows a rebuild deleted are reused.
-VACUUM (ANALYZE) product_order_rollup, category_order_rollup, product_customer_rollup, product_group_facts,
-    product_pair_facts, product_segment_facts;
-
--- name: state_save
-INSERT INTO product_rollup_state (singleton, last_order_id, products_version)
-VALUES (true, %(last_order_id)s, %(products_version)s)
-ON CONFLICT (singleton) DO UPDATE
-SET last_order_id = excluded.last_order_id, products_version = excluded.products_version, refreshed_at = now();
 
 -- name: summary_facts
 -- `summary` for all customers over all history or a stored period (facts_has_period), from its stored
@@ -692,85 +547,12 @@ WHERE r.sold
   AND (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL)
        OR r.customer_id IN (SELECT customer_id FROM members));
 
--- name: segment_facts_clear
-DELETE FROM product_segment_facts;
-
--- name: segment_facts_build
--- product_segment_facts for run %(run_id)s: each member's per-customer rows, once per scope they
--- belong to (their dominant segment on each axis, their archetype), summed per (scope, group_by, item).
-WITH scopes AS (
-    SELECT p.customer_id, 'segment:' || s.key || ':' || s.value AS scope
-    FROM customer_profiles p
-    CROSS JOIN LATERAL jsonb_each_text(p.dominant_segments) s
-    WHERE p.run_id = %(run_id)s
-    UNION ALL
-    SELECT p.customer_id, 'archetype:' || p.archetype_id
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s AND p.archetype_id IS NOT NULL
-)
-INSERT INTO product_segment_facts (run_id, scope, group_by, item, sale_orders, sold_orders, amount, sale_amount,
-                                   units, customers, repeat_customers)
-SELECT %(run_id)s, s.scope, r.group_by, r.item, sum(r.sale_orders), sum(r.sold_orders), sum(r.amount),
-       sum(r.sale_amount), sum(r.units), count(*) FILTER (WHERE r.sale_orders >= 1),
-       count(*) FILTER (WHERE r.sale_orders >= 2)
-FROM product_customer_rollup r
-JOIN scopes s ON s.customer_id = r.customer_id
-GROUP BY s.scope, r.group_by, r.item;
-
--- name: segment_period_facts_build
--- product_segment_facts for run %(run_id)s over the period [%(start)s, %(end)s): the members' rows of
--- the period per customer (by product, by category, and whole orders), then summed per scope as
--- segment_facts_build does over all history.
-WITH scopes AS (
-    SELECT p.customer_id, 'segment:' || s.key || ':' || s.value AS scope
-    FROM customer_profiles p
-    CROSS JOIN LATERAL jsonb_each_text(p.dominant_segments) s
-    WHERE p.run_id = %(run_id)s
-    UNION ALL
-    SELECT p.customer_id, 'archetype:' || p.archetype_id
-    FROM customer_profiles p
-    WHERE p.run_id = %(run_id)s AND p.archetype_id IS NOT NULL
-), per_order AS (
-    SELECT customer_id, 'product' AS group_by, product_id::text AS item, is_sale, sold, amount, sale_amount, units
-    FROM product_order_rollup
-    WHERE ordered_at >= %(start)s AND ordered_at < %(end)s AND customer_id IS NOT NULL
-    UNION ALL
-    SELECT customer_id, 'category', coalesce(category, '(no product)'), is_sale, sold, amount, sale_amount, units
-    FROM category_order_rollup
-    WHERE ordered_at >= %(start)s AND ordered_at < %(end)s AND customer_id IS NOT NULL
-    UNION ALL
-    SELECT min(customer_id), 'all', '', bool_and(is_sale), bool_or(sold), sum(amount), sum(sale_amount), sum(units)
-    FROM category_order_rollup
-    WHERE ordered_at >= %(start)s AND ordered_at < %(end)s AND customer_id IS NOT NULL
-    GROUP BY order_id
-), per_customer AS (
-    SELECT customer_id, group_by, item, count(*) FILTER (WHERE is_sale) AS sale_orders,
-           count(*) FILTER (WHERE sold) AS sold_orders, sum(amount) AS amount, sum(sale_amount) AS sale_amount,
-           sum(units) AS units
-    FROM per_order
-    GROUP BY 1, 2, 3
-)
-INSERT INTO product_segment_facts (run_id, scope, period_start, period_end, group_by, item, sale_orders, sold_orders,
-                                   amount, sale_amount, units, customers, repeat_customers)
-SELECT %(run_id)s, s.scope, %(start)s, %(end)s, c.group_by, c.item, sum(c.sale_orders), sum(c.sold_orders),
-       sum(c.amount), sum(c.sale_amount), sum(c.units), count(*) FILTER (WHERE c.sale_orders >= 1),
-       count(*) FILTER (WHERE c.sale_orders >= 2)
-FROM per_customer c
-JOIN scopes s ON s.customer_id = c.customer_id
-GROUP BY s.scope, c.group_by, c.item;
-
 -- name: segment_state
 SELECT s.run_id, s.last_order_id, s.products_version,
        (SELECT last_order_id FROM product_rollup_state) AS rollup_order_id,
        (SELECT products_version FROM product_rollup_state) AS rollup_products_version
 FROM (SELECT 1) one
 LEFT JOIN product_segment_state s ON true;
-
--- name: segment_state_save
-INSERT INTO product_segment_state (singleton, run_id, last_order_id, products_version)
-SELECT true, %(run_id)s, last_order_id, products_version FROM product_rollup_state
-ON CONFLICT (singleton) DO UPDATE
-SET run_id = excluded.run_id, last_order_id = excluded.last_order_id, products_version = excluded.products_version;
 
 -- name: summary_scope_facts
 -- `summary_members` for one segment or archetype (%(scope_facts)s, as in product_segment_facts) over all
@@ -842,38 +624,6 @@ LEFT JOIN products p ON %(group_by)s = 'product' AND p.product_id = r.group_no
 WHERE r.position <= %(limit)s
 ORDER BY position;
 
--- name: pairs_clear
-DELETE FROM product_pair_facts;
-
--- name: pairs_extend
--- Add the sale orders %(after)s < order_id to product_pair_facts: each order's bought categories as
--- anchors, paired with the order's other bought categories and products. 'uncategorized' is never an
--- anchor (the question's anchor matches products by their category, and those have none).
-WITH anchors AS (
-    SELECT DISTINCT order_id, lower(category) AS anchor
-    FROM category_order_rollup
-    WHERE order_id > %(after)s AND sold AND category IS NOT NULL AND category <> 'uncategorized'
-), pairs AS (
-    SELECT a.anchor, 'anchor' AS group_by, '' AS item
-    FROM anchors a
-    UNION ALL
-    SELECT a.anchor, 'category', coalesce(c.category, '(no product)')
-    FROM anchors a
-    JOIN category_order_rollup c ON c.order_id = a.order_id AND c.sold
-    WHERE coalesce(lower(c.category) <> a.anchor, true)
-    UNION ALL
-    SELECT a.anchor, 'product', r.product_id::text
-    FROM anchors a
-    JOIN product_order_rollup r ON r.order_id = a.order_id AND r.sold
-    LEFT JOIN products p ON p.product_id = r.product_id
-    WHERE coalesce(lower(p.category) <> a.anchor, true)
-)
-INSERT INTO product_pair_facts AS t (anchor, group_by, item, orders_together)
-SELECT anchor, group_by, item, count(*)
-FROM pairs
-GROUP BY 1, 2, 3
-ON CONFLICT (anchor, group_by, item) DO UPDATE SET orders_together = t.orders_together + excluded.orders_together;
-
 -- name: bought_together_category_facts
 -- `bought_together_from_anchor` for a category anchor (%(anchor_category)s, not 'uncategorized') over
 -- all history for everyone, from stored counts: the pairs from product_pair_facts, each item's orders
@@ -922,3 +672,10 @@ ORDER BY (t.orders_together >= greatest(3, ceil(0.01 * c.anchor_orders))) DESC,
          END DESC,
          t.orders_together DESC, lift DESC, t.group_no
 LIMIT %(limit)s;
+
+-- name: rollup_coverage
+-- How current the rollup is, for the note on an answer read while it is behind: when it was last
+-- folded, the latest order in it, and how many orders were imported after %(after)s (its last order).
+SELECT (SELECT refreshed_at FROM product_rollup_state) AS refreshed_at,
+       (SELECT max(ordered_at) FROM product_order_rollup) AS folded_until,
+       (SELECT count(*) FROM orders WHERE order_id > %(after)s) AS orders_since;
