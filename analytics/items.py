@@ -36,10 +36,16 @@ def category_parts(name: str) -> list[str]:
     return list(dict.fromkeys(parts + shorter))
 
 
-def resolve_item(ctx: ToolContext, text: str) -> Item:
+def known_categories(ctx: ToolContext) -> list[str]:
+    """The catalogue's categories, the largest first ('uncategorized' for products without one)."""
     with ctx.db.cursor() as cur:
         cur.execute(query("items.categories"))
-        categories = [row["category"] for row in cur.fetchall()]
+        return [row["category"] for row in cur.fetchall()]
+
+
+def resolve_item(ctx: ToolContext, text: str) -> Item:
+    categories = known_categories(ctx)
+    with ctx.db.cursor() as cur:
         wanted = _words(text)
         for name in categories:
             if any(_words(part) == wanted for part in category_parts(name)):

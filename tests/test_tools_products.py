@@ -10,6 +10,8 @@ import pytest
 from analytics.cache import Cache
 from analytics.core import ToolContext, ToolError
 from analytics.tools.registry import run_tool
+from analytics.items import known_categories
+from tests.product_oracles import bought_together
 from tests.analytics_fixture import (AS_OF, CURRENT, ORDERS, PRODUCTS, analytics_db, ctx, loaded,  # noqa: F401
                                      pii_strings)
 
@@ -464,7 +466,7 @@ def _check_pairs_against_the_fold(ctx, arguments) -> list[dict]:
     scope, _, _ = _scope(ctx, params)
     anchor, _ = _anchor(ctx, params.bought_with)
     query_params = {**scope, **anchor, "start": start, "end": end, "group_by": params.group_by, "limit": 100}
-    reference = _fetch(ctx, "products.bought_together", query_params)
+    reference = bought_together(ctx, query_params)
     assert reference  # every case above has pairs
     assert _fetch(ctx, "products.bought_together_from_anchor", query_params) == reference
     return reference
@@ -624,12 +626,12 @@ def _check_category_pairs(ctx) -> int:
 
     refresh_product_rollup(ctx.db)   # as after an import: the rollup and the stored pairs up to date
     with_pairs = 0
-    for row in _fetch(ctx, "products.categories", {}):
+    for category in known_categories(ctx):
         for group_by in ("category", "product"):
             query_params = {"run_id": None, "segment": None, "archetype_id": None, "start": None, "end": None,
-                            "anchor_ids": [], "anchor_category": row["category"].upper(), "group_by": group_by,
+                            "anchor_ids": [], "anchor_category": category.upper(), "group_by": group_by,
                             "limit": 100}
-            reference = _fetch(ctx, "products.bought_together", query_params)
+            reference = bought_together(ctx, query_params)
             assert _fetch(ctx, "products.bought_together_category_facts", query_params) == reference
             with_pairs += bool(reference)
     return with_pairs

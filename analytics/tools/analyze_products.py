@@ -19,12 +19,12 @@ says how current it is.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.core import PERIOD_HELP, SEGMENT_HELP, ToolContext, ToolError, ToolInput, ToolResult, require_current_run
+from analytics.items import known_categories, resolve_item
 from analytics.periods import Period, parse_period
 from analytics.privacy import min_group_size
 from analytics.product_rollup import rollup_stale, scope_period_bounds, segment_facts_ready
@@ -147,7 +147,7 @@ def _scope_key(scope: dict) -> str | None:
 
 
 def _check_category(ctx: ToolContext, text: str) -> str:
-    known = [row["category"] for row in _fetch(ctx, "products.categories", {})]
+    known = known_categories(ctx)
     for name in known:
         if name.lower() == text.lower():
             return name
@@ -157,19 +157,10 @@ def _check_category(ctx: ToolContext, text: str) -> str:
 
 def _anchor(ctx: ToolContext, text: str) -> tuple[dict, str]:
     """(query parameters for the anchor, how to describe it) for a category, SKU or title words."""
-    for row in _fetch(ctx, "products.categories", {}):
-        if row["category"].lower() == text.lower():
-            return {"anchor_ids": [], "anchor_category": row["category"]}, f"category '{row['category']}'"
-    words = [w for w in re.split(r"\s+", text.strip()) if w]
-    found = _fetch(ctx, "products.find_product", {"text": text.strip(), "words": words})
-    if not found:
-        raise ToolError(f"No product or category matches {text!r}: give a SKU, words from the product "
-                        "title, or a category name.")
-    product = found[0]
-    described = f"{product['title'] or product['sku']} (SKU {product['sku']})"
-    if product["matches"] > 1:
-        described += f"; the best seller of {product['matches']} products matching '{text}'"
-    return {"anchor_ids": [product["product_id"]], "anchor_category": None}, described
+    item = resolve_item(ctx, text)
+    if item.kind == "category":
+        return {"anchor_ids": [], "anchor_category": item.name}, item.described
+    return {"anchor_ids": list(item.product_ids), "anchor_category": None}, item.described
 
 
 def _scope(ctx: ToolContext, params: AnalyzeProductsInput) -> tuple[dict, str, int | None]:
