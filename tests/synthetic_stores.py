@@ -9,6 +9,7 @@ from typing import Iterator
 import pandas as pd
 
 from analytics.core import ToolContext
+from analytics.product_rollup import refresh_product_rollup
 from analytics.pseudonyms import assign_public_ids
 from discovery.importer import import_frame
 from discovery.pipeline import run_discovery
@@ -35,6 +36,7 @@ def loaded_store(template: str, settings, customers: int, seed: int, **overrides
         import_frame(db, frame, "synthetic")
         store_settings = settings.model_copy(update={"database_url": url, **overrides})
         assign_public_ids(db, store_settings)
+        refresh_product_rollup(db)   # as after an import
         assert run_discovery(db, store_settings).status == "published"
         yield LoadedStore(ToolContext(db=db, settings=store_settings), frame, truth, url)
     finally:

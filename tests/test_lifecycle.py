@@ -152,3 +152,33 @@ def test_a_follow_up_narrows_the_list_to_the_buyers(store):
     assert result.rows and all(r.bought_spend and r.bought_spend > 0 for r in result.rows)
     values = [r.lifetime_value for r in result.rows]
     assert values == sorted(values, reverse=True)
+
+
+def test_the_stores_top_pairs_match_pandas_and_are_above_chance(store):
+    ctx, _ = store
+    result = run_tool(ctx, "analyze_products", {"pairs": True, "limit": 100})
+    with ctx.db.cursor() as cur:
+        cur.execute("""SELECT DISTINCT o.order_id, coalesce(p.category, 'uncategorized') AS category
+                       FROM order_lines l JOIN orders o USING (order_id) JOIN products p USING (product_id)
+                       WHERE o.kind = 'sale'""")
+        lines = pd.DataFrame(cur.fetchall())
+    per_order = lines.groupby("order_id")["category"].agg(frozenset)
+    n = len(per_order)
+    share = {c: per_order.map(lambda s: c in s).sum() / n for c in set(lines["category"])}
+    expected = {}
+    for a in sorted(share):
+        for b in sorted(share):
+            if a < b:
+                together = int(per_order.map(lambda s: a in s and b in s).sum())
+                lift = together / n / (share[a] * share[b])
+                if together >= max(20, np.ceil(0.002 * n)) and lift > 1:
+                    expected[(a, b)] = (together, lift)
+    got = {(p.first, p.second): (p.orders_together, p.lift) for p in result.top_pairs}
+    assert set(got) == set(expected) and len(expected) >= 1, expected
+    for pair, (together, lift) in expected.items():
+        assert got[pair][0] == together and got[pair][1] == pytest.approx(lift, abs=1e-3)
+    lifts = [p.lift for p in result.top_pairs]
+    assert lifts == sorted(lifts, reverse=True)
+    anchored = run_tool(ctx, "analyze_products", {"bought_with": "batting"})
+    assert all(r.lift > 1 for r in anchored.bought_together)
+    assert "Lift: how many times more often" in " ".join(anchored.notes)

@@ -140,7 +140,12 @@ def test_bought_together_with_a_product(ctx):
     result = run_tool(ctx, "analyze_products", {"group_by": "product", "bought_with": "p1"})
     assert result.anchor_orders == len(anchor_orders) == 7
     assert "Star quilt pattern (SKU P1)" in result.bought_with
-    assert {r.sku for r in result.bought_together} == set(together.index) == {"F1", "F2"}
+    assert set(together.index) == {"F1", "F2"}
+    lift = {sku: (together[sku] / len(anchor_orders)) / (item_orders[sku] / n_orders) for sku in together.index}
+    # Only companions bought with it more often than chance are listed; the others are counted.
+    assert {r.sku for r in result.bought_together} == {sku for sku, value in lift.items() if value > 1}
+    assert result.left_out_below_chance == sum(value <= 1 for value in lift.values())
+    assert "Lift: how many times more often" in " ".join(result.notes)
     assert result.rows == []  # with bought_with, the pairs are the answer
     lifts = [r.lift for r in result.bought_together]  # both pairs clear the 3-order floor: lift decides
     assert lifts == sorted(lifts, reverse=True)
@@ -158,11 +163,39 @@ def test_bought_together_with_a_product(ctx):
 def test_bought_together_with_a_category_and_title_words(ctx):
     result = run_tool(ctx, "analyze_products", {"bought_with": "notions"})
     assert result.bought_with == "category 'notions'"
-    # notions (N1) travels with kits (S002 x4), fabric (S005 F2, S008 F1 x5, S010 F1) — hand count.
-    assert {r.item: r.orders_together for r in result.bought_together} == {"fabric": 7, "kits": 4}
+    # notions (N1) travels with kits (S002 x4), fabric (S005 F2, S008 F1 x5, S010 F1) — hand count;
+    # the listed ones are those of them bought with it more often than chance.
+    pairs = _category_lifts(_lines(), "notions")
+    assert {k: n for k, (n, _) in pairs.items()} == {"fabric": 7, "kits": 4}
+    assert {r.item: r.orders_together for r in result.bought_together} == {
+        k: n for k, (n, lift) in pairs.items() if lift > 1}
     by_title = run_tool(ctx, "analyze_products", {"bought_with": "quilt kit"})
     assert "Deluxe quilt kit (SKU K1)" in by_title.bought_with
-    assert [(r.item, r.orders_together) for r in by_title.bought_together] == [("notions", 4)]
+    kit_pairs = _category_lifts(_lines()[lambda f: (f["sku"] == "K1") | (f["category"] != "kits")], "kits")
+    assert [(r.item, r.orders_together) for r in by_title.bought_together] == [
+        (k, n) for k, (n, lift) in kit_pairs.items() if lift > 1]
+
+
+def _category_lifts(lines: pd.DataFrame, anchor: str) -> dict[str, tuple[int, float]]:
+    """category -> (orders with the anchor category, lift), from the fixture's sale lines."""
+    sales = lines[lines["kind"] == "sale"]
+    per_order = sales.groupby("order")["category"].agg(set)
+    n = len(per_order)
+    with_anchor = per_order[per_order.map(lambda c: anchor in c)]
+    out = {}
+    for category in sorted(set(sales["category"]) - {anchor}):
+        together = int(with_anchor.map(lambda c: category in c).sum())
+        if together:
+            share = per_order.map(lambda c: category in c).sum() / n
+            out[category] = (together, (together / len(with_anchor)) / share)
+    return out
+
+
+def test_the_stores_top_pairs_are_above_chance(ctx):
+    result = run_tool(ctx, "analyze_products", {"pairs": True})
+    assert result.rows == [] and "Lift:" in " ".join(result.notes)
+    # The fixture store is tiny: no pair reaches the minimum of 20 orders together, and the answer says so.
+    assert result.top_pairs == [] and "more often than chance" in result.summary
 
 
 @pytest.mark.parametrize("arguments, fragment", [

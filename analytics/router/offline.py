@@ -235,6 +235,11 @@ class OfflineRouter:
 
     def _products(self, p: Parsed, seg: str | None) -> RouteDecision:
         t = p.text
+        if not p.bought_with and not p.categories and re.search(
+                r"\b(bought|buy|sold|go|goes|sell|purchased) together\b|\b(pairs?|combinations?|combos?)\b|"
+                r"\bbasket analysis\b|\bcross[- ]?sell", t):
+            # 'which products are bought together': the store's pairs, no anchor needed
+            return decision("analyze_products", slots.as_dict(pairs=True, period=p.period, limit=p.limit))
         sort_by = next((name for name, rx in PRODUCT_SORTS if re.search(rx, t)), "revenue")
         by_product = bool(re.search(r"\b(products?|skus?|items?|best[- ]?sellers?|best[- ]?selling|top[- ]?selling|bought together|buy together)\b", t)) \
             and not re.search(r"\bcategor(y|ies)\b", t)

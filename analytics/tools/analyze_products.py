@@ -46,9 +46,17 @@ class AnalyzeProductsInput(ToolInput):
     segment: str | None = Field(None, max_length=80, description="Only purchases by this segment. " + SEGMENT_HELP)
     archetype: str | None = Field(None, max_length=80, description="Only purchases by this archetype.")
     period: str | None = Field(None, max_length=40, description=PERIOD_HELP)
+    pairs: bool = Field(False, description="The store's pairs of categories bought together more often than "
+                        "chance (no bought_with needed): 'which products are bought together?'.")
     limit: int = Field(10, ge=1, le=100)
 
 
+LIFT_NOTE = ("Lift: how many times more often two things are bought in the same order than they would be "
+             "by chance (2.0 = twice as often; 1.0 = no connection; below 1 = less often than chance).")
+# A pair must be seen in at least this many orders and this share of all orders to be listed: a pair
+# seen a handful of times can have any lift.
+PAIR_MIN_ORDERS = 20
+PAIR_MIN_SUPPORT = 0.002
 RETURNS_NOTE = ("Revenue is net of returns: returned items are subtracted in the period the return was "
                 "booked; orders, customers and repeat rate count sales only.")
 REPEAT_NOTE = "Repeat rate: the share of buyers who bought it again in a later order."
@@ -101,6 +109,16 @@ class TogetherRow(_Row):
     lift: float
 
 
+class PairRow(_Row):
+    first: str
+    second: str
+    orders_together: int
+    share_of_all_orders: float          # support
+    share_of_first_orders: float        # confidence, first → second
+    share_of_second_orders: float       # confidence, second → first
+    lift: float
+
+
 class ProductTotals(_Row):
     revenue: float
     gross_sales: float
@@ -122,6 +140,8 @@ class AnalyzeProductsResult(ToolResult):
     bought_with: str | None = None
     anchor_orders: int | None = None
     bought_together: list[TogetherRow] = []
+    left_out_below_chance: int | None = None   # items bought with the anchor less often than chance
+    top_pairs: list[PairRow] = []
     notes: list[str]
 
 
@@ -231,7 +251,7 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
                      f"of {min_group_size(ctx)} customers.")
     # A page of 0 still returns the 'total' row: a small group gets its totals and nothing finer, and a
     # bought-with question gets the co-occurrence list as its page instead of the ranking.
-    page_size = 0 if small or params.bought_with else params.limit
+    page_size = 0 if small or params.bought_with or params.pairs else params.limit
     # All history for all customers is the most asked question: its answer per group is stored; all
     # history for a segment / archetype sums its members' per-customer rows; a period reads its orders.
     if period.is_all and scope["run_id"] is None:
@@ -271,7 +291,7 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
         groups=0 if small else int(totals_row["groups"]),
     )
 
-    anchor_text, anchor_orders, together = None, None, []
+    anchor_text, anchor_orders, together, left_out = None, None, [], None
     if params.bought_with:
         anchor, anchor_text = _anchor(ctx, params.bought_with)
         anchor_params = {**base, **anchor}
@@ -283,6 +303,9 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
         # The co-occurrence rows carry the anchor's order count; only without them is it asked for alone.
         anchor_orders = int(found[0]["anchor_orders"] if found else
                             _fetch(ctx, "products.anchor_orders", anchor_params)[0]["anchor_orders"])
+        below = [row for row in found if float(row["lift"]) <= 1.0]
+        found = [row for row in found if float(row["lift"]) > 1.0]
+        left_out = len(below)
         if found:
             for row in found:
                 together.append(TogetherRow(
@@ -292,17 +315,32 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
                     orders_together=int(row["orders_together"]),
                     share_of_anchor_orders=round(float(row["confidence"]), 4),
                     share_of_all_orders=round(float(row["support"]), 4), lift=round(float(row["lift"]), 3)))
-        notes.append("Bought together: items in the same order as the anchor; share of anchor orders is the "
-                     "confidence, share of all orders the support, lift > 1 means more often than by chance. "
-                     "Ranked by lift among items in at least 1 % of the anchor's orders (and 3 orders), the "
+        notes.append(LIFT_NOTE + " Only items with lift above 1 are listed"
+                     + (f" ({left_out} bought with it less often than chance are left out)" if left_out else "")
+                     + ". Ranked by lift among items in at least 1 % of the anchor's orders (and 3 orders), the "
                      "rest by orders together.")
+
+    top_pairs: list[PairRow] = []
+    if params.pairs and not params.bought_with:
+        if scope["run_id"] is not None:
+            notes.append("Pairs are counted over every customer's orders (not one segment or archetype).")
+        top_pairs = [PairRow(
+            first=r["first"], second=r["second"], orders_together=int(r["together"]),
+            share_of_all_orders=round(float(r["support"]), 4),
+            share_of_first_orders=round(float(r["confidence_first"]), 4),
+            share_of_second_orders=round(float(r["confidence_second"]), 4), lift=round(float(r["lift"]), 3))
+            for r in _fetch(ctx, "products.top_pairs", {"start": start, "end": end, "limit": params.limit,
+                                                        "min_orders": PAIR_MIN_ORDERS, "min_support": PAIR_MIN_SUPPORT})]
+        notes.append(LIFT_NOTE + f" Pairs seen together in at least {PAIR_MIN_ORDERS} orders and "
+                     f"{PAIR_MIN_SUPPORT:.1%} of all orders, with lift above 1, strongest first.")
+        rows = []
 
     return AnalyzeProductsResult(
         tool="analyze_products", summary=_summary(params, period, scope_text, totals, rows, anchor_text,
-                                                  anchor_orders, together, small),
+                                                  anchor_orders, together, small, top_pairs),
         group_by=params.group_by, sort_by=params.sort_by, period=period.describe(), scope=scope_text,
         totals=totals, rows=rows, bought_with=anchor_text, anchor_orders=anchor_orders,
-        bought_together=together, notes=notes,
+        bought_together=together, left_out_below_chance=left_out, top_pairs=top_pairs, notes=notes,
     )
 
 
@@ -325,8 +363,16 @@ def _behind_note(ctx: ToolContext, version: dict) -> str:
 
 
 def _summary(params, period: Period, scope_text: str, totals: ProductTotals, rows, anchor_text,
-             anchor_orders, together, small: bool) -> str:
+             anchor_orders, together, small: bool, top_pairs: list[PairRow] | None = None) -> str:
     where = f"{period.describe()}, {scope_text}"
+    if params.pairs and not params.bought_with:
+        if not top_pairs:
+            return (f"{where[0].upper() + where[1:]}: no two categories are bought together more often than chance "
+                    f"(in at least {PAIR_MIN_ORDERS} orders).")
+        best = top_pairs[0]
+        return (f"{where[0].upper() + where[1:]}: {len(top_pairs)} category pair(s) bought together more often than "
+                f"chance; the strongest, {best.first} with {best.second}, {best.lift:.1f}× as often as chance "
+                f"({best.orders_together:,} orders).")
     if params.category:
         where += f", category '{params.category}'"
     text = ""
@@ -336,7 +382,8 @@ def _summary(params, period: Period, scope_text: str, totals: ProductTotals, row
             text += (f"Bought with {anchor_text} ({anchor_orders:,} orders): first {best.item} "
                      f"({best.orders_together:,} orders together, lift {best.lift:.1f}). ")
         elif not small:
-            text += f"Nothing else was bought in the same order as {anchor_text} ({anchor_orders:,} orders). "
+            text += (f"Nothing is bought with {anchor_text} more often than chance ({anchor_orders:,} orders hold "
+                     "it). ")
     text += (f"{where}: net revenue {totals.revenue:,.2f} (returns {totals.returns:,.2f}) from "
             f"{totals.orders:,} orders by {totals.customers:,} customers")
     if totals.repeat_rate is not None:

@@ -583,3 +583,37 @@ LIMIT %(limit)s;
 SELECT (SELECT refreshed_at FROM product_rollup_state) AS refreshed_at,
        (SELECT max(ordered_at) FROM product_order_rollup) AS folded_until,
        (SELECT count(*) FROM orders WHERE order_id > %(after)s) AS orders_since;
+
+-- name: top_pairs
+-- The store's pairs of categories bought together more often than chance, in the period
+-- [%(start)s, %(end)s): for categories A and B, support = share of sale orders holding both,
+-- confidence = share of A's (or B's) orders holding the other, lift = support / (share with A ×
+-- share with B). Kept when bought together in at least %(min_orders)s orders and a share
+-- %(min_support)s of all orders, with lift above 1; strongest lift first.
+WITH sold AS MATERIALIZED (
+    SELECT DISTINCT order_id, category
+    FROM category_order_rollup
+    WHERE sold AND category IS NOT NULL
+      AND (%(start)s::timestamptz IS NULL OR ordered_at >= %(start)s)
+      AND (%(end)s::timestamptz IS NULL OR ordered_at < %(end)s)
+), orders AS (
+    SELECT count(DISTINCT order_id)::float8 AS n FROM sold
+), single AS (
+    SELECT category, count(*)::float8 AS orders FROM sold GROUP BY category
+), pairs AS (
+    SELECT a.category AS first, b.category AS second, count(*) AS together
+    FROM sold a
+    JOIN sold b ON b.order_id = a.order_id AND a.category < b.category
+    GROUP BY 1, 2
+)
+SELECT p.first, p.second, p.together, p.together / o.n AS support,
+       p.together / sa.orders AS confidence_first, p.together / sb.orders AS confidence_second,
+       p.together * o.n / (sa.orders * sb.orders) AS lift
+FROM pairs p
+JOIN single sa ON sa.category = p.first
+JOIN single sb ON sb.category = p.second
+CROSS JOIN orders o
+WHERE p.together >= greatest(%(min_orders)s, ceil(%(min_support)s * o.n))
+  AND p.together * o.n / (sa.orders * sb.orders) > 1
+ORDER BY lift DESC, p.together DESC, p.first, p.second
+LIMIT %(limit)s;
