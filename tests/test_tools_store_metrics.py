@@ -16,10 +16,9 @@ import pytest
 from analytics.core import ToolContext, ToolError, current_run
 from analytics.privacy import SMALL_GROUP_LABEL
 from analytics.tools.registry import run_tool
-from discovery.importer import import_file, import_frame
-from discovery.pipeline import run_discovery
-from discovery.synthetic import StoreSpec, generate_store
+from discovery.importer import import_file
 from sql import Database
+from tests.synthetic_stores import loaded_store
 
 FIGURES = ("net_revenue", "gross_sales", "returns", "discounts", "orders", "units", "average_order_value",
            "active_customers", "new_customers", "returning_customers", "return_rate", "repeat_customer_share",
@@ -103,26 +102,17 @@ def utc(day: str) -> datetime:
 
 @pytest.fixture(scope="module")
 def synthetic(migrated_template, settings):
-    from tests.conftest import create_database, drop_database
-
-    url = create_database(migrated_template)
-    db = Database(url, migrate=False)
-    frame, _ = generate_store(StoreSpec(customers=700, seed=21))
-    import_frame(db, frame, "synthetic")
-    store_settings = settings.model_copy(update={"database_url": url, "discovery_min_customers": 50})
-    assert run_discovery(db, store_settings).status == "published"
-    lines = pd.DataFrame({
-        "order": frame["order_id"], "at": pd.to_datetime(frame["ordered_at"]).dt.tz_localize("UTC"),
-        "customer": frame["customer_id"].where(frame["customer_id"].notna() & (frame["customer_id"] != ""), None),
-        "quantity": frame["quantity"].astype(int), "price": frame["unit_price"].astype(float),
-        "discount": frame["line_discount"].fillna(0).astype(float), "country": frame["country"],
-        "category": frame["category"], "sku": frame["sku"],
-    })
-    kinds = lines.groupby("order")["quantity"].transform(lambda q: "return" if (q < 0).all() else "sale")
-    lines["kind"] = kinds
-    yield ToolContext(db=db, settings=store_settings), lines, orders_frame(lines)
-    db.close()
-    drop_database(url)
+    with loaded_store(migrated_template, settings, customers=700, seed=21, discovery_min_customers=50) as loaded:
+        frame = loaded.frame
+        lines = pd.DataFrame({
+            "order": frame["order_id"], "at": pd.to_datetime(frame["ordered_at"]).dt.tz_localize("UTC"),
+            "customer": frame["customer_id"].where(frame["customer_id"].notna() & (frame["customer_id"] != ""), None),
+            "quantity": frame["quantity"].astype(int), "price": frame["unit_price"].astype(float),
+            "discount": frame["line_discount"].fillna(0).astype(float), "country": frame["country"],
+            "category": frame["category"], "sku": frame["sku"],
+        })
+        lines["kind"] = lines.groupby("order")["quantity"].transform(lambda q: "return" if (q < 0).all() else "sale")
+        yield loaded.ctx, lines, orders_frame(lines)
 
 
 def ask(ctx, **arguments) -> dict:
@@ -341,3 +331,30 @@ def test_slack_card_has_the_chart_the_table_and_the_comparison(synthetic):
     assert [c["text"] for c in table["rows"][0]] == ["Figure", "This period", "Compared with", "Change", "% change"]
     text = blocks_to_text(page)
     assert "Net revenue" in text and "%" in text and f"{compared.totals.net_revenue:,.2f}" in text
+
+
+@pytest.mark.parametrize("bought, category, period, start, end", [
+    ("pre-cuts", "Pre-cuts & Fat Quarters", "2024", "2024-01-01", "2025-01-01"),
+    ("kits", "Kits", None, None, None),
+    ("batting", "Batting", "last_quarter", "2024-07-01", "2024-10-01"),
+])
+def test_customers_by_what_they_bought_match_pandas(synthetic, bought, category, period, start, end):
+    """'how many customers bought pre-cuts in 2024', 'who bought the most kits': the count, the spend
+    and the ranking against the generator's rows (customers of the current run)."""
+    ctx, lines, _ = synthetic
+    arguments = {"bought": bought, "sort_by": "bought", "limit": 5, **({"period": period} if period else {})}
+    result = run_tool(ctx, "analyze_customers", arguments)
+    scoped = within(lines, start and utc(start), end and utc(end))
+    bought_lines = scoped[(scoped["kind"] == "sale") & (scoped["category"] == category) & scoped["customer"].notna()]
+    spend = (bought_lines["quantity"] * bought_lines["price"] - bought_lines["discount"]).groupby(bought_lines["customer"]).sum()
+    with ctx.db.cursor() as cur:
+        cur.execute("""SELECT c.store_customer_id, c.public_id FROM customer_profiles p JOIN customers c USING (customer_id)
+                       WHERE p.run_id = %s""", (current_run(ctx).run_id,))
+        profiled = {r["store_customer_id"]: r["public_id"] for r in cur.fetchall()}
+    spend = spend[spend.index.isin(list(profiled))]
+    assert result.totals.customers == len(spend) > 0
+    assert result.totals.bought_spend == pytest.approx(spend.sum(), abs=0.05)
+    top = spend.sort_values(ascending=False).head(5)
+    assert [r.public_id for r in result.rows] == [profiled[c] for c in top.index]
+    assert [r.bought_spend for r in result.rows] == pytest.approx(list(top.round(2)), abs=0.011)
+    assert f"{len(spend):,} customers bought category '{category}'" in result.summary
