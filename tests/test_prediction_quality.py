@@ -26,14 +26,14 @@ def test_the_card_reports_what_the_run_measured(ctx):
         metrics = cur.fetchone()["metrics"]
     backtest = metrics["backtest"]
     assert result.churn_model == metrics["churn_model"]
-    assert result.churn_auc in (backtest["auc_btyd"], backtest["auc_supervised"])
-    assert result.churn_auc_frequency == backtest["auc_frequency"]
+    assert result.model_auc in (backtest["auc_btyd"], backtest["auc_supervised"])
+    assert result.frequency_auc == backtest["auc_frequency"]
     assert result.calibration and all(0 <= b.observed <= 1 for b in result.calibration)
     assert sum(b.customers for b in result.calibration) == backtest["test_customers"]
     assert result.forecast_wmape is not None and result.forecast_baseline_wmape is not None
     checks = {c.check: c for c in result.data_checks}
     assert checks["buyers (at least 500)"].enough and result.trustworthy
-    assert f"{result.churn_auc:.3f}" in result.summary and "purchase frequency alone" in result.summary
+    assert f"{result.model_auc:.3f}" in result.summary and "purchase frequency alone" in result.summary
     pages = tool_result_pages("prediction_quality", {}, result)
     assert any(b["type"] == "table" for page in pages for b in page)
     assert pages[0][0]["text"]["text"] == "Prediction quality"

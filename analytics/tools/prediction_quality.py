@@ -40,10 +40,10 @@ class PredictionQualityResult(ToolResult):
     run_id: int
     as_of: datetime
     churn_model: str | None
-    churn_auc: float | None
-    churn_auc_bgnbd: float | None
-    churn_auc_frequency: float | None
-    churn_brier: float | None
+    model_auc: float | None
+    bgnbd_auc: float | None
+    frequency_auc: float | None
+    brier_score: float | None
     backtest_note: str | None = None
     calibration: list[CalibrationBin] = []
     purchase_model: str | None
@@ -127,8 +127,8 @@ def prediction_quality(ctx: ToolContext, params: PredictionQualityInput) -> Pred
         parts.append("Data: enough for predictions" if not thin else "Data too thin to trust the predictions: " + ", ".join(thin))
         return PredictionQualityResult(
             tool="prediction_quality", summary=". ".join(parts) + ".", run_id=run.run_id, as_of=run.as_of,
-            churn_model=chosen, churn_auc=auc, churn_auc_bgnbd=backtest.get("auc_btyd"), churn_auc_frequency=freq,
-            churn_brier=brier, backtest_note=backtest.get("reason"),
+            churn_model=chosen, model_auc=auc, bgnbd_auc=backtest.get("auc_btyd"), frequency_auc=freq,
+            brier_score=brier, backtest_note=backtest.get("reason"),
             calibration=[CalibrationBin(**b) for b in table], purchase_model=purchase.get("model"),
             purchase_model_note=purchase.get("fallback_reason"), spend_model=spend.get("model"),
             forecast_wmape=forecast.model_wmape if forecast else None,
