@@ -43,3 +43,18 @@ def test_thin_data_is_said(migrated_template, settings):
     with loaded_store(migrated_template, settings, customers=120, seed=3, discovery_min_customers=50) as loaded:
         result = run_tool(loaded.ctx, "prediction_quality", {})
     assert not result.trustworthy and "too thin" in result.summary and "buyers" in result.summary
+
+
+def test_predictions_on_thin_data_say_so(migrated_template, settings):
+    with loaded_store(migrated_template, settings, customers=120, seed=3, discovery_min_customers=50) as loaded:
+        churn = run_tool(loaded.ctx, "analyze_customers", {"sort_by": "churn_risk"})
+        value = run_tool(loaded.ctx, "analyze_customers", {"sort_by": "value"})
+        card = run_tool(loaded.ctx, "lookup_customer", {"customer": churn.rows[0].public_id})
+    assert "Too little data to trust these predictions" in churn.summary and "buyers: 120" in churn.summary
+    assert "Too little data" in card.summary
+    assert "Too little data" not in value.summary      # lifetime value is a fact, not a prediction
+
+
+def test_enough_data_adds_no_warning(ctx):
+    churn = run_tool(ctx, "analyze_customers", {"sort_by": "churn_risk"})
+    assert "Too little data" not in churn.summary

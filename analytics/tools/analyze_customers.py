@@ -19,6 +19,7 @@ from analytics.core import (
     ValueTier,
     require_current_run,
 )
+from analytics.data_minimums import thin_data_note
 from analytics.items import Item, resolve_item
 from analytics.periods import ALL_HISTORY, Period, parse_period
 from analytics.tools.common import archetype_filter, cached, money, num, pct, read_cursor, segment_filter
@@ -216,6 +217,10 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
                    f"holding {money(totals.value_at_risk)} lifetime value at risk; average churn probability "
                    f"{pct(totals.average_churn_probability)}. Showing {len(rows)} by {SORT_WORDS[params.sort_by]}"
                    + (f" from #{params.offset + 1}" if params.offset else "") + ".")
+        if params.sort_by in ("churn_risk", "value_at_stake", "predicted_value") or params.lifecycle \
+                or params.risk_level:
+            thin = thin_data_note(ctx, run)
+            summary += f" {thin}" if thin else ""
         return AnalyzeCustomersResult(
             tool="analyze_customers", summary=summary, sort_by=params.sort_by, filters=filters, totals=totals,
             rows=rows, offset=params.offset, has_more=params.offset + len(rows) < totals.customers)

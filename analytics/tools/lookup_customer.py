@@ -4,6 +4,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from analytics.core import CUSTOMER_HELP, ToolContext, ToolInput, ToolResult, require_current_run
+from analytics.data_minimums import thin_data_note
 from analytics.enrichment import CustomerContext, customer_context
 from analytics.resolve import resolve_customer
 from analytics.tools.common import cached, exact_money as money, pct
@@ -49,6 +50,8 @@ def lookup_customer(ctx: ToolContext, params: LookupCustomerInput) -> LookupCust
 
     def compute() -> LookupCustomerResult:
         context = customer_context(ctx, customer_id, run=run)
-        return LookupCustomerResult(tool="lookup_customer", summary=describe(context), customer=context)
+        thin = thin_data_note(ctx, run) if context.churn_probability is not None else None
+        summary = describe(context) + (f" {thin}" if thin else "")
+        return LookupCustomerResult(tool="lookup_customer", summary=summary, customer=context)
 
     return cached(ctx, "customer", run.run_id, str(customer_id), compute, LookupCustomerResult)

@@ -11,12 +11,10 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from analytics.core import ToolContext, ToolInput, ToolResult, require_current_run
-from analytics.tools.common import cached, read_cursor
+from analytics.data_minimums import DataCheck, data_checks
+from analytics.tools.common import cached
 from analytics.tools.registry import MenuEntry, OfflinePhrases, tool
-from sql import query
 
-MIN_BUYERS = 500
-MIN_HISTORY_DAYS = 180
 
 
 class PredictionQualityInput(ToolInput):
@@ -28,12 +26,6 @@ class CalibrationBin(BaseModel):
     customers: int
     predicted: float
     observed: float
-
-
-class DataCheck(BaseModel):
-    check: str
-    value: str
-    enough: bool
 
 
 class PredictionQualityResult(ToolResult):
@@ -88,9 +80,7 @@ def prediction_quality(ctx: ToolContext, params: PredictionQualityInput) -> Pred
     run = require_current_run(ctx)
 
     def compute() -> PredictionQualityResult:
-        with read_cursor(ctx) as cur:
-            cur.execute(query("runs.quality"), {"run_id": run.run_id})
-            row = cur.fetchone()
+        checks, row = data_checks(ctx, run)
         metrics = row["metrics"] or {}
         backtest = metrics.get("backtest") or {}
         chosen = metrics.get("churn_model")
@@ -100,16 +90,6 @@ def prediction_quality(ctx: ToolContext, params: PredictionQualityInput) -> Pred
         table = backtest.get("calibration_supervised" if supervised else "calibration_btyd") or []
         purchase = metrics.get("purchase_model") or {}
         spend = metrics.get("spend_model") or {}
-        history_days = (run.as_of - row["first_order_at"]).days if row["first_order_at"] else 0
-        checks = [
-            DataCheck(check=f"buyers (at least {MIN_BUYERS})", value=f"{row['buyers']:,}", enough=row["buyers"] >= MIN_BUYERS),
-            DataCheck(check=f"days of history (at least {MIN_HISTORY_DAYS})", value=f"{history_days:,}",
-                      enough=history_days >= MIN_HISTORY_DAYS),
-            DataCheck(check="orders in the last 30 days", value=f"{row['orders_last_30_days']:,}",
-                      enough=row["orders_last_30_days"] > 0),
-            DataCheck(check="customers with 3+ orders", value=f"{row['customers_with_3_orders']:,}",
-                      enough=row["customers_with_3_orders"] >= 50),
-        ]
         forecast = _forecast_backtest(ctx)
         trustworthy = all(c.enough for c in checks) and auc is not None and auc >= 0.65
         freq = backtest.get("auc_frequency")
