@@ -147,7 +147,7 @@ def test_time_breakdowns_match_pandas(synthetic, period, by, start, end, freq):
     scoped = within(orders, start and utc(start), end and utc(end))
     at = scoped["at"].dt.tz_convert("UTC").dt.tz_localize(None)
     if freq == "week":
-        labels = (at - pd.to_timedelta(at.dt.dayofweek, unit="D")).dt.strftime("%Y-%m-%d")
+        labels = (at - pd.to_timedelta(at.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
     elif freq == "quarter":
         labels = at.dt.year.astype(str) + "-Q" + at.dt.quarter.astype(str)
     else:
