@@ -150,7 +150,7 @@ def _window_classifier():
 
 
 class CalibratedChurnModel:
-    """A classifier on the stacked older labelled windows, its probabilities calibrated by isotonic
+    """Two classifiers on the stacked older labelled windows, their averaged probabilities calibrated by isotonic
     regression on the most recent window, which it never saw (so "70 %" means about 70 % at today's
     churn rate). `fit(windows)`: windows most recent first, at least two."""
 
@@ -160,14 +160,20 @@ class CalibratedChurnModel:
         held_x, held_y = windows[0]
         older_x = np.vstack([w[0] for w in windows[1:]])
         older_y = np.concatenate([w[1] for w in windows[1:]])
-        self.classifier_ = _window_classifier().fit(older_x, older_y)
+        # Two views of the same inputs, averaged: a linear model (robust on a few thousand customers)
+        # and boosting (interactions such as recency only mattering for frequent buyers). On Online
+        # Retail II their average ranked better than either alone at every cut we measured.
+        self.classifiers_ = [_window_classifier().fit(older_x, older_y), _classifier().fit(older_x, older_y)]
         # The most recent outcomes set the scale: a window's churn rate moves with the season.
-        raw = self.classifier_.predict_proba(held_x)[:, 1]
-        self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, held_y)
+        self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+            self._raw(held_x), held_y)
         return self
 
+    def _raw(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([model.predict_proba(x)[:, 1] for model in self.classifiers_], axis=0)
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return self.calibrator_.predict(self.classifier_.predict_proba(x)[:, 1])
+        return self.calibrator_.predict(self._raw(x))
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict]:
@@ -297,7 +303,7 @@ def score_customers(features, orders: pd.DataFrame) -> tuple[pd.DataFrame, dict]
         windows = labelled_windows(orders, as_of)
         model = CalibratedChurnModel().fit(windows)
         out["churn_probability"] = model.predict_proba(model_inputs(frame, as_of))
-        metrics["churn_model"] = "logistic regression on stacked windows (calibrated)"
+        metrics["churn_model"] = "logistic regression + boosting on stacked windows (calibrated)"
         metrics["training_windows"] = len(windows)
     else:
         out["churn_probability"] = churn_btyd

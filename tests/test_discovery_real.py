@@ -37,6 +37,6 @@ def test_online_retail_ii_run_completes_with_backtest_auc(retail_db, tmp_path):
     assert 0.6 < backtest["auc_btyd"] <= 1 and 0.6 < backtest["auc_supervised"] <= 1
     assert metrics["churn_auc"] == max(backtest["auc_btyd"], backtest["auc_supervised"])
     assert metrics["purchase_model"]["model"] in {"bg/nbd", "nbd"}
-    assert metrics["churn_model"] in {"bg/nbd", "nbd", "logistic regression on stacked windows (calibrated)"}
+    assert metrics["churn_model"] in {"bg/nbd", "nbd", "logistic regression + boosting on stacked windows (calibrated)"}
     assert 0.6 < backtest["auc_frequency"] <= 1 and backtest["calibration_supervised"]
     assert stats["n"] == summary.customers and 0 <= stats["lo"] <= stats["churn"] <= stats["hi"] <= 1
