@@ -197,6 +197,22 @@ def cmd_ask(args, settings: Settings) -> int:
         return ask_cli(services.router(), args.question, as_json=args.json)
 
 
+def cmd_digest(args, settings: Settings) -> int:
+    """The weekly customer review, rendered in the console (posting it to Slack on a schedule is to come)."""
+    from analytics.review import weekly_review
+    from bot.render_text import blocks_to_text
+    from bot.views.review import review_blocks
+    from wiring import open_services
+
+    with open_services(settings) as services:
+        review = weekly_review(services.ctx)
+    if args.json:
+        print(review.model_dump_json())
+    else:
+        print(blocks_to_text(review_blocks(review)))
+    return 0
+
+
 def cmd_chat(args, settings: Settings) -> int:
     from bot.console import run_chat
     from wiring import open_services
@@ -335,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("digest", help="the weekly customer review (--preview renders it here)")
+    p.add_argument("--preview", action="store_true", help="render the review in the console (the default)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_digest)
 
     p = sub.add_parser("chat", help="interactive console chat")
     p.set_defaults(func=cmd_chat)
