@@ -84,9 +84,10 @@ class GorgiasService:
     def _observe_outcome(self, outcome: str, event_id: int, received_at) -> None:
         metrics.GORGIAS_NOTES.labels(NOTE_OUTCOMES.get(outcome, outcome)).inc()
 
-    def inbox_depth(self) -> dict[str, int]:
-        """Events waiting (pending) and being worked (processing), for the inbox-depth gauge."""
-        with self.db.cursor() as cur:
+    def inbox_depth(self, timeout: float = 0.5) -> dict[str, int]:
+        """Events waiting (pending), being worked (processing) and given up on (parked), for the
+        inbox-depth gauge; `timeout`: seconds to wait for a connection, so a scrape never hangs."""
+        with self.db.cursor(timeout=timeout) as cur:
             cur.execute(query("gorgias.status_counts"))
             rows = {row["status"]: int(row["events"]) for row in cur.fetchall()}
         return {status: rows.get(status, 0) for status in ("pending", "processing", "parked")}
