@@ -134,16 +134,16 @@ def app_registry(db: Database, gorgias: GorgiasService | None = None) -> Collect
 
 # --- readiness -------------------------------------------------------------------------------------
 
-def check_readiness(db: Database, cache: Cache | None, checking: dict) -> tuple[int, dict, dict]:
-    """(status, what anyone may see, details for loopback or token holders). `checking["now"]`
-    names the component under check, so a timeout can say which one hung."""
+def check_readiness(db: Database, cache: Cache | None, body: dict, failing: list) -> tuple[int, dict]:
+    """(status, details for loopback or token holders); fills `body` (what anyone may see) and
+    `failing` as it goes, so a caller that stops waiting still has what was found, and
+    `body["checking"]` names the component under check."""
     from bot.dashboard import run_status
     from sql.database import FAST_TIMEOUT
 
-    body: dict[str, Any] = {"database": "ok", "redis": "not configured", "current_run_age_seconds": None}
+    body.update({"database": "ok", "redis": "not configured", "current_run_age_seconds": None})
     details: dict[str, Any] = {}
-    failing: list[str] = []
-    checking["now"] = "database"
+    body["checking"] = "database"
     try:
         if not db.reachable():  # answer 503 at once rather than wait out the pool's timeout
             raise ConnectionError(f"no database connection within {FAST_TIMEOUT} s")
@@ -163,14 +163,14 @@ def check_readiness(db: Database, cache: Cache | None, checking: dict) -> tuple[
             details["current_run"], details["latest_run"] = run_status(db)
         except Exception as exc:  # noqa: BLE001 - details are a bonus
             log.warning("readiness: run details not read: %s", exc)
-    checking["now"] = "redis"
+    body["checking"] = "redis"
     reachable = cache.ping() if cache is not None else None
     if reachable is not None:
         body["redis"] = "ok" if reachable else "unreachable"
         if not reachable:
             failing.append("redis")
-    body["failing"] = failing
-    return (503 if failing else 200), body, details
+    body.pop("checking", None)
+    return (503 if failing else 200), details
 
 
 def health_routes(settings, db: Database, cache: Cache | None, gorgias: GorgiasService | None) -> list[Route]:
@@ -182,16 +182,21 @@ def health_routes(settings, db: Database, cache: Cache | None, gorgias: GorgiasS
         return JSONResponse({"status": "ok", "version": running})
 
     async def ready(request):
-        checking: dict[str, str] = {}
+        found: dict[str, Any] = {}
+        failing: list[str] = []
         try:
-            status, body, details = await asyncio.wait_for(
-                run_in_threadpool(check_readiness, db, cache, checking), READY_WITHIN_SECONDS)
+            status, details = await asyncio.wait_for(
+                run_in_threadpool(check_readiness, db, cache, found, failing), READY_WITHIN_SECONDS)
         except asyncio.TimeoutError:
-            component = checking.get("now", "database")
+            # Copies: the check's thread may still be writing to its dict and list.
+            found, failing = dict(found), list(failing)
+            component = found.pop("checking", "database")
             log.warning("readiness: the %s check did not answer within %.1f s", component, READY_WITHIN_SECONDS)
             status, details = 503, {}
-            body = {component: "timeout", "failing": [component]}
-        body = {"status": "ready" if status == 200 else "unavailable", "version": running, **body}
+            found[component] = "timeout"
+            failing.append(component)
+        body = {"status": "ready" if status == 200 else "unavailable", "version": running, **found,
+                "failing": failing}
         if details and (from_loopback(request) or bears_token(request, token)):
             body.update(details)
         return JSONResponse(body, status_code=status)
