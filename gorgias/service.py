@@ -88,7 +88,7 @@ class GorgiasService:
         """Events waiting (pending), being worked (processing) and given up on (parked), for the
         inbox-depth gauge; `timeout`: seconds to wait for a connection, so a scrape never hangs."""
         with self.db.cursor(timeout=timeout) as cur:
-            cur.execute(query("gorgias.status_counts"))
+            cur.execute(query("gorgias.depth"))
             rows = {row["status"]: int(row["events"]) for row in cur.fetchall()}
         return {status: rows.get(status, 0) for status in ("pending", "processing", "parked")}
 
