@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     mcp_requests_per_minute: int = Field(120, ge=1, description="Per client address, burst of the same size")
 
     # Serving
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token for /metrics and readiness details from non-loopback clients; "
+                          "unset → /metrics open, readiness details only from loopback")
     port: int = Field(3000, ge=1, le=65535)
     log_level: str | None = Field(None, description="DEBUG/INFO/WARNING; unset: INFO for serve, WARNING for CLI commands")
 

@@ -16,6 +16,8 @@ from typing import Any, Callable, TypeVar
 
 from pydantic import BaseModel
 
+from observability import metrics
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -92,6 +94,15 @@ class Cache:
     def backend(self) -> str:
         return "redis" if self._redis is not None else "memory"
 
+    def ping(self) -> bool | None:
+        """For readiness: does Redis answer right now (within the socket timeout)? None without Redis."""
+        if self._redis is None:
+            return None
+        try:
+            return bool(self._redis.ping())
+        except Exception:  # noqa: BLE001 - any failure means "not answering"
+            return False
+
     @property
     def available(self) -> bool:
         """False while Redis is considered down (answers then bypass the cache)."""
@@ -166,6 +177,7 @@ class Cache:
                        model: type[BaseModel] | None = None) -> T:
         """The cached value, or fn()'s result (stored for `ttl` seconds). Never fails because of the cache."""
         cached = self.get(key, model)
+        metrics.CACHE_LOOKUPS.labels("miss" if cached is None else "hit", self.backend).inc()
         if cached is not None:
             return cached
         value = fn()

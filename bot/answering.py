@@ -10,7 +10,7 @@ import time
 
 from bot.access import is_allowed, not_enabled_message
 from bot.delivery import PartlyDelivered, post_pages, replace_with_error
-from bot.metrics import METRICS
+from observability import metrics
 from bot.questions import (
     GAVE_UP, MAX_ATTEMPTS, claim_due_questions, finish_question, is_connection_failure, record_question,
 )
@@ -74,25 +74,27 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
         results = [c.result for c in (answer.tool_calls or []) if getattr(c, "result", None) is not None]
         post_pages(client, channel, pages, thread_ts=thread_ts, replace_ts=placeholder_ts,
                    chart_png=lambda: next((png for r in results if (png := forecast_png(r))), None))
-        METRICS.inc("cib_slack_answers_total", source=str(getattr(answer, "source", "unknown")))
+        metrics.SLACK_ANSWERS.labels(str(getattr(answer, "source", "unknown"))).inc()
+        metrics.SLACK_HANDLED.labels(listener, "answered").inc()
         finish_question(deps.db, question_id, "answered")
     except PartlyDelivered:
         # The first page already replaced the placeholder: say the rest failed in a new message.
-        METRICS.inc("cib_slack_errors_total", listener=listener)
+        metrics.SLACK_HANDLED.labels(listener, "partly_delivered").inc()
         log.exception("answering in %s (thread %s) was cut short", channel, thread_ts)
         replace_with_error(client, channel, None, thread_ts, PARTLY_FAILED)
         finish_question(deps.db, question_id, "apologised", "partly delivered")
     except Exception as exc:
-        METRICS.inc("cib_slack_errors_total", listener=listener)
         log.exception("answering in %s (thread %s) failed", channel, thread_ts)
         if question_id is not None and is_connection_failure(exc) and attempt < MAX_ATTEMPTS:
+            metrics.SLACK_HANDLED.labels(listener, "retry_later").inc()
             # Left pending: the retry sweep answers it once its lease runs out.
             replace_with_error(client, channel, placeholder_ts, thread_ts, WILL_RETRY)
         else:
+            metrics.SLACK_HANDLED.labels(listener, "error").inc()
             replace_with_error(client, channel, placeholder_ts, thread_ts, FAILED)
             finish_question(deps.db, question_id, "apologised", f"{type(exc).__name__}: {exc}")
     finally:
-        METRICS.observe("cib_slack_listener_seconds", time.perf_counter() - started, listener=listener)
+        metrics.SLACK_LISTENER_SECONDS.labels(listener).observe(time.perf_counter() - started)
 
 
 def _show_status(client, channel: str, thread_ts: str) -> bool:
@@ -112,7 +114,7 @@ def retry_due_questions(app, limit: int = 5) -> int:
     deps = app.bot_deps
     due = claim_due_questions(deps.db, limit)
     for row in due:
-        METRICS.inc("cib_slack_question_retries_total")
+        metrics.SLACK_QUESTION_RETRIES.inc()
         if row["attempts"] > MAX_ATTEMPTS:
             try:
                 app.client.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"],

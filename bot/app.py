@@ -20,7 +20,7 @@ from analytics.router import Router
 from analytics.tools.registry import run_tool as registry_run_tool
 from bot.deps import BotDeps
 from bot.listeners import register_listeners
-from bot.metrics import METRICS
+from observability import metrics
 from sql import Database
 
 if TYPE_CHECKING:
@@ -87,8 +87,21 @@ def build_slack_app(settings: Settings, db: Database, *, client: WebClient, ctx:
 
 def _count_requests(body, next):  # noqa: A002 - Bolt's name
     kind = body.get("type") or ("slash_command" if body.get("command") else "unknown")
-    METRICS.inc("cib_slack_requests_total", kind=str(kind))
+    metrics.SLACK_REQUESTS.labels(str(kind), _request_type(body) or str(kind)).inc()
     return next()
+
+
+def _request_type(body) -> str | None:
+    """The event type, command or first action's kind: sets Slack bounds (requests are signed), so
+    the label stays small."""
+    if isinstance(body.get("event"), dict):
+        return body["event"].get("type")
+    if body.get("command"):
+        return body["command"]
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return actions[0].get("type")
+    return None
 
 
 def _log_error(error, body, logger):

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import random
 
-from bot.metrics import METRICS
+from observability import metrics
 from sql import query
 from sql.database import retry_if_dropped
 
@@ -37,7 +37,7 @@ def first_delivery(db, body: dict) -> bool:
         log.warning("could not record Slack event %s; answering it anyway", event_id, exc_info=True)
         return True
     if not fresh:
-        METRICS.inc("cib_slack_duplicate_events_total")
+        metrics.SLACK_DUPLICATE_EVENTS.inc()
         log.info("skipping event %s: already handled", event_id)
         return False
     if random.random() < 0.01:  # keep the table small without a scheduler job
@@ -61,7 +61,7 @@ def first_command_delivery(db, command: dict, raw_body: str | bytes | None) -> b
         log.warning("could not record slash command %s for de-duplication; answering it", keys[:1], exc_info=True)
         return True
     if not all(fresh):
-        METRICS.inc("cib_slack_duplicate_events_total")
+        metrics.SLACK_DUPLICATE_EVENTS.inc()
         log.info("skipping slash command %s: already handled", command.get("command"))
         return False
     return True

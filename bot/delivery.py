@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from slack_sdk.errors import SlackApiError
 
-from bot.metrics import METRICS
+from observability import metrics
 from bot.views import blocks as bk
 from bot.views.answer import downgrade
 
@@ -55,7 +55,7 @@ def _post_page(client, channel: str, page: list[bk.Block], number: int, response
         if exc.response.get("error") != "invalid_blocks":
             raise
         log.info("Slack rejected the blocks (%s); sending the fallback", exc.response.get("errors"))
-    METRICS.inc("cib_slack_fallbacks_total")
+    metrics.SLACK_FALLBACKS.inc()
     older, dropped_chart = downgrade(page)
     try:
         responses.append(_send(client, channel, older, thread_ts=thread_ts, replace_ts=target, text=text))
@@ -68,7 +68,7 @@ def _post_page(client, channel: str, page: list[bk.Block], number: int, response
             upload_png(client, channel, chart_png(), thread_ts=thread_ts or responses[-1].get("ts"))
         except Exception:  # noqa: BLE001 - the answer is already posted; losing its picture
             # (no files:write scope, upload refused) must not turn it into an error message.
-            METRICS.inc("cib_slack_errors_total", listener="chart_upload")
+            metrics.SLACK_HANDLED.labels("chart_upload", "error").inc()
             log.warning("could not upload the forecast chart PNG to %s", channel, exc_info=True)
 
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.metrics import METRICS
+from observability import metrics
 from sql.safe_input import BadBody, loads_bounded
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,7 @@ def slack_routes(app: App) -> list[Route]:
         bolt_request = to_bolt_request(request, body)
         bolt_response = await run_in_threadpool(handler.app.dispatch, bolt_request)
         if bolt_response.status == 200:
-            METRICS.observe("cib_slack_ack_seconds", time.perf_counter() - started,
-                            listener=listener_name(bolt_request.body))
+            metrics.SLACK_ACK_SECONDS.labels(listener_name(bolt_request.body)).observe(time.perf_counter() - started)
         return to_starlette_response(bolt_response)
 
     return [Route("/slack/events", slack_events, methods=["POST"], name="slack_events")]

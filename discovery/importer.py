@@ -23,6 +23,7 @@ from discovery.formats import (
     CANONICAL_COLUMNS, ImportFailed, Mapped, RawTable, map_to_canonical, read_table,
 )
 from discovery.progress import Progress, no_progress
+from observability import metrics
 from sql import query
 from sql.safe_files import write_private_csv
 
@@ -503,10 +504,20 @@ def load_prepared(db, prepared: PreparedLines, progress: Progress = no_progress)
     """Merge customers and products through staging tables, then COPY the new orders and their lines
     straight into orders and order_lines with ids resolved in NumPy: one transaction."""
     try:
-        return _load(db, prepared, progress)
+        summary = _load(db, prepared, progress)
     except psycopg.errors.DataError as exc:  # e.g. an order total beyond numeric(14, 2): nothing committed
         raise ImportFailed(f"{prepared.summary.source}: the database refused a value "
                            f"({str(exc).splitlines()[0]}); nothing was imported") from None
+    count_rows(summary)
+    return summary
+
+
+def count_rows(summary: ImportSummary) -> None:
+    """Add a committed import's rows by class to cib_import_rows."""
+    for row_class, rows in (("sale", summary.sale_rows), ("return", summary.return_rows),
+                            ("adjustment", summary.adjustment_rows), ("ignored", summary.ignored_rows),
+                            ("rejected", summary.rows_rejected), ("without_customer", summary.rows_without_customer)):
+        metrics.IMPORT_ROWS.labels(row_class).inc(rows)
 
 
 def _load(db, prepared: PreparedLines, progress: Progress) -> ImportSummary:

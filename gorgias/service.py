@@ -8,8 +8,6 @@ inbox worker threads that start and stop with the server.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import Counter
 from typing import TYPE_CHECKING
 
 from starlette.routing import Route
@@ -18,6 +16,8 @@ from gorgias.client import GorgiasClient
 from gorgias.inbox import Inbox, IntakeWriter
 from gorgias.webhook import make_webhook_endpoint
 from gorgias.worker import InboxWorker
+from observability import metrics
+from sql import query
 
 if TYPE_CHECKING:
     import anthropic
@@ -39,9 +39,6 @@ class GorgiasService:
         self.writer = IntakeWriter(self.inbox)
         self._client = client
         self.worker: InboxWorker | None = None
-        self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()      # webhook outcomes and worker outcomes, for /metrics
-        self.intake_seconds_total = 0.0
 
     @property
     def configured(self) -> bool:
@@ -81,16 +78,20 @@ class GorgiasService:
             self.worker.wake()
 
     def _observe_intake(self, outcome: str, seconds: float) -> None:
-        with self._lock:
-            self.counts[f"webhook_{outcome}"] += 1
-            self.intake_seconds_total += seconds
+        metrics.GORGIAS_WEBHOOKS.labels(outcome).inc()
+        metrics.GORGIAS_INTAKE_SECONDS.observe(seconds)
 
     def _observe_outcome(self, outcome: str, event_id: int, received_at) -> None:
-        with self._lock:
-            self.counts[f"event_{outcome}"] += 1
+        metrics.GORGIAS_NOTES.labels(NOTE_OUTCOMES.get(outcome, outcome)).inc()
 
-    def metrics(self) -> dict[str, float]:
-        """Counters for GET /metrics: webhook_<queued|duplicate|unauthorized|invalid|too_large>,
-        event_<done|skipped|retry|parked>, and intake_seconds_total."""
-        with self._lock:
-            return {**{k: float(v) for k, v in self.counts.items()}, "intake_seconds_total": self.intake_seconds_total}
+    def inbox_depth(self, timeout: float = 0.5) -> dict[str, int]:
+        """Events waiting (pending), being worked (processing) and given up on (parked), for the
+        inbox-depth gauge; `timeout`: seconds to wait for a connection, so a scrape never hangs."""
+        with self.db.cursor(timeout=timeout) as cur:
+            cur.execute(query("gorgias.depth"))
+            rows = {row["status"]: int(row["events"]) for row in cur.fetchall()}
+        return {status: rows.get(status, 0) for status in ("pending", "processing", "parked")}
+
+
+# The worker's words for what happened to an event, as /metrics counts notes.
+NOTE_OUTCOMES = {"done": "posted", "skipped": "skipped", "parked": "failed", "retry": "failed", "released": "released"}

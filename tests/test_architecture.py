@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("analytics", "bot", "discovery", "gorgias", "mcp_server", "sql", "wiring")
+PACKAGES = ("analytics", "bot", "discovery", "gorgias", "mcp_server", "observability", "sql", "wiring")
 
 
 def project_modules() -> dict[str, Path]:
@@ -116,6 +116,15 @@ def test_no_module_takes_part_in_an_import_circle():
 def test_the_analytics_core_imports_nothing_else_of_analytics():
     graph = import_graph()
     assert {m for m in graph["analytics.core"] if m.startswith("analytics")} == set()
+
+
+def test_observability_imports_nothing_of_the_project():
+    """Every package records metrics, so the metrics module must depend on none of them."""
+    graph = import_graph()
+    assert "observability.metrics" in graph
+    for name, deps in graph.items():
+        if name.startswith("observability"):
+            assert {d for d in deps if not d.startswith("observability")} == set(), name
 
 
 def test_settings_are_read_only_by_the_composition_root():

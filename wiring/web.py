@@ -11,15 +11,14 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
 
 from analytics.context import after_discovery_run
 from analytics.core import ToolContext
-from bot.metrics import METRICS
+from observability import metrics
 from settings import Settings
 from sql import Database
 from wiring import Services, build_services
+from wiring.health import health_routes
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -69,36 +68,7 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
         gorgias = gorgias_service(services)
         routes += gorgias.routes()
 
-    async def health(request):
-        return JSONResponse({"status": "ok"})
-
-    def readiness() -> tuple[int, dict]:
-        from bot.dashboard import run_status
-        from sql.database import FAST_TIMEOUT
-
-        try:
-            if not db.reachable():  # answer 503 at once rather than wait out the pool's timeout
-                raise ConnectionError(f"no database connection within {FAST_TIMEOUT} s")
-            current, latest = run_status(db)
-        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
-            log.warning("readiness: database check failed: %s", exc)
-            return 503, {"database": "unreachable", "current_run": None}
-        body = {"database": "ok", "current_run": current, "latest_run": latest}
-        if current is None:
-            body["problem"] = "no published discovery run yet (python app.py discover)"
-        return (200 if current else 503), body
-
-    async def ready(request):
-        status, body = await run_in_threadpool(readiness)
-        return JSONResponse(body, status_code=status, media_type="application/json")
-
-    async def metrics(request):
-        text = METRICS.render()
-        if gorgias is not None:
-            text += "".join(f"cib_gorgias_{name} {value:g}\n" for name, value in sorted(gorgias.metrics().items()))
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
-
-    routes += [Route("/health", health), Route("/health/ready", ready), Route("/metrics", metrics)]
+    routes += health_routes(settings, db, ctx.cache, gorgias)
     mcp = None
     if settings.mcp_token is not None:
         from mcp_server.http import mcp_http
@@ -167,8 +137,8 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
                 await self.inner(scope, receive, send_and_record)
             finally:
                 path = scope["path"] if any(r.path == scope["path"] for r in routes) else "other"
-                METRICS.inc("cib_http_requests_total", path=path, status=str(status["code"]))
-                METRICS.observe("cib_http_request_seconds", time.perf_counter() - started_at, path=path)
+                metrics.HTTP_REQUESTS.labels(path, str(status["code"])).inc()
+                metrics.HTTP_SECONDS.labels(path).observe(time.perf_counter() - started_at)
 
     web = Starlette(routes=routes, lifespan=lifespan)
     web.add_middleware(MetricsMiddleware)

@@ -15,6 +15,7 @@ from analytics.router.slots import Vocabulary
 from analytics.router.vocabulary import VocabularyCache
 from analytics.core import ToolContext, ToolError
 from analytics.tools.registry import run_tool, validate_arguments
+from observability import metrics
 
 if TYPE_CHECKING:  # the SDK is imported only when a key is set: it costs seconds
     import anthropic
@@ -169,6 +170,13 @@ class Router:
 
     def _record(self, answer: Answer, thread_key: str | None, user: str | None, started: float, *, outcome: str) -> None:
         usage = answer.usage
+        path = "claude" if answer.source == "claude" else "fallback" if answer.fallback_reason else "offline"
+        metrics.ROUTER_ANSWERS.labels(path, outcome).inc()
+        for kind, tokens in (("input", usage.input_tokens), ("output", usage.output_tokens),
+                             ("cache_creation", usage.cache_creation_input_tokens),
+                             ("cache_read", usage.cache_read_input_tokens)):
+            if tokens:
+                metrics.CLAUDE_TOKENS.labels(kind).inc(tokens)
         self.memory.record_usage(
             thread_key=thread_key, user_id=user, source=answer.source,
             model=self.model if answer.source == "claude" else None, rounds=usage.rounds,

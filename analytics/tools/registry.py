@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import time
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
@@ -16,6 +17,7 @@ from typing import Any, Callable, Literal
 from pydantic import ValidationError
 
 from analytics.core import ToolContext, ToolError, ToolInput, ToolResult
+from observability import metrics
 
 Card = Literal["customer", "forecast", "metrics"]
 
@@ -135,8 +137,18 @@ class Registry:
             raise ToolError(f"Invalid arguments for {name}: {problems}") from None
 
     def run(self, ctx: ToolContext, name: str, arguments: dict[str, Any]) -> ToolResult:
-        params = self.validate(name, arguments)
-        return self._tools[name].run(ctx, params)
+        """Validate and run one call, counted and timed by tool (cib_tool_calls, cib_tool_call_seconds)."""
+        label = name if name in self._tools else "unknown"  # a made-up name must not become a series
+        started, outcome = time.perf_counter(), "invalid_arguments"
+        try:
+            params = self.validate(name, arguments)
+            outcome = "error"
+            result = self._tools[name].run(ctx, params)
+            outcome = "ok"
+            return result
+        finally:
+            metrics.TOOL_CALLS.labels(label, outcome).inc()
+            metrics.TOOL_SECONDS.labels(label).observe(time.perf_counter() - started)
 
 
 _REGISTRY: Registry | None = None

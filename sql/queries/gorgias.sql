@@ -93,6 +93,13 @@ SELECT status, count(*) AS events, sum(deliveries - 1) AS duplicates,
        min(received_at) AS oldest, max(received_at) AS newest
 FROM gorgias_inbox GROUP BY status ORDER BY status;
 
+-- name: depth
+-- Events not finished, by status, for the inbox-depth gauge (done and skipped rows are not counted).
+SELECT status, count(*) AS events
+FROM gorgias_inbox
+WHERE status IN ('pending', 'processing', 'parked')
+GROUP BY status;
+
 -- name: parked
 SELECT event_id, ticket_id, message_id, attempts, last_error, processed_at
 FROM gorgias_inbox WHERE status = 'parked' ORDER BY event_id LIMIT %(limit)s;

@@ -6,6 +6,17 @@ FROM discovery_runs
 WHERE is_current
 LIMIT 1;
 
+-- name: current_figures
+-- The current run's age and headline figures, for /health/ready and the /metrics gauges.
+SELECT run_id,
+       extract(epoch FROM now() - coalesce(finished_at, started_at))::float8 AS age_seconds,
+       extract(epoch FROM finished_at - started_at)::float8                 AS duration_seconds,
+       (counts ->> 'customers')::int                                         AS customers,
+       (metrics ->> 'churn_auc')::float8                                     AS churn_auc
+FROM discovery_runs
+WHERE is_current
+LIMIT 1;
+
 -- name: days_ago
 -- The newest published run at least `days` days older than the current one, by data date (as_of)
 -- or, when the data has not moved (same as_of), by when it finished. Half a day of slack: runs are

@@ -12,7 +12,7 @@ from bot.access import is_allowed, not_enabled_message
 from bot.dedupe import first_command_delivery
 from sql.database import retry_if_dropped
 from bot.delivery import post_pages
-from bot.metrics import METRICS
+from observability import metrics
 from bot.views import blocks as bk
 from bot.views.answer import tool_result_pages
 from bot.views.charts import forecast_png
@@ -70,13 +70,14 @@ def register_command(app, deps, command: str, parse: Callable[[str], ToolCalls])
                     # The bot is not in this channel (or it is someone's DM): answer privately instead.
                     for page in pages:
                         respond(blocks=page, text=bk.fallback_text(page), response_type="ephemeral")
-            METRICS.inc("cib_slack_answers_total", source="command")
+            metrics.SLACK_ANSWERS.labels("command").inc()
+            metrics.SLACK_HANDLED.labels(command_name, "answered").inc()
         except Exception:
-            METRICS.inc("cib_slack_errors_total", listener=command_name)
+            metrics.SLACK_HANDLED.labels(command_name, "error").inc()
             log.exception("%s %r failed", command_name, text)
             respond(text="Sorry, that failed (the error is logged). Try again in a minute.", response_type="ephemeral")
         finally:
-            METRICS.observe("cib_slack_listener_seconds", time.perf_counter() - started, listener=command_name)
+            metrics.SLACK_LISTENER_SECONDS.labels(command_name).observe(time.perf_counter() - started)
 
     command_name = command
     app.command(command)(ack=ack_command, lazy=[deps.limited(run)])

@@ -6,7 +6,7 @@ import logging
 from bot.access import is_allowed, not_enabled_message
 from bot.dashboard import load_dashboard
 from bot.dedupe import first_delivery
-from bot.metrics import METRICS
+from observability import metrics
 from bot.views.home import home_view, message_home_view
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def register(app, deps) -> None:
         try:
             view = home_view(load_dashboard(deps))
         except Exception:
-            METRICS.inc("cib_slack_errors_total", listener="app_home_opened")
+            metrics.SLACK_HANDLED.labels("app_home_opened", "error").inc()
             log.exception("building the Home dashboard failed")
             view = message_home_view("The dashboard is unavailable right now (the error is logged). "
                                      "You can still ask questions in the Messages tab.")
