@@ -15,7 +15,7 @@ def test_manifest_commands_match_the_app(settings, db):
     # every declared command is one the app registers (help is answered in the ack, so a listener exists)
     from bot.listeners.commands import churn_check, forecast, segment_info
 
-    assert {"/churn-check", "/forecast", "/segment-info"} == declared
+    assert {"/churn-check", "/forecast", "/segment-info", "/customer-digest"} == declared
     assert churn_check.parse("")[0][0] == "analyze_customers" and forecast.parse("")[0][0] == "forecast_metrics"
     assert segment_info.parse("")[1][0] == "segment_info"
 

@@ -43,6 +43,31 @@ def gorgias_service(services: Services) -> GorgiasService:
     return GorgiasService(settings, services.db, services.ctx, client=client, claude=services.claude)
 
 
+REVIEW_CHECK_MINUTES = 60
+
+
+def _start_review_poster(slack_app, ctx: ToolContext):
+    """Hourly: post the customer review to the channels subscribed to it that have not had this
+    period's yet (each period once across instances: bot.digest claims it). Returns the stop."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bot.digest import post_due_reviews
+
+    def post() -> None:
+        try:
+            posted = post_due_reviews(slack_app.client, ctx)
+            if posted:
+                log.info("customer review posted: %s", {k: len(v) for k, v in posted.items()})
+        except Exception:  # noqa: BLE001 - the next hour tries again; the server keeps serving
+            log.exception("posting the customer review failed")
+
+    poster = BackgroundScheduler(daemon=True)
+    poster.add_job(post, "interval", minutes=REVIEW_CHECK_MINUTES, id="customer-review", coalesce=True,
+                   max_instances=1)
+    poster.start()
+    return lambda: poster.shutdown(wait=False)
+
+
 def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None = None, slack_app: App | None = None,
                   background: bool = True, scheduler: bool | None = None, services: Services | None = None) -> Starlette:
     """The one Starlette app `serve` runs: /health, /health/ready, /metrics, POST /slack/events
@@ -103,6 +128,8 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
                 sweep = RetrySweep(slack_app)  # questions whose answer could not be produced
                 sweep.start()
                 started.append(sweep.stop)
+            if slack_app is not None and (scheduler is None or scheduler):
+                started.append(_start_review_poster(slack_app, ctx))
         try:
             # MCP sessions live in the session manager's task group: it runs for the app's lifetime
             # (also with background=False, since it serves requests rather than working alone).

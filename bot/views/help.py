@@ -22,6 +22,10 @@ COMMAND_HELP = {
     "/forecast": ("/forecast [metric] [period]",
                   "Forecast with an 80% interval. Metrics: revenue, orders, active_customers, "
                   "average_order_value. Period: `90d`, `12w`, `6m`, `next quarter`… (default revenue, 90 days)."),
+    "/customer-digest": ("/customer-digest weekly|daily|off [#channel]",
+                         "Post the customer review to this channel (or the one named) every week or day — "
+                         "last week against the week before and a year before, the at-risk customers with "
+                         "most at stake, how customers changed, the forecast — or stop it."),
 }
 
 
