@@ -77,7 +77,7 @@ def after_import(settings: Settings) -> None:
 
 def fold_imported_orders(db, settings: Settings, later: bool = False) -> str:
     """The write side after orders arrive: pseudonymous ids, then the product rollup, its answers for
-    the standard periods and its sums per segment of the current run (later: only the rollup; the
+    the standard periods and its sums per segment of the current run (later: only the order grains; the
     caller stores the rest with analytics.product_rollup.store_later_answers). Returns what it did,
     for a progress line."""
     from analytics.product_rollup import orders_to_fold, refresh_product_rollup
@@ -85,7 +85,7 @@ def fold_imported_orders(db, settings: Settings, later: bool = False) -> str:
 
     assign_public_ids(db, settings)
     pending = orders_to_fold(db)
-    if not refresh_product_rollup(db, with_segments=not later, with_periods=not later):
+    if not refresh_product_rollup(db, later=later):
         return "up to date"
     return f"{pending:,} orders folded" if pending else "regrouped"
 
@@ -120,13 +120,14 @@ def cmd_demo(args, settings: Settings) -> int:
 
     db = open_database(settings)
     try:
-        # The product rollup is folded alongside discovery; the stored answers for the standard periods
-        # and per segment follow in the background while the chat opens (until then those questions
-        # scan the rollup: the same answers, slower). Each step writes its line.
+        # The product rollup's order grains are folded alongside discovery; what is derived from them and
+        # the stored answers for all history, the standard periods and per segment follow in the
+        # background while the chat opens (until then those questions scan the order grains: the same
+        # answers, slower). Each step writes its line.
         report = prepare_demo(db, settings, customers=args.customers,
                               after_load=lambda db: fold_imported_orders(db, settings, later=True))
         print(report, flush=True)
-        stored = run_alongside("Product answers for periods and segments",
+        stored = run_alongside("Product answers for all history, periods and segments",
                                lambda db: "done" if store_later_answers(db) else "up to date", db, {}, "later")
         status = 0 if args.no_chat else cmd_chat(args, settings)
         stored()

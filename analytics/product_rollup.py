@@ -1,5 +1,6 @@
 """The write side of analyze_products: folds the order lines into the product rollups of migration
-008, stores the answers worth storing, and sums them per segment / archetype of the current run.
+008, derives from them what makes the all-history questions fast, stores the answers worth storing,
+and sums them per segment / archetype of the current run.
 
 Called where the data changes: after an import (`app.after_import`), by the demo after it loads its
 store, and after a discovery run (`analytics.context.after_discovery_run`). The tool only reads what
@@ -22,30 +23,30 @@ STORED_PERIODS = ("last_30_days", "last_90_days", "last_12_months", "this_month"
 
 _FACT_COLUMNS = ("row_type", "group_no", "group_key", "product_category", "revenue", "gross_sales", "returns",
                  "units", "orders", "customers", "repeat_customers", "groups")
+_ORDER_GRAINS = ["product_order_rollup", "category_order_rollup"]
 
 
-def refresh_product_rollup(db, with_segments: bool = True, with_periods: bool = True) -> bool:
-    """Fold the orders imported since the last refresh into the rollup and store the all-history
-    answers again (fold_orders); True when anything changed. Then, each in its own transaction, the
-    answers for the standard periods (store_period_answers) and, with_segments, the sums per segment /
-    archetype of the current discovery run (refresh_segment_facts). Until those are stored, the
-    questions they answer scan the rollup (the same answer, slower), so a caller in a hurry (the demo)
-    folds first and leaves them for later: with_periods=False, with_segments=False."""
+def refresh_product_rollup(db, later: bool = False) -> bool:
+    """Bring the product statistics up to date; True when orders or categories changed since the last
+    refresh. Each step in its own transaction, each a no-op when already current: the order grains
+    (fold_orders), what is derived from them (derive_from_orders), the standard periods' answers
+    (store_period_answers) and the sums per segment / archetype of the current run
+    (refresh_segment_facts). Every question can be answered after the first step (the others store
+    answers that would otherwise be read from the order grains), so a caller in a hurry (the demo)
+    passes later=True and calls store_later_answers afterwards."""
     changed = fold_orders(db)
-    # Also when the rollup was current: an interrupted refresh, or a new run, may have left them behind.
-    stored = with_periods and store_period_answers(db)
-    stored = (with_segments and refresh_segment_facts(db)) or stored
-    if with_periods and with_segments and (changed or stored):  # the whole refresh: nobody waits on it
-        vacuum_rollup(db)
+    if not later:
+        store_later_answers(db)
     return changed
 
 
 def store_later_answers(db) -> bool:
-    """What refresh_product_rollup(with_periods=False, with_segments=False) left: the standard periods'
-    answers and the sums per segment / archetype (each a no-op when already stored), then a VACUUM of
-    the rollup when anything was stored; True when anything was."""
-    periods = store_period_answers(db)
-    stored = refresh_segment_facts(db) or periods
+    """What refresh_product_rollup(later=True) left: the derived tables, the standard periods' answers
+    and the sums per segment / archetype (each a no-op when already stored), then a VACUUM of the
+    rollup when anything was stored; True when anything was."""
+    stored = derive_from_orders(db)
+    stored = store_period_answers(db) or stored
+    stored = refresh_segment_facts(db) or stored
     if stored:
         vacuum_rollup(db)
     return stored
@@ -85,11 +86,18 @@ def rollup_stale(version: dict) -> bool:
             or version["rollup_products_version"] != version["products_version"])
 
 
+def derived_current(version: dict) -> bool:
+    """Whether the derived tables (per-customer rows, stored pairs, all-history answers) hold what the
+    order grains hold (a data_version or segment_state row)."""
+    return version["rollup_order_id"] is not None and version["derived_order_id"] == version["rollup_order_id"]
+
+
 def fold_orders(db) -> bool:
-    """Fold the orders imported since the last fold into the rollup tables, with the all-history answers
-    and the pairs of each category; True when anything changed. One folder at a time; readers keep
-    seeing the previous rollup until this commits. A fold from nothing (never built, orders deleted)
-    builds the tables without their indexes and indexes them after."""
+    """Fold the orders imported since the last fold into the order grains (per order and product, per
+    order and category), and away with the stored period answers this makes wrong; True when anything
+    changed. One folder at a time; readers keep seeing the previous rollup until this commits. A fold
+    from nothing (never built, orders deleted) builds the tables without their indexes and indexes them
+    after; it, and recategorised products, leave the derived tables to be built from nothing."""
     with db.cursor() as cur:
         cur.execute(query("product_rollup.tuning"))
         cur.execute(query("product_rollup.rollup_lock"))
@@ -101,25 +109,50 @@ def fold_orders(db) -> bool:
         folded_from = after or 0
         # From nothing (never built, or orders were deleted): a build, into empty tables without indexes.
         build = after is None or after > version["last_order_id"]
+        recategorised = not build and version["rollup_products_version"] != version["products_version"]
         rebuilt_indexes = []
         if build:
             after = 0
             cur.execute(query("product_rollup.build_start"))
-            rebuilt_indexes = _drop_indexes(cur)
+            rebuilt_indexes = _drop_indexes(cur, _ORDER_GRAINS)
         if after < version["last_order_id"]:
             cur.execute(query("product_rollup.rollup_extend"), {"after": after, "upto": version["last_order_id"]})
-        if build:  # indexed and counted now: the next grain is folded from it in its key order
+        if build:  # indexed and counted now: the category rows are folded from it in its key order
             _create_indexes(cur, rebuilt_indexes, "product_order_rollup")
             cur.execute(query("product_rollup.rollup_analyze_orders"))
-        if not build and version["rollup_products_version"] != version["products_version"]:
-            # Their rows name categories: start them again from the order rollup.
+        if recategorised:  # their rows name categories: start them again from the order rollup
             cur.execute(query("product_rollup.categories_clear"))
-            cur.execute(query("product_rollup.customers_clear"))
-            cur.execute(query("product_rollup.pairs_clear"))
             after = 0
         cur.execute(query("product_rollup.categories_extend"), {"after": after})
         if build:
             _create_indexes(cur, rebuilt_indexes, "category_order_rollup")
+        # Fresh statistics, or the planner guesses at their sizes.
+        cur.execute(query("product_rollup.rollup_analyze_categories" if build else "product_rollup.rollup_analyze"))
+        _clear_period_facts(cur, version, everything=after == 0, folded_from=folded_from)
+        cur.execute(query("product_rollup.state_save"), {"last_order_id": version["last_order_id"],
+                                                         "products_version": version["products_version"],
+                                                         "derive_again": build or recategorised})
+    return True
+
+
+def derive_from_orders(db) -> bool:
+    """Bring the derived tables up to the order grains: the per-customer rows (segments over all
+    history), the stored pairs of each category (bought-together) and the all-history answers for
+    everyone; True when anything changed. Extended with the orders folded since, or built from
+    nothing after a build of the order grains or recategorised products."""
+    with db.cursor() as cur:
+        cur.execute(query("product_rollup.tuning"))
+        cur.execute(query("product_rollup.rollup_lock"))
+        cur.execute(query("products.data_version"))
+        version = cur.fetchone()
+        if version["rollup_order_id"] is None or derived_current(version):
+            return False
+        after = version["derived_order_id"]
+        build = after is None
+        if build:
+            after = 0
+            cur.execute(query("product_rollup.derive_start"))
+            rebuilt_indexes = _drop_indexes(cur, ["product_customer_rollup"])
         cur.execute(query("product_rollup.pairs_extend"), {"after": after})
         if build:
             cur.execute(query("product_rollup.customers_build"))
@@ -127,17 +160,15 @@ def fold_orders(db) -> bool:
         else:
             for grain in ("customers_extend", "customers_extend_categories", "customers_extend_totals"):
                 cur.execute(query(f"product_rollup.{grain}"), {"after": after})
-        # Fresh statistics, or the planner guesses at their sizes.
-        cur.execute(query("product_rollup.rollup_analyze_grains" if build else "product_rollup.rollup_analyze"))
-        _store_all_history_facts(cur, version, everything=after == 0, folded_from=folded_from)
-        cur.execute(query("product_rollup.state_save"), {"last_order_id": version["last_order_id"],
-                                                         "products_version": version["products_version"]})
+        cur.execute(query("product_rollup.rollup_analyze_customers"))
+        _store_all_history_facts(cur)
+        cur.execute(query("product_rollup.derived_state_save"), {"last_order_id": version["rollup_order_id"]})
     return True
 
 
-def _drop_indexes(cur) -> list[dict]:
+def _drop_indexes(cur, tables: list[str]) -> list[dict]:
     """Drop the indexes and keys of the tables a build fills; returns their definitions for _create_indexes."""
-    cur.execute(query("product_rollup.build_indexes"))
+    cur.execute(query("product_rollup.build_indexes"), {"tables": tables})
     found = cur.fetchall()
     for index in found:
         if index["constraint_name"]:
@@ -159,16 +190,21 @@ def _create_indexes(cur, indexes: list[dict], table: str) -> None:
             cur.execute(sql.SQL(index["index_def"]))
 
 
-def _store_all_history_facts(cur, version: dict, everything: bool, folded_from: int) -> None:
-    """The all-history answers (product_group_facts), and away with the stored periods this fold makes
-    wrong: those holding a new order, no longer standard, or all of them (everything: a rebuild or
-    recategorised products). store_period_answers stores them again."""
+def _clear_period_facts(cur, version: dict, everything: bool, folded_from: int) -> None:
+    """Away with the stored period answers this fold makes wrong: those holding a new order, no longer
+    standard, or all of them (everything: a rebuild or recategorised products). store_period_answers
+    stores them again."""
     cur.execute(query("product_rollup.changed_from"), {"after": folded_from})
     changed_from = cur.fetchone()["changed_from"]
     periods = stored_period_bounds(version["latest_order_at"])
     cur.execute(query("product_rollup.facts_clear"), {
         "everything": everything, "changed_from": changed_from,
         "starts": [start for start, _ in periods], "ends": [end for _, end in periods]})
+
+
+def _store_all_history_facts(cur) -> None:
+    """The all-history answers for everyone (product_group_facts), stored again from the per-customer rows."""
+    cur.execute(query("product_rollup.history_facts_clear"))
     everyone = {"everyone": True, "run_id": None, "segment": None, "archetype_id": None,
                 "category": None, "sort_by": "revenue", "limit": 2**62}
     facts = []
@@ -227,7 +263,8 @@ def refresh_segment_facts(db) -> bool:
         cur.execute(query("product_rollup.rollup_lock"))
         cur.execute(query("products.segment_state"))
         state = cur.fetchone()
-        if state["rollup_order_id"] is None or segment_facts_ready(state, run["run_id"]):
+        # They are summed from the per-customer rows: not before those hold what the order grains hold.
+        if not derived_current(state) or segment_facts_ready(state, run["run_id"]):
             return False
         cur.execute(query("product_rollup.segment_facts_clear"))
         cur.execute(query("product_rollup.segment_facts_build"), {"run_id": run["run_id"]})

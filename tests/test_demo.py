@@ -79,13 +79,13 @@ def test_demo_on_embedded_postgres_with_no_configuration(embedded_home):
         steps = {line.split("…")[0]: line for line in first.stderr.splitlines() if "…" in line}
         assert list(steps)[:2] == ["Generating store", "Loading orders"]
         assert set(list(steps)[2:4]) == {"Product statistics", "Discovery"}
-        assert list(steps)[4:] == ["Product answers for periods and segments"]
+        assert list(steps)[4:] == ["Product answers for all history, periods and segments"]
         assert re.fullmatch(rf"Generating store… {lines:,} lines in \d+\.\d s", steps["Generating store"])
         assert re.fullmatch(rf"Loading orders… {lines:,} lines in \d+\.\d s", steps["Loading orders"])
         assert re.fullmatch(r"Product statistics… [\d,]+ orders folded in \d+\.\d s", steps["Product statistics"])
         assert re.fullmatch(r"Discovery… run \d+ published in \d+\.\d s", steps["Discovery"])
-        assert re.fullmatch(r"Product answers for periods and segments… done in \d+\.\d s",
-                            steps["Product answers for periods and segments"])
+        assert re.fullmatch(r"Product answers for all history, periods and segments… done in \d+\.\d s",
+                            steps["Product answers for all history, periods and segments"])
         assert "\r" not in first.stderr and "[####" not in first.stderr   # no bar drawn off a terminal
         started = time.perf_counter()
         second = _run_demo(data_dir, tmp_path, customers=300)
@@ -97,7 +97,7 @@ def test_demo_on_embedded_postgres_with_no_configuration(embedded_home):
         assert re.search(r"Reusing discovery run \d+", again), again
         assert _number("order lines", again) == lines and _number("customers", again) == 300
         assert re.search(r"^Product statistics… up to date in \d+\.\d s$", second.stderr, re.MULTILINE), second.stderr
-        assert re.search(r"^Product answers for periods and segments… up to date in \d+\.\d s$", second.stderr,
+        assert re.search(r"^Product answers for all history, periods and segments… up to date in \d+\.\d s$", second.stderr,
                          re.MULTILINE), second.stderr
         assert reuse_seconds < 60
     finally:

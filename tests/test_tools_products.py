@@ -271,7 +271,7 @@ def _same_answer(stored, scanned):
     assert stored.anchor_orders == scanned.anchor_orders
 
 
-@pytest.mark.parametrize("arguments", [
+ALL_HISTORY_QUESTIONS = [
     {},
     {"group_by": "product"},
     {"group_by": "product", "sort_by": "repeat_rate", "limit": 3},
@@ -285,7 +285,10 @@ def _same_answer(stored, scanned):
     {"bought_with": "P1", "group_by": "product"},
     {"bought_with": "F1", "group_by": "product", "segment": "frequent"},
     {"bought_with": "fabric", "archetype": "A-aaa111"},
-])
+]
+
+
+@pytest.mark.parametrize("arguments", ALL_HISTORY_QUESTIONS)
 def test_all_history_answers_equal_the_order_scan(loaded, settings, arguments):
     db, _ = loaded
     ctx = ToolContext(db=db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
@@ -294,6 +297,29 @@ def test_all_history_answers_equal_the_order_scan(loaded, settings, arguments):
     assert stored.period == "all history" and WHOLE_HISTORY in scanned.period
     assert scanned.totals.orders > 0
     _same_answer(stored, scanned)
+
+
+def test_all_history_answers_before_the_derived_tables(fresh_db, settings):
+    """The demo opens its chat once the order grains are folded; until derive_from_orders has run (a
+    build, then new orders), the all-history questions read the order grains: the same answers."""
+    from analytics.product_rollup import derive_from_orders, derived_current, fold_orders, rollup_version
+    from tests.analytics_fixture import load_fixture
+
+    load_fixture(fresh_db, settings, fold=False)
+    ctx = ToolContext(db=fresh_db, settings=settings.model_copy(update={"min_group_size": 1}), cache=None)
+    for new_order in (False, True):
+        if new_order:  # S003 is frequent: their new order changes everyone's and their segment's answers
+            _add_order(fresh_db, "NEW1", "S003", 2, "sale", [("K1", 1, 80.0), ("F1", 2, 12.0)])
+        assert fold_orders(fresh_db) is True
+        assert not derived_current(rollup_version(fresh_db))
+        early = [run_tool(ctx, "analyze_products", arguments) for arguments in ALL_HISTORY_QUESTIONS]
+        assert derive_from_orders(fresh_db) is True
+        assert derive_from_orders(fresh_db) is False and derived_current(rollup_version(fresh_db))
+        for arguments, answer in zip(ALL_HISTORY_QUESTIONS, early):
+            derived = run_tool(ctx, "analyze_products", arguments)
+            _same_answer(answer, derived)
+            assert answer.summary == derived.summary, arguments
+    assert early[0].totals.orders > 0 and any(answer.bought_together for answer in early)
 
 
 def _rollup_tables(db) -> dict[str, list[tuple]]:
@@ -501,7 +527,9 @@ def _check_pairs_against_the_fold(ctx, arguments) -> list[dict]:
     query_params = {**scope, **anchor, "start": start, "end": end, "group_by": params.group_by, "limit": 100}
     reference = bought_together(ctx, query_params)
     assert reference  # every case above has pairs
-    assert _fetch(ctx, "products.bought_together_from_anchor", query_params) == reference
+    for count_rows in (False, True):  # from the stored counts, and from the rows (derived tables not built)
+        assert _fetch(ctx, "products.bought_together_from_anchor", {**query_params, "count_rows": count_rows}) \
+            == reference
     return reference
 
 

@@ -27,7 +27,7 @@ from analytics.core import PERIOD_HELP, SEGMENT_HELP, ToolContext, ToolError, To
 from analytics.items import known_categories, resolve_item
 from analytics.periods import Period, parse_period
 from analytics.privacy import min_group_size
-from analytics.product_rollup import rollup_stale, scope_period_bounds, segment_facts_ready
+from analytics.product_rollup import derived_current, rollup_stale, scope_period_bounds, segment_facts_ready
 from analytics.resolve import resolve_archetype, resolve_segment
 from analytics.tools.registry import MenuEntry, tool
 from sql import query
@@ -253,14 +253,14 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     # bought-with question gets the co-occurrence list as its page instead of the ranking.
     page_size = 0 if small or params.bought_with or params.pairs else params.limit
     # All history for all customers is the most asked question: its answer per group is stored; all
-    # history for a segment / archetype sums its members' per-customer rows; a period reads its orders.
-    if period.is_all and scope["run_id"] is None:
-        source = "products.summary_facts"
-    elif scope["scope_facts"] and (period.is_all or (start, end) in scope_period_bounds(version["latest_order_at"])):
+    # history for a segment / archetype sums its members' per-customer rows; a period reads its orders,
+    # and so does all history while the derived tables are being built (the demo's first minute).
+    derived = derived_current(version)
+    if scope["scope_facts"] and (period.is_all or (start, end) in scope_period_bounds(version["latest_order_at"])):
         source = "products.summary_scope_facts"  # one segment / archetype: its members' sums are stored
-    elif period.is_all:
-        source = "products.summary_members"
-    elif scope["run_id"] is None and _fetch(ctx, "products.facts_has_period", base)[0]["stored"]:
+    elif period.is_all and derived:
+        source = "products.summary_facts" if scope["run_id"] is None else "products.summary_members"
+    elif not period.is_all and scope["run_id"] is None and _fetch(ctx, "products.facts_has_period", base)[0]["stored"]:
         source = "products.summary_facts"  # a standard period (STORED_PERIODS) for everyone
     else:
         source = "products.summary"
@@ -294,9 +294,10 @@ def _compute(ctx: ToolContext, params: AnalyzeProductsInput, version: dict) -> A
     anchor_text, anchor_orders, together, left_out = None, None, [], None
     if params.bought_with:
         anchor, anchor_text = _anchor(ctx, params.bought_with)
-        anchor_params = {**base, **anchor}
+        # Without the derived tables, each item's orders are counted from the order grains' rows.
+        anchor_params = {**base, **anchor, "count_rows": not derived}
         # A category's pairs over all history for everyone are stored (product_pair_facts).
-        stored_pairs = (period.is_all and scope["run_id"] is None and anchor["anchor_category"] is not None
+        stored_pairs = (derived and period.is_all and scope["run_id"] is None and anchor["anchor_category"] is not None
                         and anchor["anchor_category"].lower() != "uncategorized")
         source = "products.bought_together_category_facts" if stored_pairs else "products.bought_together_from_anchor"
         found = [] if small else _fetch(ctx, source, anchor_params)

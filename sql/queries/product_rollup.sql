@@ -1,6 +1,7 @@
 -- The write side of the product rollups (migration 008), run by analytics.product_rollup only: fold the
--- order lines into product_order_rollup, category_order_rollup and product_customer_rollup, store the
--- answers worth storing (product_group_facts, product_pair_facts) and the sums per segment / archetype
+-- order lines into the order grains (product_order_rollup, category_order_rollup), derive from them
+-- product_customer_rollup and the all-history answers (product_group_facts, product_pair_facts; a step
+-- of its own, migration 017), store the standard periods' answers and the sums per segment / archetype
 -- (product_segment_facts). The reads are in products.sql; products.summary and summary_members are also
 -- how the stored answers are computed, so a stored answer is the answer of the query it replaces.
 
@@ -16,22 +17,26 @@ SELECT set_config('jit', 'off', true), set_config('work_mem', '256MB', true),
 SELECT pg_advisory_xact_lock(727008);
 
 -- name: build_start
--- A fold from nothing (the rollup was never built, or orders were deleted): empty the derived tables at
--- once (TRUNCATE, not a DELETE of a million rows; it waits for readers of them and holds them off until
--- commit, when the new rows are there), then build them without their indexes (build_indexes).
+-- A fold from nothing (the rollup was never built, or orders were deleted): empty the tables at once
+-- (TRUNCATE, not a DELETE of a million rows; it waits for readers of them and holds them off until
+-- commit, when the new rows are there), then build them without their indexes (build_indexes). The
+-- derived tables go too: derive_start builds them again from the new order grains.
 TRUNCATE product_order_rollup, category_order_rollup, product_customer_rollup, product_pair_facts;
 
+-- name: derive_start
+-- The derived tables built from nothing (first build, rebuilt order grains, recategorised products).
+TRUNCATE product_customer_rollup, product_pair_facts;
+
 -- name: build_indexes
--- The indexes and key constraints of the tables a build fills, as the schema (migration 008 or later)
--- defines them: dropped before the bulk insert and created again after it, several times faster than
--- maintaining them row by row (the definitions are read from the catalog, so they never drift).
+-- The indexes and key constraints of the tables a build fills (%(tables)s), as the schema (migration 008
+-- or later) defines them: dropped before the bulk insert and created again after it, several times
+-- faster than maintaining them row by row (the definitions are read from the catalog, so they never drift).
 SELECT t.relname AS table_name, i.indexrelid::regclass::text AS index_name, c.conname AS constraint_name,
        pg_get_indexdef(i.indexrelid) AS index_def, pg_get_constraintdef(c.oid) AS constraint_def
 FROM pg_index i
 JOIN pg_class t ON t.oid = i.indrelid
 LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u')
-WHERE i.indrelid IN ('product_order_rollup'::regclass, 'category_order_rollup'::regclass,
-                     'product_customer_rollup'::regclass)
+WHERE i.indrelid = ANY (%(tables)s::regclass[])
 ORDER BY t.relname, i.indexrelid;
 
 -- name: rollup_extend
@@ -53,6 +58,7 @@ GROUP BY l.order_id, coalesce(l.product_id, 0)
 ORDER BY min(o.ordered_at);  -- rows land roughly in date order, so a period reads few pages
 
 -- name: categories_clear
+-- Product categories changed: the category rows are rebuilt from the order rollup.
 DELETE FROM category_order_rollup;
 
 -- name: categories_extend
@@ -70,10 +76,6 @@ GROUP BY r.order_id, 2
 -- a million rows). Order ids follow the imported file's order, for an order export its date order, so
 -- rows still land roughly in date order and a period reads few pages.
 ORDER BY r.order_id;
-
--- name: customers_clear
--- Product categories changed: the per-customer category rows are rebuilt from the order rollup.
-DELETE FROM product_customer_rollup;
 
 -- name: customers_build
 -- The per-customer rows of a build (the table is empty and unindexed): the three grains in one plain
@@ -147,13 +149,18 @@ SET sale_orders = t.sale_orders + excluded.sale_orders, sold_orders = t.sold_ord
     units = t.units + excluded.units;
 
 -- name: facts_clear
--- Before storing the answers again: the all-history ones always; a stored period's when it is no longer
--- one of the standard periods (%(starts)s / %(ends)s, measured from the latest order), when it holds
--- an order new since the last refresh (ordered at %(changed_from)s or later), or when everything
--- changed (%(everything)s: a rebuild or recategorised products). The others still hold.
+-- After a fold, away with a stored period's answers when it is no longer one of the standard periods
+-- (%(starts)s / %(ends)s, measured from the latest order), when it holds an order new since the last
+-- refresh (ordered at %(changed_from)s or later), or when everything changed (%(everything)s: a rebuild
+-- or recategorised products). The others still hold. (The all-history ones are derived: history_facts_clear.)
 DELETE FROM product_group_facts
-WHERE period_start = '-infinity' OR %(everything)s OR period_end > %(changed_from)s::timestamptz
-   OR (period_start, period_end) NOT IN (SELECT * FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]));
+WHERE period_start <> '-infinity'
+  AND (%(everything)s OR period_end > %(changed_from)s::timestamptz
+       OR (period_start, period_end) NOT IN (SELECT * FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[])));
+
+-- name: history_facts_clear
+-- The all-history answers, stored again by each derive.
+DELETE FROM product_group_facts WHERE period_start = '-infinity';
 
 -- name: changed_from
 -- The earliest order among those folded in since %(after)s (NULL: none with sale / return lines).
@@ -188,11 +195,14 @@ WHERE f.period_start = '-infinity' AND f.period_end = 'infinity'  -- the per-cus
 ANALYZE product_order_rollup;
 
 -- name: rollup_analyze
-ANALYZE product_order_rollup, category_order_rollup, product_customer_rollup;
+ANALYZE product_order_rollup, category_order_rollup;
 
--- name: rollup_analyze_grains
--- A build's other grains (its order rollup was analyzed as soon as it was built).
-ANALYZE category_order_rollup, product_customer_rollup;
+-- name: rollup_analyze_categories
+-- A build's category rows (its order rollup was analyzed as soon as it was built).
+ANALYZE category_order_rollup;
+
+-- name: rollup_analyze_customers
+ANALYZE product_customer_rollup;
 
 -- name: rollup_vacuum
 -- After a refresh commits (VACUUM cannot run in a transaction): the pages it wrote become all-visible, so
@@ -201,13 +211,16 @@ VACUUM (ANALYZE) product_order_rollup, category_order_rollup, product_customer_r
     product_pair_facts, product_segment_facts;
 
 -- name: state_save
+-- The order grains hold the orders up to %(last_order_id)s; with %(derive_again)s (a build, or
+-- recategorised products) the derived tables are to be built from nothing (derived_order_id NULL).
 INSERT INTO product_rollup_state (singleton, last_order_id, products_version)
 VALUES (true, %(last_order_id)s, %(products_version)s)
 ON CONFLICT (singleton) DO UPDATE
-SET last_order_id = excluded.last_order_id, products_version = excluded.products_version, refreshed_at = now();
+SET last_order_id = excluded.last_order_id, products_version = excluded.products_version, refreshed_at = now(),
+    derived_order_id = CASE WHEN %(derive_again)s THEN NULL ELSE product_rollup_state.derived_order_id END;
 
--- name: pairs_clear
-DELETE FROM product_pair_facts;
+-- name: derived_state_save
+UPDATE product_rollup_state SET derived_order_id = %(last_order_id)s;
 
 -- name: pairs_extend
 -- Add the sale orders %(after)s < order_id to product_pair_facts: each order's bought categories as

@@ -12,7 +12,8 @@
 -- The answers read the rollups of migration 008 (written by product_rollup.sql, from
 -- analytics.product_rollup.refresh_product_rollup): per (order, product) / (order, category) rows for
 -- periods, per-customer rows for segments over all history, and product_group_facts, the stored
--- all-history answer for everyone.
+-- all-history answer for everyone. The last two are derived after the order grains (migration 017);
+-- until they are, the all-history questions read the order grains like a period does.
 
 -- name: tuning
 -- For the rest of the transaction: a big fold is priced high enough to trigger JIT compilation —
@@ -29,7 +30,8 @@ SELECT max(ordered_at) AS latest_order_at, coalesce(max(order_id), 0) AS last_or
        (SELECT md5(coalesce(string_agg(product_id || ':' || coalesce(category, ''), ',' ORDER BY product_id), ''))
         FROM products) AS products_version,
        (SELECT last_order_id FROM product_rollup_state) AS rollup_order_id,
-       (SELECT products_version FROM product_rollup_state) AS rollup_products_version
+       (SELECT products_version FROM product_rollup_state) AS rollup_products_version,
+       (SELECT derived_order_id FROM product_rollup_state) AS derived_order_id
 FROM orders;
 
 -- name: summary_members
@@ -282,8 +284,8 @@ ORDER BY position;
 -- name: bought_together_from_anchor
 -- `bought_together` without folding every order in scope: the pairs come from the anchor's own orders
 -- (found by product), and each item's orders from counts: over all history the stored ones (the
--- facts, or the members' per-customer rows), within a period the rollup rows of the period, which
--- already hold one row per (order, group). An item's orders are those where something other than the
+-- facts, or the members' per-customer rows), within a period (or with %(count_rows)s: the derived
+-- tables are being built) the rollup rows of the period, which already hold one row per (order, group). An item's orders are those where something other than the
 -- anchor was bought in its group, so the orders where the group held only anchor products are taken
 -- off its count.
 WITH members AS (
@@ -295,7 +297,8 @@ WITH members AS (
 ), scoped AS (
     SELECT NOT (%(run_id)s::bigint IS NULL OR (%(segment)s::jsonb IS NULL AND %(archetype_id)s::text IS NULL))
            AS by_members,
-           (%(start)s::timestamptz IS NOT NULL OR %(end)s::timestamptz IS NOT NULL) AS in_period
+           (%(start)s::timestamptz IS NOT NULL OR %(end)s::timestamptz IS NOT NULL OR %(count_rows)s::boolean)
+           AS in_period
 ), category_groups AS (
     SELECT category, dense_rank() OVER (ORDER BY category) AS group_no
     FROM (SELECT DISTINCT coalesce(category, 'uncategorized') AS category FROM products) c
@@ -454,7 +457,8 @@ WHERE r.sold
 -- name: segment_state
 SELECT s.run_id, s.last_order_id, s.products_version,
        (SELECT last_order_id FROM product_rollup_state) AS rollup_order_id,
-       (SELECT products_version FROM product_rollup_state) AS rollup_products_version
+       (SELECT products_version FROM product_rollup_state) AS rollup_products_version,
+       (SELECT derived_order_id FROM product_rollup_state) AS derived_order_id
 FROM (SELECT 1) one
 LEFT JOIN product_segment_state s ON true;
 
