@@ -22,6 +22,7 @@ from bot.app import web_client
 from bot.digest import due_periods, post_due_reviews
 from bot.subscriptions import set_subscription
 from bot.views import blocks as bk
+from bot.views.alerts import alert_blocks
 from bot.views.answer import tool_call_value
 from bot.views.home import DIGEST_BLOCK, DIGEST_CHANNEL, home_view
 from discovery.pipeline import run_discovery
@@ -134,6 +135,45 @@ def test_a_planted_whale_and_revenue_drop_alert_once(store):
         _rediscover(ctx)
         assert post_due_alerts(_slack(ctx, fake), ctx, NOON + timedelta(hours=2)) == {}
         assert len(fake.calls_to("chat.postMessage")) == len(messages)
+
+
+def test_a_planted_return_spike_and_a_failed_run_alert(store):
+    ctx = _ctx(store, alert_stale_run_hours=1)
+    with ctx.db.cursor() as cur:
+        cur.execute("SELECT max(ordered_at) AS latest FROM orders")
+        week_start, week_end = last_complete_week(cur.fetchone()["latest"])
+        cur.execute("""SELECT p.category, (array_agg(p.sku ORDER BY p.product_id))[1] AS sku,
+                              min(p.product_id) AS product_id
+                       FROM products p LEFT JOIN order_lines l ON l.product_id = p.product_id AND l.kind = 'return'
+                       WHERE p.category IS NOT NULL GROUP BY p.category ORDER BY count(l.*), p.category LIMIT 1""")
+        quiet = cur.fetchone()
+    assert not [a for a in find_alerts(ctx, NOON) if a.subject == f"category:{quiet['category']}"]
+    with ctx.db.cursor() as cur:
+        start = datetime.combine(week_start, datetime.min.time(), timezone.utc) + timedelta(hours=9)
+        for i in range(12):
+            cur.execute("INSERT INTO orders (store_order_id, ordered_at, kind, subtotal, total) "
+                        "VALUES (%s, %s, 'return', -10, -10) RETURNING order_id",
+                        (f"SPIKE-{i}", start + timedelta(hours=i)))
+            cur.execute("INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price, kind) "
+                        "VALUES (%s, 1, %s, -1, 10, 'return')", (cur.fetchone()["order_id"], quiet["product_id"]))
+        cur.execute("INSERT INTO discovery_runs (status, as_of, finished_at, error) "
+                    "VALUES ('failed', now(), now(), 'crashed on jane@example.com') RETURNING run_id")
+        failed_run = cur.fetchone()["run_id"]
+    try:
+        found = {a.key: a for a in find_alerts(ctx, datetime.now(timezone.utc) + timedelta(hours=3))}
+        year, week, _ = week_end.isocalendar()
+        spike = found[f"return_spike:category:{quiet['category']}:{year}-W{week:02d}"]
+        assert f"{quiet['category']} spiked: 12 return orders in the week {week_start} to {week_end}" in spike.reason
+        assert any(k.startswith(f"return_spike:product:{quiet['sku']}:") for k in found)
+        failed = found[f"discovery_failed:discovery:run-{failed_run}"]
+        assert "failed" in failed.reason and "jane@example.com" not in failed.reason
+        assert any(k.startswith("discovery_stale:discovery:run-") for k in found)      # finished over an hour "ago"
+        for alert in found.values():
+            assert bk.check_message_limits(alert_blocks(alert.model_dump())) == []
+    finally:
+        with ctx.db.cursor() as cur:
+            cur.execute("DELETE FROM orders WHERE store_order_id LIKE 'SPIKE-%'")
+            cur.execute("DELETE FROM discovery_runs WHERE run_id = %s", (failed_run,))
 
 
 def test_quiet_hours_hold_alerts_in_the_store_time_zone(store):
