@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from analytics.alerts import Alert, find_alerts
 from analytics.core import ToolContext
 from bot.views.alerts import alert_blocks
+from observability import metrics
 from sql import query
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def record_alerts(ctx: ToolContext, alerts: list[Alert], now: datetime) -> list[
                 "reason": alert.reason, "more": json.dumps(alert.more), "now": now})
             if cur.fetchall():
                 new.append(alert)
+                metrics.SLACK_ALERTS.labels(alert.kind, "recorded").inc()
     return new
 
 
@@ -54,6 +56,8 @@ def post_due_alerts(client: WebClient, ctx: ToolContext, now: datetime | None = 
     with ctx.db.cursor() as cur:
         cur.execute(query("alerts.expire_held"), {"now": now, "hours": HOLD_HOURS})
         expired = cur.fetchall()
+    for row in expired:
+        metrics.SLACK_ALERTS.labels(row["kind"], "expired").inc()
     if expired:
         log.warning("%d held alert deliveries expired unsent (older than %d hours)", len(expired), HOLD_HOURS)
     if in_quiet_hours(ctx.settings, now):
@@ -74,8 +78,10 @@ def post_due_alerts(client: WebClient, ctx: ToolContext, now: datetime | None = 
             client.chat_postMessage(channel=row["channel_id"], text=row["reason"], blocks=alert_blocks(row))
         except Exception:  # noqa: BLE001 - logged; the delivery goes back for the next run
             log.exception("could not post alert %s to %s", key, row["channel_id"])
+            metrics.SLACK_ALERTS.labels(row["kind"], "failed").inc()
             with ctx.db.cursor() as cur:
                 cur.execute(query("alerts.release"), {"alert_id": row["alert_id"], "channel_id": row["channel_id"]})
             continue
+        metrics.SLACK_ALERTS.labels(row["kind"], "posted").inc()
         posted.setdefault(row["channel_id"], []).append(key)
     return posted

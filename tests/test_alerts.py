@@ -26,6 +26,7 @@ from bot.views.alerts import alert_blocks
 from bot.views.answer import tool_call_value
 from bot.views.home import DIGEST_BLOCK, DIGEST_CHANNEL, home_view
 from discovery.pipeline import run_discovery
+from observability import metrics
 from settings import SettingsError, load_settings
 from sql import Database
 from tests.fake_slack import FakeSlack
@@ -98,6 +99,10 @@ def _plant_revenue_drop(db) -> tuple:
     return week_start, week_end
 
 
+def _alerts_counted(kind: str, outcome: str) -> float:
+    return metrics.REGISTRY.get_sample_value("cib_slack_alerts_total", {"kind": kind, "outcome": outcome}) or 0.0
+
+
 def _rediscover(ctx: ToolContext) -> None:
     assert run_discovery(ctx.db, ctx.settings).status == "published"
     forget_current_run(ctx)
@@ -112,8 +117,10 @@ def test_a_planted_whale_and_revenue_drop_alert_once(store):
     whale = _plant_at_risk_whale(ctx.db)
     week_start, week_end = _plant_revenue_drop(ctx.db)
     _rediscover(ctx)
+    posted_before = _alerts_counted("customer_at_risk", "posted")
     with FakeSlack() as fake:
         posted = post_due_alerts(_slack(ctx, fake), ctx, NOON)
+        assert _alerts_counted("customer_at_risk", "posted") >= posted_before + 1
         keys = posted["C0ALERTS"]
         assert sum(k.startswith(f"customer_at_risk:{whale['public_id']}:") for k in keys) == 1
         assert sum(k.startswith("revenue_outside_forecast:store:") for k in keys) == 1

@@ -72,7 +72,7 @@ RETURNING alert_id, channel_id;
 UPDATE alert_deliveries d SET status = 'expired'
 FROM alerts a
 WHERE a.alert_id = d.alert_id AND d.status = 'pending' AND a.detected_at < %(now)s - make_interval(hours => %(hours)s)
-RETURNING d.alert_id, d.channel_id;
+RETURNING d.alert_id, d.channel_id, a.kind;
 
 -- name: claim_due
 -- The held alerts each subscribed channel may still get today (%(day_start)s: the store's midnight),
