@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlencode
 
@@ -33,6 +37,7 @@ from tests.fake_slack import FakeSlack
 from tests.synthetic_stores import loaded_store
 from tests.test_slack_support import Harness, signed_headers
 
+REPO = Path(__file__).resolve().parents[1]
 # Noon UTC today: the stale-run check compares with the run just made, so "now" stays near it.
 NOON = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
 
@@ -354,3 +359,19 @@ def test_home_view_with_subscriptions_fits(store):
     view = home_view(board)
     assert len(view["blocks"]) <= bk.MAX_HOME_BLOCKS
     assert any(b.get("block_id") == DIGEST_BLOCK for b in view["blocks"])
+
+
+def test_digest_alerts_preview_lists_them_without_sending(store):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "SLACK_", "GORGIAS_"))}
+    env.update(DATABASE_URL=store.url, LOG_LEVEL="WARNING", PSEUDONYM_SECRET="test-pseudonym-secret")
+    with store.ctx.db.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM alerts")
+        recorded = cur.fetchone()["n"]
+    done = subprocess.run([sys.executable, "app.py", "digest", "--alerts", "--json"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert "data_stale" in {a["kind"] for a in shown["alerts"]} and shown["review"]["week_end"]
+    with store.ctx.db.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM alerts")
+        assert cur.fetchone()["n"] == recorded                  # a preview records nothing
