@@ -35,14 +35,19 @@ def in_quiet_hours(settings, now: datetime) -> bool:
 def record_alerts(ctx: ToolContext, alerts: list[Alert], now: datetime) -> list[Alert]:
     """Store the alerts not seen before, each with a delivery per subscribed channel; returns those new."""
     new = []
-    with ctx.db.cursor() as cur:
-        for alert in alerts:
-            cur.execute(query("alerts.record"), {
-                "alert_key": alert.key, "kind": alert.kind, "subject": alert.subject, "period": alert.period,
-                "reason": alert.reason, "more": json.dumps(alert.more), "now": now})
-            if cur.fetchall():
-                new.append(alert)
-                metrics.SLACK_ALERTS.labels(alert.kind, "recorded").inc()
+    for alert in alerts:   # one transaction each: an alert that cannot be stored never loses the others
+        try:
+            with ctx.db.cursor() as cur:
+                cur.execute(query("alerts.record"), {
+                    "alert_key": alert.key, "kind": alert.kind, "subject": alert.subject, "period": alert.period,
+                    "reason": alert.reason, "more": json.dumps(alert.more), "now": now})
+                stored = bool(cur.fetchall())
+        except Exception:  # noqa: BLE001 - logged; found again (and retried) at the next check
+            log.exception("could not record alert %s", alert.key)
+            continue
+        if stored:
+            new.append(alert)
+            metrics.SLACK_ALERTS.labels(alert.kind, "recorded").inc()
     return new
 
 

@@ -375,3 +375,13 @@ def test_digest_alerts_preview_lists_them_without_sending(store):
     with store.ctx.db.cursor() as cur:
         cur.execute("SELECT count(*) AS n FROM alerts")
         assert cur.fetchone()["n"] == recorded                  # a preview records nothing
+
+
+def test_an_alert_that_cannot_be_stored_never_loses_its_neighbours(store):
+    _reset(store.ctx.db, "C0BAD")
+    broken = Alert(kind="data_stale", subject="orders", period="bad", reason="a NUL \x00 PostgreSQL text refuses")
+    fine = Alert(kind="data_stale", subject="orders", period="fine", reason="Stored.")
+    assert [a.key for a in record_alerts(store.ctx, [broken, fine], NOON)] == [fine.key]
+    with store.ctx.db.cursor() as cur:
+        cur.execute("SELECT alert_key FROM alerts")
+        assert [r["alert_key"] for r in cur.fetchall()] == [fine.key]
