@@ -128,11 +128,22 @@ def return_spikes(ctx: ToolContext, latest_order_at: datetime) -> list[Alert]:
         if r["week_returns"] >= RETURN_MIN_ORDERS and ratio >= RETURN_SPIKE_RATIO:
             spikes.append((ratio, r, usual))
     spikes.sort(key=lambda s: (-s[0], s[1]["item_kind"], s[1]["item"]))
+    # A product whose whole category spiked is told in the category's alert (the one it drives most),
+    # not in one of its own: one event, one of the channel's few alerts a day.
+    spiked_categories = {r["item"] for _, r, _ in spikes if r["item_kind"] == "category"}
+    leading: dict[str, dict] = {}
+    for _, r, _ in spikes:
+        if r["item_kind"] == "product" and r["category"] in spiked_categories:
+            if r["week_returns"] > leading.get(r["category"], {}).get("week_returns", 0):
+                leading[r["category"]] = r
+    spikes = [s for s in spikes if not (s[1]["item_kind"] == "product" and s[1]["category"] in spiked_categories)]
     alerts = []
     for ratio, r, usual in spikes[:RETURN_SPIKES_PER_WEEK]:
+        led = leading.get(r["item"]) if r["item_kind"] == "category" else None
         reason = (f"Returns of the {r['item_kind']} {r['label']} spiked: {r['week_returns']} return orders in the "
                   f"week {week_start} to {week_end} against {usual:.1f} a week over the {RETURN_BASELINE_WEEKS} "
-                  f"weeks before ({ratio:.1f}×).")
+                  f"weeks before ({ratio:.1f}×)"
+                  + (f", led by {led['label']} ({led['week_returns']})." if led else "."))
         alerts.append(Alert(kind="return_spike", subject=f"{r['item_kind']}:{r['item']}", period=_iso_week(week_end),
                             reason=reason, more={"tool": "store_metrics", "arguments": {
                                 "period": f"{week_start}..{week_end}", "breakdown": r["item_kind"],
@@ -175,17 +186,20 @@ def discovery_and_freshness(ctx: ToolContext, health: dict, now: datetime) -> li
 
 
 def find_alerts(ctx: ToolContext, now: datetime) -> list[Alert]:
-    """Every alert the data shows now. One detector failing is logged and never hides the others."""
+    """Every alert the data shows now, the store-wide ones first (a channel's daily cap goes to the
+    oldest alerts, and within one check to this order). One detector failing is logged and never
+    hides the others."""
     with ctx.db.cursor() as cur:
         cur.execute(query("alerts.health"))
         health = dict(cur.fetchone())
     latest = health["latest_order_at"]
     detectors: list[tuple[str, Callable[[], list[Alert]]]] = [
-        ("discovery and freshness", lambda: discovery_and_freshness(ctx, health, now)),
-        ("customers turning at risk", lambda: customers_turning_at_risk(ctx))]
+        ("discovery and freshness", lambda: discovery_and_freshness(ctx, health, now))]
     if latest is not None:
-        detectors += [("revenue against the forecast", lambda: revenue_outside_forecast(ctx, latest)),
-                      ("return spikes", lambda: return_spikes(ctx, latest))]
+        detectors.append(("revenue against the forecast", lambda: revenue_outside_forecast(ctx, latest)))
+    detectors.append(("customers turning at risk", lambda: customers_turning_at_risk(ctx)))
+    if latest is not None:
+        detectors.append(("return spikes", lambda: return_spikes(ctx, latest)))
     alerts: list[Alert] = []
     for name, detect in detectors:
         try:

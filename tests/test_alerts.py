@@ -155,6 +155,7 @@ def test_a_planted_return_spike_and_a_failed_run_alert(store):
         cur.execute("SELECT max(ordered_at) AS latest FROM orders")
         week_start, week_end = last_complete_week(cur.fetchone()["latest"])
         cur.execute("""SELECT p.category, (array_agg(p.sku ORDER BY p.product_id))[1] AS sku,
+                              (array_agg(coalesce(p.title, p.sku) ORDER BY p.product_id))[1] AS title,
                               min(p.product_id) AS product_id
                        FROM products p LEFT JOIN order_lines l ON l.product_id = p.product_id AND l.kind = 'return'
                        WHERE p.category IS NOT NULL GROUP BY p.category ORDER BY count(l.*), p.category LIMIT 1""")
@@ -176,7 +177,9 @@ def test_a_planted_return_spike_and_a_failed_run_alert(store):
         year, week, _ = week_end.isocalendar()
         spike = found[f"return_spike:category:{quiet['category']}:{year}-W{week:02d}"]
         assert f"{quiet['category']} spiked: 12 return orders in the week {week_start} to {week_end}" in spike.reason
-        assert any(k.startswith(f"return_spike:product:{quiet['sku']}:") for k in found)
+        # The product that drove it is named in the category's alert rather than alerting again.
+        assert f"led by {quiet['title']} (12)" in spike.reason
+        assert not any(k.startswith(f"return_spike:product:{quiet['sku']}:") for k in found)
         failed = found[f"discovery_failed:discovery:run-{failed_run}"]
         assert "failed" in failed.reason and "jane@example.com" not in failed.reason
         assert any(k.startswith("discovery_stale:discovery:run-") for k in found)      # finished over an hour "ago"

@@ -29,17 +29,17 @@ WITH returned AS (
       AND o.ordered_at >= %(start)s - make_interval(weeks => %(baseline_weeks)s)
       AND o.ordered_at < %(end)s
 )
-SELECT 'category' AS item_kind, category AS item, category AS label,
+SELECT 'category' AS item_kind, category AS item, category AS label, category,
        count(DISTINCT order_id) FILTER (WHERE in_week) AS week_returns,
        count(DISTINCT order_id) FILTER (WHERE NOT in_week) AS baseline_returns
 FROM returned WHERE category IS NOT NULL
 GROUP BY category
 UNION ALL
-SELECT 'product', sku, coalesce(title, sku),
+SELECT 'product', sku, coalesce(title, sku), category,
        count(DISTINCT order_id) FILTER (WHERE in_week),
        count(DISTINCT order_id) FILTER (WHERE NOT in_week)
 FROM returned
-GROUP BY sku, title;
+GROUP BY sku, title, category;
 
 -- name: health
 -- What the stale-data and discovery alerts look at: the newest order, the current run and its age,
