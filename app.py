@@ -199,18 +199,30 @@ def cmd_ask(args, settings: Settings) -> int:
 
 
 def cmd_digest(args, settings: Settings) -> int:
-    """The weekly customer review, rendered in the console (posting it to Slack on a schedule is to come)."""
+    """The weekly customer review rendered in the console (`serve` posts it to subscribed channels);
+    with --alerts, also the alerts the data shows now (nothing is recorded or posted)."""
+    from datetime import datetime, timezone
+
+    from analytics.alerts import find_alerts
     from analytics.review import weekly_review
     from bot.render_text import blocks_to_text
+    from bot.views.alerts import alert_blocks
     from bot.views.review import review_blocks
     from wiring import open_services
 
     with open_services(settings) as services:
         review = weekly_review(services.ctx)
-    if args.json:
+        found = find_alerts(services.ctx, datetime.now(timezone.utc)) if args.alerts else []
+    if args.json and args.alerts:
+        print(json.dumps({"review": review.model_dump(mode="json"), "alerts": [a.model_dump() for a in found]}))
+    elif args.json:
         print(review.model_dump_json())
     else:
         print(blocks_to_text(review_blocks(review)))
+        for alert in found:
+            print("\n" + blocks_to_text(alert_blocks(alert.model_dump())))
+        if args.alerts and not found:
+            print("\nNo alerts right now.")
     return 0
 
 
@@ -355,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("digest", help="the weekly customer review (--preview renders it here)")
     p.add_argument("--preview", action="store_true", help="render the review in the console (the default)")
+    p.add_argument("--alerts", action="store_true", help="also list the alerts the data shows now (none is sent)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_digest)
 

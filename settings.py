@@ -1,8 +1,10 @@
 """Every setting the bot reads, from the environment or `.env`, validated once at startup."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -99,6 +101,48 @@ class Settings(BaseSettings):
     compensation_tiers: CommaList = Field(
         default_factory=lambda: ["10000:25", "1000:20", "500:15", "0:10"]
     )
+
+    # The bot speaking first: the customer review and alerts (docs/ALERTS.md)
+    store_timezone: str = Field("UTC", description="IANA time zone of the store (Europe/Paris): review "
+                                "periods, the review's due hour and quiet hours are in it")
+    digest_hour: int = Field(8, ge=0, le=23, description="Store-local hour from which the day's (or, on "
+                             "Mondays, the week's) review is due")
+    alert_quiet_hours: str = Field("", description="Store-local 'HH-HH' (22-07) when alerts are held, "
+                                   "sent once it ends; empty = none")
+    alerts_per_channel_per_day: int = Field(3, ge=1, le=50, description="More wait for the next day")
+    alert_stale_data_days: int = Field(3, ge=1, description="Alert when no order is newer than this")
+    alert_stale_run_hours: int = Field(48, ge=1, description="Alert when the current discovery run is older")
+
+    @field_validator("store_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone name such as Europe/Paris") from None
+        return value
+
+    @field_validator("alert_quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str) -> str:
+        value = value.strip()
+        match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", value)
+        if value and (match is None or not all(0 <= int(h) <= 23 for h in match.groups())
+                      or match.group(1) == match.group(2)):
+            raise ValueError(f"{value!r} is not 'HH-HH' with two different hours from 0 to 23 (22-07)")
+        return value
+
+    @property
+    def store_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.store_timezone)
+
+    @property
+    def quiet_hours(self) -> tuple[int, int] | None:
+        """(first quiet hour, first hour no longer quiet), store-local; None without quiet hours."""
+        if not self.alert_quiet_hours:
+            return None
+        start, end = self.alert_quiet_hours.split("-")
+        return int(start), int(end)
 
     # Discovery
     discovery_cron: str = "0 6,18 * * *"

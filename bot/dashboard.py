@@ -10,6 +10,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from bot.subscriptions import subscriptions
 from sql import query
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Dashboard:
     latest_run: dict[str, Any] | None
     at_risk: Any = None          # analyze_customers result, or None
     archetypes: Any = None       # segment_info result, or None
+    subscriptions: list[dict] = field(default_factory=list)   # channels getting the review and alerts
     problems: list[str] = field(default_factory=list)
 
 
@@ -54,7 +56,7 @@ def headline_for(db, run_id: int) -> dict[str, Any]:
 def load_dashboard(deps) -> Dashboard:
     current, latest = run_status(deps.db)
     headline = headline_for(deps.db, current["run_id"]) if current else None
-    board = Dashboard(headline=headline, current_run=current, latest_run=latest)
+    board = Dashboard(headline=headline, current_run=current, latest_run=latest, subscriptions=subscriptions(deps.db))
     if current is None:
         return board
     for attribute, tool, arguments in (

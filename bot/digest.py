@@ -4,6 +4,7 @@ failed post gives the claim back for the next attempt)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from slack_sdk import WebClient
 
@@ -17,16 +18,26 @@ log = logging.getLogger(__name__)
 CADENCES = ("weekly", "daily")
 
 
-def review_periods(review) -> dict[str, str]:
-    """The period each cadence's review belongs to: the ISO week, or the day, of the review's last
-    day of data (measured from the latest order, as every answer is)."""
-    year, week, _ = review.week_end.isocalendar()
-    return {"weekly": f"{year}-W{week:02d}", "daily": review.week_end.isoformat()}
+def due_periods(settings, now: datetime) -> dict[str, str]:
+    """The period each cadence's review is due for at `now`, in the store's time zone: the day from
+    DIGEST_HOUR on, and the ISO week from Monday's DIGEST_HOUR on (later in the week if Monday's was
+    missed). The review's figures stay relative to the latest order, as every answer's are."""
+    local = now.astimezone(settings.store_zone)
+    year, week, weekday = local.isocalendar()
+    due = {}
+    if local.hour >= settings.digest_hour or weekday > 1:
+        due["weekly"] = f"{year}-W{week:02d}"
+    if local.hour >= settings.digest_hour:
+        due["daily"] = local.date().isoformat()
+    return due
 
 
-def post_due_reviews(client: WebClient, ctx: ToolContext) -> dict[str, list[str]]:
-    """Post the review to every subscribed channel that has not had this period's yet; returns the
-    channels posted to, by cadence."""
+def post_due_reviews(client: WebClient, ctx: ToolContext, now: datetime | None = None) -> dict[str, list[str]]:
+    """Post the review to every subscribed channel that has not had the period due at `now` yet;
+    returns the channels posted to, by cadence."""
+    due = due_periods(ctx.settings, now or datetime.now(timezone.utc))
+    if not due:
+        return {}
     try:
         review = weekly_review(ctx)
     except ToolError as exc:   # no orders or no discovery run yet: nothing worth posting
@@ -34,7 +45,7 @@ def post_due_reviews(client: WebClient, ctx: ToolContext) -> dict[str, list[str]
         return {}
     pages = bk.paginate(review_blocks(review))
     posted: dict[str, list[str]] = {}
-    for cadence, period in review_periods(review).items():
+    for cadence, period in due.items():
         with ctx.db.cursor() as cur:
             cur.execute(query("digest.claim_due"), {"cadence": cadence, "period": period})
             claimed = cur.fetchall()

@@ -38,6 +38,9 @@ SLACK_LISTENER_SECONDS = _histogram("cib_slack_listener_seconds",
                                     "Time from receipt to the answer posted, by listener", ("listener",))
 SLACK_DUPLICATE_EVENTS = _counter("cib_slack_duplicate_events", "Retried events skipped because already handled")
 SLACK_FALLBACKS = _counter("cib_slack_fallbacks", "Messages re-sent without new blocks after invalid_blocks")
+SLACK_ALERTS = _counter("cib_slack_alerts", "Alerts by kind and outcome (recorded: new, once across instances; "
+                        "posted, failed: given back for the next hour, expired: held too long) per channel delivery",
+                        ("kind", "outcome"))
 SLACK_QUESTION_RETRIES = _counter("cib_slack_question_retries", "Pending questions taken again by the retry sweep")
 
 # --- answering (analytics) --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ at the same moment; an unsubscribed channel gets nothing; a failed post is retri
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 
 import pytest
 from pydantic import SecretStr
@@ -15,6 +16,9 @@ from sql import Database
 from tests.fake_slack import FakeSlack
 from tests.synthetic_stores import loaded_store
 from tests.test_slack_support import Harness
+
+# A Monday after the review's hour (DIGEST_HOUR, 8 by default, UTC): both cadences are due.
+MONDAY = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
 
 
 def _subscriptions(db) -> dict[str, str]:
@@ -64,7 +68,7 @@ def test_each_period_is_posted_once_across_two_instances(store):
         instances = [ToolContext(db=Database(store.url, migrate=False), settings=store.ctx.settings) for _ in range(2)]
         try:
             results: list[dict] = []
-            threads = [threading.Thread(target=lambda c=c: results.append(post_due_reviews(web_client(slack), c)))
+            threads = [threading.Thread(target=lambda c=c: results.append(post_due_reviews(web_client(slack), c, MONDAY)))
                        for c in instances]
             for t in threads:
                 t.start()
@@ -76,7 +80,7 @@ def test_each_period_is_posted_once_across_two_instances(store):
             assert posted == ["C0DAY", "C0WEEK1", "C0WEEK2"]
             assert all("Weekly customer review" in str(c.args.get("blocks")) for c in firsts)
             # The same period again: nothing new.
-            assert post_due_reviews(web_client(slack), instances[0]) == {}
+            assert post_due_reviews(web_client(slack), instances[0], MONDAY) == {}
             assert len(fake.calls_to("chat.postMessage", lambda a: not a.get("thread_ts"))) == 3
         finally:
             for c in instances:
@@ -90,11 +94,11 @@ def test_a_failed_post_is_given_back_and_an_unsubscribed_channel_gets_nothing(st
     with FakeSlack() as fake:
         slack = store.ctx.settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-test"), "slack_api_url": fake.api_url})
         fake.not_in_channel("C0GONE")
-        assert post_due_reviews(web_client(slack), store.ctx) == {}
+        assert post_due_reviews(web_client(slack), store.ctx, MONDAY) == {}
         with store.ctx.db.cursor() as cur:
             cur.execute("SELECT last_period FROM digest_subscriptions WHERE channel_id = 'C0GONE'")
             assert cur.fetchone()["last_period"] is None          # given back: the next run tries again
             cur.execute("DELETE FROM digest_subscriptions")
         fake.clear()
-        assert post_due_reviews(web_client(slack), store.ctx) == {}
+        assert post_due_reviews(web_client(slack), store.ctx, MONDAY) == {}
         assert fake.calls_to("chat.postMessage") == []

@@ -47,10 +47,12 @@ REVIEW_CHECK_MINUTES = 60
 
 
 def _start_review_poster(slack_app, ctx: ToolContext):
-    """Hourly: post the customer review to the channels subscribed to it that have not had this
-    period's yet (each period once across instances: bot.digest claims it). Returns the stop."""
+    """Hourly: post the customer review to the channels subscribed to it that have not had the due
+    period's yet (each period once across instances: bot.digest claims it), then the alerts they may
+    have now (bot.alerts: recorded once, held in quiet hours and beyond the daily cap). Returns the stop."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from bot.alerts import post_due_alerts
     from bot.digest import post_due_reviews
 
     def post() -> None:
@@ -60,6 +62,12 @@ def _start_review_poster(slack_app, ctx: ToolContext):
                 log.info("customer review posted: %s", {k: len(v) for k, v in posted.items()})
         except Exception:  # noqa: BLE001 - the next hour tries again; the server keeps serving
             log.exception("posting the customer review failed")
+        try:
+            alerted = post_due_alerts(slack_app.client, ctx)
+            if alerted:
+                log.info("alerts posted: %s", {k: len(v) for k, v in alerted.items()})
+        except Exception:  # noqa: BLE001 - as above
+            log.exception("finding or posting alerts failed")
 
     poster = BackgroundScheduler(daemon=True)
     poster.add_job(post, "interval", minutes=REVIEW_CHECK_MINUTES, id="customer-review", coalesce=True,

@@ -121,7 +121,8 @@ def _fetch(ctx: ToolContext, name: str, params: dict | None = None) -> list[dict
         return [dict(row) for row in cur.fetchall()]
 
 
-def _daily_history(ctx: ToolContext, last_day: date) -> pd.DataFrame:
+def daily_history(ctx: ToolContext, last_day: date) -> pd.DataFrame:
+    """Net revenue and sale orders per UTC day, every day from the first order to `last_day`."""
     rows = _fetch(ctx, "forecast.daily")
     frame = pd.DataFrame(rows, columns=["day", "revenue", "orders"]).astype({"revenue": float, "orders": float})
     frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("day")))
@@ -283,6 +284,17 @@ def _backtest(series: pd.Series, model: SeasonalTrendForecaster) -> tuple[Backte
     return summary, None
 
 
+def fit_forecaster(series: pd.Series) -> tuple[SeasonalTrendForecaster, BacktestSummary | None, str | None]:
+    """The forecaster for a series as this tool fits it (also what alerts judge a week against)."""
+    model = SeasonalTrendForecaster(interval=INTERVAL).fit(series)
+    backtest, backtest_note = _backtest(series, model)
+    if backtest is not None and backtest.chosen != "auto":
+        # The store's own track record decides: the candidate that forecast the held-out weeks best
+        # (a store without a season: the recent mean; a clear yearly pattern: last year × growth).
+        model = SeasonalTrendForecaster(structure=backtest.chosen, interval=INTERVAL).fit(series)
+    return model, backtest, backtest_note
+
+
 @tool("forecast_metrics", DESCRIPTION,
       title="Forecast", card="forecast",
       menu=(MenuEntry("revenue forecast for the next 90 days", {"metric": "revenue", "horizon": 90, "unit": "days"}),))
@@ -301,7 +313,7 @@ def forecast_metrics(ctx: ToolContext, params: ForecastMetricsInput) -> Forecast
 
 def _compute(ctx: ToolContext, params: ForecastMetricsInput, version: dict, run) -> ForecastMetricsResult:
     last_day = version["latest_order_at"].astimezone(timezone.utc).date()
-    daily = _daily_history(ctx, last_day)
+    daily = daily_history(ctx, last_day)
     if len(daily) < 7:
         raise ToolError(f"Not enough order history to forecast: {len(daily)} day(s) of orders, at least 7 needed.")
     first = pd.Timestamp(last_day) + pd.Timedelta(days=1)
@@ -312,12 +324,7 @@ def _compute(ctx: ToolContext, params: ForecastMetricsInput, version: dict, run)
                         "(730 days, 104 weeks or 24 months).")
     metric = params.metric
     series = _series_for(ctx, metric, daily, last_day)
-    model = SeasonalTrendForecaster(interval=INTERVAL).fit(series)
-    backtest, backtest_note = _backtest(series, model)
-    if backtest is not None and backtest.chosen != "auto":
-        # The store's own track record decides: the candidate that forecast the held-out weeks best
-        # (a store without a season: the recent mean; a clear yearly pattern: last year × growth).
-        model = SeasonalTrendForecaster(structure=backtest.chosen, interval=INTERVAL).fit(series)
+    model, backtest, backtest_note = fit_forecaster(series)
     if backtest is not None:
         others = ", ".join(f"{name} {err:.0%}" for name, err in backtest.candidates.items()
                            if name != CANDIDATES[backtest.chosen])

@@ -25,7 +25,9 @@ COMMAND_HELP = {
     "/customer-digest": ("/customer-digest weekly|daily|off [#channel]",
                          "Post the customer review to this channel (or the one named) every week or day — "
                          "last week against the week before and a year before, the at-risk customers with "
-                         "most at stake, how customers changed, the forecast — or stop it."),
+                         "most at stake, how customers changed, the forecast — with alerts worth "
+                         "interrupting for (a whale turning at risk, revenue outside the forecast, a return "
+                         "spike, stale data), or stop both."),
 }
 
 

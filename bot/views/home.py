@@ -12,6 +12,12 @@ from bot.views.help import SUGGESTED_QUESTIONS
 from bot.views.results import result_rows
 
 MAX_LIST_LINES = 10
+# The review-and-alerts subscription controls: a channel picker and one button per choice (the
+# action reads the picked channel from the view's state, under these ids).
+DIGEST_BLOCK = "digest_subscription"
+DIGEST_CHANNEL = "digest_channel"
+DIGEST_CHOICE = "digest_choice"
+DIGEST_CHOICES = (("Weekly review", "weekly"), ("Daily review", "daily"), ("Stop", "off"))
 
 
 def message_home_view(message: str) -> dict[str, Any]:
@@ -49,6 +55,19 @@ def _list_lines(result: Any, limit: int = MAX_LIST_LINES) -> str:
     return "\n".join(lines)
 
 
+def digest_blocks(subscribed: list[dict]) -> list[bk.Block]:
+    """The customer review and alerts: who gets them, and the controls to change that."""
+    listed = ", ".join(f"<#{s['channel_id']}> ({s['cadence']})" for s in subscribed[:20]) or "no channel yet"
+    picker = {"type": "conversations_select", "action_id": DIGEST_CHANNEL,
+              "placeholder": {"type": "plain_text", "text": "Pick a channel"},
+              "filter": {"include": ["public", "private"], "exclude_bot_users": True}}
+    return [bk.divider(),
+            *bk.sections("*Customer review and alerts*\nPosted unasked to: " + listed),
+            bk.actions([picker, *(bk.button(text, f"{DIGEST_CHOICE}_{choice}", choice,
+                                            "danger" if choice == "off" else None)
+                                  for text, choice in DIGEST_CHOICES)], block_id=DIGEST_BLOCK)]
+
+
 def home_view(board) -> dict[str, Any]:
     out: list[bk.Block] = [bk.header("Customer Intelligence")]
     headline = board.headline
@@ -70,6 +89,7 @@ def home_view(board) -> dict[str, Any]:
             out.extend(bk.sections(lines))
     if board.problems:
         out.append(bk.context("Unavailable right now: " + ", ".join(board.problems)))
+    out.extend(digest_blocks(getattr(board, "subscriptions", [])))
     out.append(bk.divider())
     out.extend(bk.sections("*Ask me*"))
     out.append(bk.actions([bk.button(q, f"{RUN_QUESTION}_{i}", q) for i, q in enumerate(SUGGESTED_QUESTIONS)]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.views import blocks as bk
+from bot.views.answer import SHOW_MORE, tool_call_value
 from bot.views.charts import forecast_chart
 from bot.views.metrics import show
 
@@ -14,6 +15,10 @@ _LABELS = {"net_revenue": "Net revenue", "orders": "Orders", "average_order_valu
 _SIGNALS = {"pace_slowing": "pace slowing", "basket_shrinking": "basket shrinking",
             "category_switch": "category switch", "discount_dependence": "discount dependence",
             "return_spike": "return spike"}
+# The full lists behind the review, answered in its thread by the "show more" action (one action id
+# each: ids must differ within a block).
+FULL_LISTS = (("All at-risk customers", "at_risk", {"lifecycle": "at_risk", "sort_by": "value_at_stake", "limit": 25}),
+              ("Lapsed customers", "lapsed", {"lifecycle": "lapsed", "sort_by": "value", "limit": 25}))
 
 
 def _change(figure: dict, against: str, pct: str) -> str:
@@ -53,4 +58,6 @@ def review_blocks(review: Any) -> list[bk.Block]:
                               f"{show(data['forecast_upper'], 'money')})"))
     if data.get("notes"):
         out.append(bk.context(*data["notes"][: bk.MAX_CONTEXT_ELEMENTS]))
+    out.append(bk.actions([bk.button(text, f"{SHOW_MORE}_{name}", tool_call_value("analyze_customers", arguments))
+                           for text, name, arguments in FULL_LISTS]))
     return out

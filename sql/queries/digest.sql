@@ -27,3 +27,6 @@ RETURNING s.channel_id, due.last_period AS previous_period;
 -- name: release
 UPDATE digest_subscriptions SET last_period = %(previous_period)s
 WHERE channel_id = %(channel_id)s AND last_period = %(period)s;
+
+-- name: subscriptions
+SELECT channel_id, cadence, subscribed_by, subscribed_at FROM digest_subscriptions ORDER BY channel_id;

@@ -1,5 +1,5 @@
-"""Button listeners: show more, export CSV, feedback, suggested questions."""
-from bot.listeners.actions import export_csv, feedback, run_question, show_more
+"""Button listeners: show more, export CSV, feedback, suggested questions, review subscriptions."""
+from bot.listeners.actions import digest_subscription, export_csv, feedback, run_question, show_more
 
 
 def register(app, deps) -> None:
@@ -7,3 +7,4 @@ def register(app, deps) -> None:
     export_csv.register(app, deps)
     feedback.register(app, deps)
     run_question.register(app, deps)
+    digest_subscription.register(app, deps)

@@ -1,7 +1,9 @@
-""""Show more": the next page of a customer list, posted in the same thread."""
+""""Show more": the next page of a customer list, posted in the same thread; also the buttons of
+the customer review and of alerts that open the full list or the figures behind them."""
 from __future__ import annotations
 
 import logging
+import re
 
 from bot.access import is_allowed, not_enabled_message
 from bot.delivery import post_pages, replace_with_error
@@ -29,4 +31,4 @@ def register(app, deps) -> None:
             log.exception("show more failed for %r", action.get("value"))
             replace_with_error(client, channel, None, thread_ts, "Sorry, I couldn't load more (the error is logged).")
 
-    app.action(SHOW_MORE)(ack=ack_action, lazy=[deps.limited(show_more)])
+    app.action(re.compile(f"^{SHOW_MORE}(_[a-z_]+)?$"))(ack=ack_action, lazy=[deps.limited(show_more)])
