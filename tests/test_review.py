@@ -59,3 +59,42 @@ def test_digest_preview_command(store):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Weekly customer review" in done.stdout and "Net revenue" in done.stdout
+
+
+def test_lapsed_and_segment_moves_since_the_run_a_week_before(store):
+    """With a run three weeks older, the review lists who lapsed since (computed here from both runs'
+    stages) and the segments that moved most (the tool's changes, largest first). Last in the module:
+    it publishes two more runs (the second at the same date as the fixture's)."""
+    from analytics.core import forget_current_run
+    from discovery.pipeline import run_discovery
+
+    ctx = store.ctx
+    with ctx.db.cursor() as cur:
+        latest = cur.execute("SELECT max(ordered_at) AS at FROM orders").fetchone()["at"]
+    old_as_of = (latest - timedelta(days=21)).date()
+    assert run_discovery(ctx.db, ctx.settings, as_of=old_as_of.isoformat()).status == "published"
+    assert run_discovery(ctx.db, ctx.settings).status == "published"
+    forget_current_run(ctx)
+    review = weekly_review(ctx)
+    assert review.compared_with_run_of == old_as_of
+    with ctx.db.cursor() as cur:
+        cur.execute("SELECT run_id FROM discovery_runs WHERE status = 'published' ORDER BY run_id DESC LIMIT 2")
+        now_id, old_id = (row["run_id"] for row in cur.fetchall())
+        cur.execute("SELECT p.run_id, c.public_id, p.lifecycle, p.revenue FROM customer_profiles p "
+                    "JOIN customers c USING (customer_id) WHERE p.run_id IN (%s, %s)", (now_id, old_id))
+        stages = {}
+        for row in cur.fetchall():
+            stages.setdefault(row["run_id"], {})[row["public_id"]] = (row["lifecycle"], float(row["revenue"]))
+    lapsed = {cid: revenue for cid, (stage, revenue) in stages[now_id].items()
+              if stage == "lapsed" and cid in stages[old_id] and stages[old_id][cid][0] != "lapsed"}
+    assert review.lapsed_customers == len(lapsed) > 0
+    assert review.lapsed_lifetime_value == pytest.approx(sum(lapsed.values()), abs=0.01)
+    assert [c.public_id for c in review.lapsed] == sorted(lapsed, key=lambda cid: (-lapsed[cid], cid))[:5]
+    changes = run_tool(ctx, "analyze_segments", {"mode": "changes", "days_ago": 7}).changes
+    biggest = max(abs(c.change) for c in changes)
+    assert review.segment_moves and abs(review.segment_moves[0].change) == biggest > 0
+    blocks = review_blocks(review)
+    assert all(bk.check_message_limits(page) == [] for page in bk.paginate(blocks))
+    text = blocks_to_text(blocks)
+    assert "Lapsed since the run of" in text and "Segments that moved most" in text
+    assert str(len(lapsed)) in review.summary

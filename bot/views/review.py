@@ -46,6 +46,18 @@ def review_blocks(review: Any) -> list[bk.Block]:
                              [[c["public_id"], c["value_tier"] or "–", show(c["lifetime_value"], "money"),
                                show(c["value_at_stake"], "money"), show(c["days_since_last_order"], "count")]
                               for c in data["at_risk"]], [False, False, True, True, True]))
+    if data.get("lapsed"):
+        out.append(bk.context(f"*Lapsed since the run of {data['compared_with_run_of']}: "
+                              f"{data['lapsed_customers']:,} customers, lifetime value "
+                              f"{show(data['lapsed_lifetime_value'], 'money')}; most valuable*"))
+        out.extend(bk.tables(["Customer", "Tier", "Lifetime value", "Days since last order"],
+                             [[c["public_id"], c["value_tier"] or "–", show(c["lifetime_value"], "money"),
+                               show(c["days_since_last_order"], "count")] for c in data["lapsed"]],
+                             [False, False, True, True]))
+    if data.get("segment_moves"):
+        moves = "; ".join(f"{m['axis']}:{m['name']} {m['change']:+,} ({m['members_before']:,} → {m['members_now']:,})"
+                          for m in data["segment_moves"])
+        out.append(bk.context(f"*Segments that moved most since {data['compared_with_run_of']}:* {moves}"))
     if data.get("changes_by_signal"):
         signals = ", ".join(f"{_SIGNALS.get(k, k)} {v:,}" for k, v in data["changes_by_signal"].items())
         out.append(bk.context(f"*Changed in the last 2 weeks:* {data['changed_customers']:,} regular customers — {signals}"))
