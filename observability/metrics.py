@@ -62,3 +62,7 @@ GORGIAS_WEBHOOKS = _counter("cib_gorgias_webhooks", "Gorgias webhook deliveries 
 GORGIAS_INTAKE_SECONDS = _histogram("cib_gorgias_intake_seconds", "Time to store a Gorgias webhook delivery")
 GORGIAS_NOTES = _counter("cib_gorgias_notes", "Gorgias events worked, by outcome (posted, skipped, failed: retried "
                          "or parked, released: another worker took it)", ("outcome",))
+
+# --- limits (analytics.limits, used by bot, gorgias and mcp_server) ---------------------------------
+RATE_LIMITED = _counter("cib_rate_limited", "Requests refused by a rate limit, by limit (slack_user, slack_channel, "
+                        "gorgias_webhook, mcp)", ("limit",))
