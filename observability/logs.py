@@ -103,7 +103,9 @@ class OutboundBodyFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith("anthropic") and isinstance(record.msg, str) \
                 and record.msg.startswith("Request options"):
-            options = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            # logging unwraps a lone dict argument: record.args is then the dict itself.
+            options = record.args if isinstance(record.args, dict) else (
+                record.args[0] if isinstance(record.args, tuple) and record.args else None)
             if isinstance(options, dict):
                 record.msg, record.args = "Request options: %s %s", (options.get("method"), options.get("url"))
         return True
