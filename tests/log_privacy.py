@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from observability.logs import log_filters
 
-DEBUG_LOGGERS = ("anthropic", "httpx", "httpcore", "slack_sdk")
+DEBUG_LOGGERS = ("anthropic", "httpx", "httpcore", "httpx2", "httpcore2", "slack_sdk")   # httpx2: the SDK's own copy
 SHORTEST_SECRET = 6   # "s" or "x" as a test secret would match everywhere; such tests prove nothing here
 
 
