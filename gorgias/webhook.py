@@ -119,6 +119,9 @@ def make_webhook_endpoint(settings, writer: IntakeWriter, on_stored: Callable[[]
             return answer("unavailable", 503, started, error="could not store the event; deliver it again later")
         if inserted:
             on_stored()
+            # Links this request's correlation id to the worker's (gorgias-event-<event id>).
+            log.info("gorgias webhook queued ticket %s message %s as event %s",
+                     event.ticket_id, event.message_id, event_id)
         else:
             log.info("gorgias duplicate delivery of ticket %s message %s (event %s)",
                      event.ticket_id, event.message_id, event_id)

@@ -149,6 +149,8 @@ def test_a_webhook_answers_with_its_request_id_and_the_worker_logs_under_the_eve
     note_posts = [cid for name, cid, m in records
                   if name == "httpx" and f"/api/tickets/{ticket_id}/messages" in m and "POST" in m]
     assert note_posts and set(note_posts) == {f"gorgias-event-{event_id}"}
+    queued = [cid for name, cid, m in records if name == "gorgias.webhook" and m.endswith(f"as event {event_id}")]
+    assert queued == ["gorgias-delivery-42"]          # the line that ties the delivery to the worker's id
     junk = post(env, ticket_payload(*new_ids()), headers={"X-Request-Id": "x" * 200 + " {injected}"})
     assert junk.headers["x-request-id"].startswith("http-") and len(junk.headers["x-request-id"]) < 30
 
