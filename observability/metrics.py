@@ -58,7 +58,8 @@ IMPORT_ROWS = _counter("cib_import_rows", "Imported file rows by class (sale, re
 
 # --- Gorgias ----------------------------------------------------------------------------------------
 GORGIAS_WEBHOOKS = _counter("cib_gorgias_webhooks", "Gorgias webhook deliveries by outcome (queued, duplicate, "
-                            "unauthorized, invalid, too_large, unavailable, not_configured, rate_limited)", ("outcome",))
+                            "unauthorized, invalid, too_large, unavailable, not_configured, rate_limited)",
+                            ("outcome",))
 GORGIAS_INTAKE_SECONDS = _histogram("cib_gorgias_intake_seconds", "Time to store a Gorgias webhook delivery")
 GORGIAS_NOTES = _counter("cib_gorgias_notes", "Gorgias events worked, by outcome (posted, skipped, failed: retried "
                          "or parked, released: another worker took it)", ("outcome",))

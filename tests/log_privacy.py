@@ -83,7 +83,8 @@ def _pii_patterns() -> list[tuple[str, re.Pattern]]:
     return [
         ("customer name (fixture)", re.compile(rf"\b(?:{alternatives(names)})\b")),
         ("customer email (fixture)", re.compile(rf"(?:{alternatives(emails)})", re.IGNORECASE)),
-        ("customer phone (fixture)", re.compile(rf"(?:{alternatives(phones)})|(?<!\d)(?:{alternatives(phone_digits)})(?!\d)")),
+        ("customer phone (fixture)",
+         re.compile(rf"(?:{alternatives(phones)})|(?<!\d)(?:{alternatives(phone_digits)})(?!\d)")),
         ("customer name (synthetic store)",
          re.compile(rf"\b(?:{alternatives(synthetic._FIRST_NAMES)}) (?:{alternatives(synthetic._LAST_NAMES)})\b")),
         ("customer email (synthetic store)",

@@ -93,17 +93,16 @@ def test_slash_commands_count_too_and_the_note_is_ephemeral(fresh_db, settings):
 # --- the Gorgias webhook ------------------------------------------------------------------------------
 
 def test_webhook_source_over_its_limit_gets_429_with_retry_after_and_nothing_stored(fresh_db, settings):
-    from wiring import Services
-    from wiring.web import gorgias_service
+    from starlette.applications import Starlette
 
     from analytics.context import build_context
+    from wiring import Services
+    from wiring.web import gorgias_service
 
     cfg = settings.model_copy(update={"gorgias_webhook_secret": SecretStr("hook-secret-1"),
                                       "gorgias_webhook_requests": 2, "gorgias_webhook_window_seconds": 30,
                                       "gorgias_domain": None, "redis_url": None})
     service = gorgias_service(Services(settings=cfg, db=fresh_db, ctx=build_context(cfg, fresh_db, None)))
-    from starlette.applications import Starlette
-
     app = Starlette(routes=service.routes())
     headers = {"X-Webhook-Token": "hook-secret-1", "Content-Type": "application/json"}
     try:

@@ -208,9 +208,9 @@ def test_a_cli_command_logs_json_lines_under_one_cli_id(fresh_database_url, tmp_
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "SLACK_", "GORGIAS_", "ANTHROPIC_"))}
-    env.update(DATABASE_URL=fresh_database_url(migrated=False), DATA_DIR=str(tmp_path), PYTHONPATH=str(root))
-    done = subprocess.run([sys.executable, "app.py", "--log-level", "INFO", "migrate"], cwd=root, env=env,
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "SLACK_", "GORGIAS_", "ANTHROPIC_"))}
+    child_env.update(DATABASE_URL=fresh_database_url(migrated=False), DATA_DIR=str(tmp_path), PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "app.py", "--log-level", "INFO", "migrate"], cwd=root, env=child_env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
@@ -219,6 +219,6 @@ def test_a_cli_command_logs_json_lines_under_one_cli_id(fresh_database_url, tmp_
     ids = {line["correlation_id"] for line in lines}
     assert len(ids) == 1 and ids.pop().startswith("cli-")
     text = subprocess.run([sys.executable, "app.py", "--log-level", "INFO", "migrate"], cwd=root,
-                          env={**env, "LOG_FORMAT": "text", "DATABASE_URL": fresh_database_url(migrated=False)},
+                          env={**child_env, "LOG_FORMAT": "text", "DATABASE_URL": fresh_database_url(migrated=False)},
                           capture_output=True, text=True, timeout=120)
     assert text.returncode == 0 and " INFO sql.migrate [cli-" in text.stderr and "{" not in text.stderr
