@@ -194,3 +194,28 @@ def test_statement_timeout_applies_to_pooled_connections(fresh_database_url):
             assert cur.fetchone()["statement_timeout"] == "200ms"
     finally:
         db.close()
+
+
+# Constructors of clients that leave the process. A new one (a Shopify client, say) is caught here
+# until it is given a deadline.
+OUTBOUND_CONSTRUCTORS = ("httpx.Client", "httpx.AsyncClient", "WebClient", "AsyncWebClient", "anthropic.Anthropic",
+                         "Anthropic", "AsyncAnthropic", "redis.Redis", "redis.Redis.from_url", "Redis.from_url",
+                         "psycopg.connect", "ConnectionPool", "urlopen", "http.client.HTTPConnection",
+                         "http.client.HTTPSConnection", "requests.get", "requests.post", "requests.Session")
+TIMEOUT_KEYWORDS = {"timeout", "connect_timeout", "socket_timeout"}
+
+
+def test_no_outbound_client_is_built_without_a_timeout_in_the_code():
+    import ast
+
+    from tests.test_architecture import project_modules
+
+    found, missing = [], []
+    for module, path in project_modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in OUTBOUND_CONSTRUCTORS:
+                found.append(module)
+                if not TIMEOUT_KEYWORDS & {k.arg for k in node.keywords}:
+                    missing.append(f"{module}:{node.lineno} {ast.unparse(node.func)}")
+    assert {"bot.app", "wiring", "gorgias.client", "analytics.cache", "sql.database"} <= set(found)
+    assert missing == [], f"outbound clients without a timeout: {missing}"
