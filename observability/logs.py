@@ -26,7 +26,7 @@ _correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("co
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(correlation_id)s %(message)s"
+JSON_FIELDS = "%(levelname)s %(name)s %(correlation_id)s %(message)s"
 
 
 def current_correlation_id() -> str | None:
@@ -133,8 +133,9 @@ def configure_logging(level: str | int, log_format: str | None = None, stream: I
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
     if use_json(log_format, stream):
-        handler.setFormatter(JsonFormatter(JSON_FIELDS, rename_fields={"asctime": "time", "levelname": "level",
-                                                                       "name": "logger"}))
+        # "time": ISO 8601 in UTC, what log collectors parse without configuration.
+        handler.setFormatter(JsonFormatter(JSON_FIELDS, timestamp="time",
+                                           rename_fields={"levelname": "level", "name": "logger"}))
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     for log_filter in log_filters():
