@@ -32,7 +32,7 @@ def cmd_migrate(args, settings: Settings) -> int:
     from sql.embedded import embedded_database_url
 
     url = settings.database_url or embedded_database_url(settings.data_dir)
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, connect_timeout=settings.database_connect_timeout_seconds) as conn:
         applied = apply_migrations(conn)
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
@@ -256,8 +256,10 @@ def cmd_serve(args, settings: Settings) -> int:
     if settings.slack_bot_token is None:
         log.warning("SLACK_BOT_TOKEN is not set: serving health and Gorgias only")
     try:
+        # log_config=None: uvicorn's own lines go through the process's handler (JSON or text,
+        # with the correlation id) instead of the handlers uvicorn would install.
         uvicorn.run(web, host=args.host, port=settings.port, log_level=(settings.log_level or "info").lower(),
-                    proxy_headers=True)
+                    proxy_headers=True, log_config=None)
     finally:
         db.close()
     return 0
@@ -312,7 +314,20 @@ def gorgias_serve(args, settings: Settings) -> int:
         # `serve`) lets a request's coroutine run soon after its commit instead of 5 ms later.
         sys.setswitchinterval(0.001)
         uvicorn.run(build_app(service), host=args.host, port=args.port or settings.port,
-                    log_level="warning", access_log=False, **fast_http())
+                    log_level="warning", access_log=False, log_config=None, **fast_http())
+    return 0
+
+
+def cmd_settings(args, settings: Settings) -> int:
+    """The environment reference, generated from the Settings model (docs/ENVIRONMENT.md)."""
+    from wiring.environment import environment_markdown
+
+    text = environment_markdown()
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
     return 0
 
 
@@ -391,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --worker-only: CPU priority below the web process's (default 5), so a burst's "
                         "webhooks are answered first")
     p.set_defaults(func=cmd_gorgias)
+    p = sub.add_parser("settings", help="print the environment reference (Markdown) generated from settings.py")
+    p.add_argument("--markdown", action="store_true", help="Markdown table (the only format; for clarity)")
+    p.add_argument("--out", default=None, help="write to this file (docs/ENVIRONMENT.md) instead of stdout")
+    p.set_defaults(func=cmd_settings)
     return parser
 
 
@@ -403,11 +422,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # A server logs what it does; a CLI command speaks through its own output and logs problems.
     default_level = "INFO" if args.command == "serve" else "WARNING"
-    logging.basicConfig(
-        level=(args.log_level or settings.log_level or default_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
+    from observability.logs import configure_logging, correlated, new_correlation_id
+
+    configure_logging(args.log_level or settings.log_level or default_level, settings.log_format)
+    with correlated(new_correlation_id("cli")):
+        return run_command(args, settings)
+
+
+def run_command(args, settings: Settings) -> int:
     import psycopg
 
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,52 +24,84 @@ class Settings(BaseSettings):
 
     # Storage
     database_url: str | None = Field(None, description="PostgreSQL URL; unset starts an embedded server under DATA_DIR")
-    redis_url: str | None = Field(None, description="Redis URL; unset uses an in-process cache")
-    redis_key_prefix: str = "cib:"
-    data_dir: Path = Field(default_factory=_default_data_dir)
-    db_pool_max_size: int = Field(10, ge=1, le=200)
+    database_connect_timeout_seconds: int = Field(
+        5, ge=1, le=300, description="Seconds to wait for a new PostgreSQL connection (libpq connect_timeout)")
+    database_statement_timeout_seconds: float = Field(
+        0.0, ge=0, description="PostgreSQL statement_timeout for the bot's connections; 0 = none (discovery's "
+                               "long statements on a large store need minutes)")
+    redis_url: str | None = Field(None, description="Redis URL for the shared answer cache and rate limits; unset: "
+                                                    "in-process cache and per-process limits")
+    redis_key_prefix: str = Field("cib:", description="Prefix of every Redis key")
+    redis_socket_timeout_seconds: float = Field(
+        0.25, gt=0, le=30, description="Redis connect and command timeout; a slower Redis is treated as down "
+                                       "(answers come from PostgreSQL meanwhile)")
+    data_dir: Path = Field(default_factory=_default_data_dir,
+                           description="The embedded database, exports and the demo's truth file "
+                                       "(~/.local/share/customer-intel-bot by default)")
+    db_pool_max_size: int = Field(10, ge=1, le=200, description="Connections in the PostgreSQL pool")
 
     # Anthropic
-    anthropic_api_key: SecretStr | None = None
-    anthropic_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = Field(None, description="Set: Claude answers; unset: the offline router")
+    anthropic_base_url: str | None = Field(None, description="Another Anthropic endpoint (tests use a loopback fake)")
     # The newest Haiku-class model in the installed SDK (anthropic 2.12 lists it; not in its DEPRECATED_MODELS).
-    anthropic_model: str = "claude-haiku-5-5"
-    anthropic_timeout_seconds: float = Field(15.0, gt=0)
-    anthropic_max_retries: int = Field(1, ge=0, le=10)
+    anthropic_model: str = Field("claude-haiku-5-5", description="The model Claude answers with")
+    anthropic_timeout_seconds: float = Field(15.0, gt=0, description="Per Anthropic API attempt; then the offline "
+                                                                      "router answers")
+    anthropic_max_retries: int = Field(1, ge=0, le=10, description="Retries per Anthropic API call")
 
     # Slack
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
-    slack_api_url: str | None = None
-    slack_allowed_channels: CommaList = Field(default_factory=list)
-    slack_allowed_users: CommaList = Field(default_factory=list)
+    slack_bot_token: SecretStr | None = Field(None, description="The bot's xoxb- token; unset: serve answers "
+                                                                "health, Gorgias and MCP only")
+    slack_signing_secret: SecretStr | None = Field(None, description="Verifies Slack's HTTP requests (HTTP mode)")
+    slack_app_token: SecretStr | None = Field(None, description="The app-level xapp- token: set → Socket Mode")
+    slack_api_url: str | None = Field(None, description="Base URL of the Slack Web API (tests)")
+    slack_timeout_seconds: float = Field(15.0, gt=0, le=120, description="Per Slack Web API call")
+    slack_allowed_channels: CommaList = Field(default_factory=list, description="Comma-separated channel ids the "
+                                                                                "bot answers in (empty: all)")
+    slack_allowed_users: CommaList = Field(default_factory=list, description="Comma-separated user ids the bot "
+                                                                             "answers (empty: all)")
+    slack_user_questions: int = Field(
+        10, ge=1, description="Questions (mentions, DMs, slash commands) one person may ask per "
+                              "SLACK_RATE_WINDOW_SECONDS; more get a note saying when to try again")
+    slack_channel_questions: int = Field(
+        30, ge=1, description="Questions one channel (or DM) may ask per SLACK_RATE_WINDOW_SECONDS")
+    slack_rate_window_seconds: float = Field(60.0, gt=0, description="The window of the Slack question limits")
 
     # Gorgias
-    gorgias_domain: str | None = None
-    gorgias_base_url: str | None = None
-    gorgias_username: str | None = None
-    gorgias_api_key: SecretStr | None = None
-    gorgias_webhook_secret: SecretStr | None = None
+    gorgias_domain: str | None = Field(None, description="yourstore → https://yourstore.gorgias.com")
+    gorgias_base_url: str | None = Field(None, description="Overrides the domain's URL (tests)")
+    gorgias_username: str | None = Field(None, description="The Gorgias API user's email")
+    gorgias_api_key: SecretStr | None = Field(None, description="Gorgias REST API key")
+    gorgias_webhook_secret: SecretStr | None = Field(None, description="The X-Webhook-Token the HTTP integration "
+                                                                       "sends")
     gorgias_agent_user_id: int | None = Field(
         None, description="Gorgias user id the notes are posted as; unset → the API user (GORGIAS_USERNAME)")
-    gorgias_skip_tags: CommaList = Field(default_factory=lambda: ["ai_ignore", "no-ai"])
-    gorgias_force_tags: CommaList = Field(default_factory=lambda: ["force-ai"])
+    gorgias_skip_tags: CommaList = Field(default_factory=lambda: ["ai_ignore", "no-ai"],
+                                         description="Tickets with these tags are skipped")
+    gorgias_force_tags: CommaList = Field(default_factory=lambda: ["force-ai"],
+                                          description="Tickets with these tags are noted whatever the filters say "
+                                                      "(loop guards still apply)")
     gorgias_marketing_senders: CommaList = Field(
         default_factory=lambda: ["newsletter", "marketing", "promo", "news@", "mailchimp", "klaviyo",
                                  "sendgrid", "mailgun", "hubspot", "campaign"],
         description="Sender address fragments treated as marketing mail (skipped)")
     gorgias_note_tags: CommaList = Field(default_factory=list, description="Tags added to a ticket once noted")
     gorgias_set_priority: bool = Field(False, description="Raise the ticket priority for urgent messages")
-    gorgias_max_attempts: int = Field(5, ge=1, le=50)
+    gorgias_max_attempts: int = Field(5, ge=1, le=50, description="Attempts before an event is parked")
     gorgias_retry_base_seconds: float = Field(5.0, ge=0, description="First retry delay; doubles per attempt")
     gorgias_lease_seconds: float = Field(120.0, gt=0, description="A claimed event returns to the queue after this")
     # Two threads met both burst goals in one process (bench_gorgias); more delay intake acks (GIL).
-    gorgias_worker_threads: int = Field(2, ge=0, le=16, description="0 = intake only (another process drains)")
-    gorgias_max_body_bytes: int = Field(262_144, ge=1024)
-    gorgias_rate_limit_requests: int = Field(40, ge=1)
-    gorgias_rate_limit_window_seconds: float = Field(20.0, gt=0)
-    gorgias_timeout_seconds: float = Field(15.0, gt=0)
+    gorgias_worker_threads: int = Field(2, ge=0, le=16, description="Worker threads in the web process; "
+                                                                     "0 = intake only (another process drains)")
+    gorgias_max_body_bytes: int = Field(262_144, ge=1024, description="Larger webhook bodies get 413")
+    gorgias_rate_limit_requests: int = Field(40, ge=1, description="REST requests per window (Gorgias allows 40 "
+                                                                   "per 20 s per API key)")
+    gorgias_rate_limit_window_seconds: float = Field(20.0, gt=0, description="The REST rate-limit window")
+    gorgias_timeout_seconds: float = Field(15.0, gt=0, description="Per Gorgias REST request")
+    gorgias_webhook_requests: int = Field(
+        1200, ge=1, description="Webhook deliveries one source address may make per "
+                                "GORGIAS_WEBHOOK_WINDOW_SECONDS; more get 429 with Retry-After")
+    gorgias_webhook_window_seconds: float = Field(60.0, gt=0, description="The window of the webhook limit")
     gorgias_store_name: str = Field("our store", description="How drafts refer to the store")
 
     @field_validator("gorgias_skip_tags", "gorgias_force_tags", "gorgias_marketing_senders",
@@ -82,24 +114,28 @@ class Settings(BaseSettings):
 
     # Model Context Protocol over HTTP (`serve` mounts /mcp only when the token is set)
     mcp_token: SecretStr | None = Field(None, description="Bearer token for /mcp; unset → no MCP over HTTP")
-    mcp_requests_per_minute: int = Field(120, ge=1, description="Per client address, burst of the same size")
+    mcp_requests_per_minute: int = Field(120, ge=1, description="Requests per minute per client address at /mcp; "
+                                                                "more get 429 with Retry-After")
 
     # Serving
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token for /metrics and readiness details from non-loopback clients; "
                           "unset → /metrics open, readiness details only from loopback")
-    port: int = Field(3000, ge=1, le=65535)
+    port: int = Field(3000, ge=1, le=65535, description="The port serve listens on")
     log_level: str | None = Field(None, description="DEBUG/INFO/WARNING; unset: INFO for serve, WARNING for CLI commands")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="json: one JSON object per line; text: readable lines; auto: text when the log "
+                            "stream (stderr) is a terminal, else json")
 
     # Analytics
     pseudonym_secret: SecretStr | None = Field(
         None, description="Key for C-XXXXXXXX ids; unset uses a random key stored once in the database"
     )
-    cache_ttl_seconds: int = Field(900, ge=1)
+    cache_ttl_seconds: int = Field(900, ge=1, description="How long a cached answer lives")
     min_group_size: int = Field(5, ge=1, description="Aggregates over fewer customers are not broken down")
-    # Compensation tiers by lifetime value: "threshold:percent" from the highest down.
     compensation_tiers: CommaList = Field(
-        default_factory=lambda: ["10000:25", "1000:20", "500:15", "0:10"]
+        default_factory=lambda: ["10000:25", "1000:20", "500:15", "0:10"],
+        description="lifetime value:discount % pairs, highest first; also the value tiers whale / vip / high / regular",
     )
 
     # The bot speaking first: the customer review and alerts (docs/ALERTS.md)
@@ -145,11 +181,12 @@ class Settings(BaseSettings):
         return int(start), int(end)
 
     # Discovery
-    discovery_cron: str = "0 6,18 * * *"
-    discovery_min_customers: int = Field(50, ge=1)
-    discovery_k_min: int = Field(2, ge=2)
-    discovery_k_max: int = Field(6, ge=2, le=20)
-    discovery_silhouette_sample: int = Field(5000, ge=100)
+    discovery_cron: str = Field("0 6,18 * * *", description="When serve runs discovery (crontab, UTC)")
+    discovery_min_customers: int = Field(50, ge=1, description="Fewer customers → the run is rejected")
+    discovery_k_min: int = Field(2, ge=2, description="Fewest segments tried per axis")
+    discovery_k_max: int = Field(6, ge=2, le=20, description="Most segments tried per axis")
+    discovery_silhouette_sample: int = Field(5000, ge=100, description="Customers sampled to choose the number "
+                                                                        "of segments")
 
     @field_validator("slack_allowed_channels", "slack_allowed_users", "compensation_tiers", mode="before")
     @classmethod

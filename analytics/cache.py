@@ -88,7 +88,8 @@ class Cache:
 
     @classmethod
     def from_settings(cls, settings) -> "Cache":
-        return cls(settings.redis_url, prefix=settings.redis_key_prefix, default_ttl=settings.cache_ttl_seconds)
+        return cls(settings.redis_url, prefix=settings.redis_key_prefix, default_ttl=settings.cache_ttl_seconds,
+                   socket_timeout=settings.redis_socket_timeout_seconds)
 
     @property
     def backend(self) -> str:
@@ -151,6 +152,14 @@ class Cache:
         return f"{self.prefix}g{self._generation}:{key}"
 
     # --- public API -------------------------------------------------------------------------------
+
+    def shared_call(self, fn: Callable[[Any], T]) -> T | None:
+        """fn(redis) on the cache's connection for other shared state (the rate limiter's windows),
+        with the same outage handling; None without Redis or while it is down."""
+        if self._redis is None:
+            return None
+        result = self._redis_call(fn)
+        return None if result is _MISSING else result
 
     def get(self, key: str, model: type[BaseModel] | None = None) -> Any:
         """The cached value or None. With `model`, the value is parsed back into that pydantic model."""

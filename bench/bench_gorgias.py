@@ -82,6 +82,8 @@ def server_env(db_url: str, fake: FakeGorgias, threads: int) -> dict:
     env.update({"DATABASE_URL": db_url, "GORGIAS_WEBHOOK_SECRET": SECRET, "GORGIAS_BASE_URL": fake.url,
                 "GORGIAS_USERNAME": "agent@store.test", "GORGIAS_API_KEY": "test-api-key",
                 "GORGIAS_WORKER_THREADS": str(threads), "DB_POOL_MAX_SIZE": str(threads + 6), "GORGIAS_RATE_LIMIT_REQUESTS": "100000",
+                # Every burst comes from loopback, one source: the per-source webhook limit is not what is measured.
+                "GORGIAS_WEBHOOK_REQUESTS": "10000000",
                 "PSEUDONYM_SECRET": "bench", "LOG_LEVEL": "WARNING"})
     return env
 

@@ -180,8 +180,11 @@ def main() -> int:
         url = scratch = create_database()
     db = Database(url)
     try:
+        # One bench user asks hundreds of questions: the limits would answer most with a note, and
+        # this measures answering (tests/test_limits.py covers the limits).
         settings = load_settings(database_url=url, redis_url=None, pseudonym_secret="bench-secret",
-                                 min_group_size=1, anthropic_api_key=None, _env_file=None)
+                                 min_group_size=1, anthropic_api_key=None, slack_user_questions=1_000_000,
+                                 slack_channel_questions=1_000_000, _env_file=None)
         if scratch:
             from tests.analytics_fixture import load_fixture
 

@@ -10,7 +10,9 @@ import time
 
 from bot.access import is_allowed, not_enabled_message
 from bot.delivery import PartlyDelivered, post_pages, replace_with_error
+from bot.limits import limited_message
 from observability import metrics
+from observability.logs import correlated
 from bot.questions import (
     GAVE_UP, MAX_ATTEMPTS, claim_due_questions, finish_question, is_connection_failure, record_question,
 )
@@ -56,6 +58,12 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
     if not question or question.lower() in ("help", "?"):
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, blocks=help_blocks(), text="What I can do")
         return
+    if question_id is None:   # a retry of a recorded question was counted the first time
+        wait = deps.limits.wait_before(channel, user)
+        if wait > 0:
+            metrics.SLACK_HANDLED.labels(listener, "rate_limited").inc()
+            _tell_privately(client, channel, thread_ts, user, limited_message(wait))
+            return
     # Progress: the assistant pane's "is thinking…" status (cleared by Slack when the answer is
     # posted), or elsewhere a placeholder message that the answer (or the error) replaces.
     if question_id is None:
@@ -97,6 +105,17 @@ def answer_in_thread(deps, client, *, channel: str, thread_ts: str, user: str | 
         metrics.SLACK_LISTENER_SECONDS.labels(listener).observe(time.perf_counter() - started)
 
 
+def _tell_privately(client, channel: str, thread_ts: str, user: str | None, text: str) -> None:
+    """An ephemeral note to `user` where Slack allows one, else a reply in the thread."""
+    if user:
+        try:
+            client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=text)
+            return
+        except Exception:  # noqa: BLE001 - e.g. the assistant pane: say it in the thread instead
+            log.debug("ephemeral note not possible in %s", channel)
+    client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+
+
 def _show_status(client, channel: str, thread_ts: str) -> bool:
     try:
         client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status="is thinking…")
@@ -114,21 +133,27 @@ def retry_due_questions(app, limit: int = 5) -> int:
     deps = app.bot_deps
     due = claim_due_questions(deps.db, limit)
     for row in due:
-        metrics.SLACK_QUESTION_RETRIES.inc()
-        if row["attempts"] > MAX_ATTEMPTS:
-            try:
-                app.client.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"],
-                                            text=GAVE_UP.format(question=row["question"][:200],
-                                                                attempts=MAX_ATTEMPTS - 1))
-            finally:
-                finish_question(deps.db, row["question_id"], "apologised", "gave up after retries")
-            continue
-        log.info("answering Slack question %s again (attempt %s)", row["question_id"], row["attempts"])
-        answer_in_thread(deps, app.client, channel=row["channel_id"], thread_ts=row["thread_ts"],
-                         user=row["user_id"], question=row["question"], listener="retry",
-                         assistant_thread=row["assistant_thread"], question_id=row["question_id"],
-                         attempt=row["attempts"])
+        with correlated(f"slack-question-{row['question_id']}"):
+            _retry_question(app, deps, row)
     return len(due)
+
+
+def _retry_question(app, deps, row) -> None:
+    """One pending question answered again (or given up on), under its own correlation id."""
+    metrics.SLACK_QUESTION_RETRIES.inc()
+    if row["attempts"] > MAX_ATTEMPTS:
+        try:
+            app.client.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"],
+                                        text=GAVE_UP.format(question=row["question"][:200],
+                                                            attempts=MAX_ATTEMPTS - 1))
+        finally:
+            finish_question(deps.db, row["question_id"], "apologised", "gave up after retries")
+        return
+    log.info("answering Slack question %s again (attempt %s)", row["question_id"], row["attempts"])
+    answer_in_thread(deps, app.client, channel=row["channel_id"], thread_ts=row["thread_ts"],
+                     user=row["user_id"], question=row["question"], listener="retry",
+                     assistant_thread=row["assistant_thread"], question_id=row["question_id"],
+                     attempt=row["attempts"])
 
 
 class RetrySweep:

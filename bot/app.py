@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import math
 from typing import TYPE_CHECKING, Callable
 
 from slack_bolt import App
@@ -19,8 +19,10 @@ from analytics.core import ToolContext, ToolResult
 from analytics.router import Router
 from analytics.tools.registry import run_tool as registry_run_tool
 from bot.deps import BotDeps
+from bot.limits import QuestionLimits
 from bot.listeners import register_listeners
 from observability import metrics
+from observability.logs import ContextExecutor, correlated, safe_correlation_id
 from sql import Database
 
 if TYPE_CHECKING:
@@ -43,10 +45,21 @@ def web_client(settings) -> WebClient:
     base_url = settings.slack_api_url or DEFAULT_API_URL
     if not base_url.endswith("/"):
         base_url += "/"
-    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=base_url, timeout=15)
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=base_url,
+                       timeout=int(math.ceil(settings.slack_timeout_seconds)))
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
     client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=2))
     return client
+
+
+class CorrelatedApp(App):
+    """Bolt's App with every Slack request (HTTP or Socket Mode) under its own correlation id: the
+    event id when Slack gives one (its retries then share the id), else a fresh one."""
+
+    def dispatch(self, req):
+        body = req.body if isinstance(req.body, dict) else {}
+        with correlated(safe_correlation_id(body.get("event_id"), "slack")):
+            return super().dispatch(req)
 
 
 def build_slack_app(settings: Settings, db: Database, *, client: WebClient, ctx: ToolContext | None = None,
@@ -63,8 +76,9 @@ def build_slack_app(settings: Settings, db: Database, *, client: WebClient, ctx:
         run_tool = functools.partial(registry_run_tool, ctx)
     if router_factory is None:
         router_factory = functools.partial(Router, ctx)
-    deps = BotDeps(settings=settings, db=db, ctx=ctx, router_factory=router_factory, run_tool=run_tool)
-    app = App(
+    deps = BotDeps(settings=settings, db=db, ctx=ctx, router_factory=router_factory, run_tool=run_tool,
+                   limits=QuestionLimits(settings, ctx.cache if ctx is not None else None))
+    app = CorrelatedApp(
         client=client,
         # Socket Mode requests are not signed; HTTP requests always are and are always verified.
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
@@ -76,7 +90,8 @@ def build_slack_app(settings: Settings, db: Database, *, client: WebClient, ctx:
         process_before_response=True,
         ignoring_self_events_enabled=True,
         # The lazy listeners' threads; most of them wait on Slack or on an answer slot (deps.py).
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
+        # They run in the request's context, so their log lines carry its correlation id.
+        listener_executor=ContextExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
     )
     app.use(_count_requests)
     register_listeners(app, deps)

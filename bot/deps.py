@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from analytics.core import ToolContext, ToolResult
+from bot.limits import QuestionLimits
 from sql import Database
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class BotDeps:
     ctx: ToolContext | None
     router_factory: Callable[[], Router]
     run_tool: Callable[[str, dict[str, Any]], ToolResult]
+    limits: QuestionLimits
     _router: Router | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _slots: threading.BoundedSemaphore = field(

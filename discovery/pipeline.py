@@ -348,7 +348,7 @@ def discovery_lock(db):
 
     A session lock on its own autocommit connection, not a pooled one: a pooled connection would
     carry the lock to its next borrower, and session locks are re-entrant only within one session."""
-    with psycopg.connect(db.url, autocommit=True) as lock_conn:
+    with db.connect_outside_pool(autocommit=True) as lock_conn:
         acquired = bool(lock_conn.execute(query("discovery.try_discovery_lock")).fetchone()[0])
         try:
             yield acquired

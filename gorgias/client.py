@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
-import threading
 import time
-from collections import deque
 
 import httpx
 
+from analytics.limits import RateLimiter
 from gorgias.transport import KeepAliveTransport
 
 log = logging.getLogger(__name__)
@@ -30,39 +29,6 @@ class GorgiasAPIError(Exception):
         super().__init__(message)
         self.status = status
         self.retriable = retriable
-
-
-class RateLimiter:
-    """Sliding window: at most `limit` request starts in any `window` seconds, across threads."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
-        self._starts: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def acquire(self, max_wait: float = float("inf")) -> float | None:
-        """Block until a request may start; returns the seconds waited, or None (without waiting)
-        when the slot is further away than `max_wait`."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._starts and now - self._starts[0] >= self.window:
-                    self._starts.popleft()
-                if len(self._starts) < self.limit:
-                    self._starts.append(now)
-                    return waited
-                pause = self.window - (now - self._starts[0])
-            if waited + pause > max_wait:
-                return None
-            time.sleep(pause)
-            waited += pause
-
-    def pause_all(self, seconds: float) -> None:
-        """After a 429, hold every thread back: fill the window so nobody starts for `seconds`."""
-        with self._lock:
-            until = time.monotonic() + seconds - self.window
-            self._starts = deque([until] * self.limit)
 
 
 def base_url(settings) -> str:
@@ -91,7 +57,9 @@ class GorgiasClient:
             cookies=_NoCookies(),   # Basic auth needs no session: skip storing each answer's cookies
         )
         self._base = url
-        self.limiter = RateLimiter(settings.gorgias_rate_limit_requests, settings.gorgias_rate_limit_window_seconds)
+        # Per API key, so per process (each instance keeps under the limit on its own; a 429 pauses it).
+        self.limiter = RateLimiter("gorgias_api", settings.gorgias_rate_limit_requests,
+                                   settings.gorgias_rate_limit_window_seconds)
 
     def close(self) -> None:
         self.http.close()
@@ -111,7 +79,7 @@ class GorgiasClient:
                 raise GorgiasAPIError(f"{method} {path}: {type(exc).__name__}: {exc}", status=None, retriable=True) from None
             if response.status_code == 429:
                 wait = _retry_after(response.headers.get("retry-after"))
-                self.limiter.pause_all(wait)  # every thread holds back, not just this one
+                self.limiter.pause("", wait)  # every thread holds back, not just this one
                 if time.monotonic() - started + wait > budget:
                     raise GorgiasAPIError(f"{method} {path}: rate-limited for {wait:.0f} s more; retrying later",
                                           status=429, retriable=True)

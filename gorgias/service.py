@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from gorgias.client import GorgiasClient
 from gorgias.inbox import Inbox, IntakeWriter
+from analytics.limits import RateLimiter
 from gorgias.webhook import make_webhook_endpoint
 from gorgias.worker import InboxWorker
 from observability import metrics
@@ -46,7 +47,9 @@ class GorgiasService:
         return self.settings.gorgias_webhook_secret is not None
 
     def routes(self) -> list[Route]:
-        endpoint = make_webhook_endpoint(self.settings, self.writer, self.wake, self._observe_intake)
+        per_source = RateLimiter("gorgias_webhook", self.settings.gorgias_webhook_requests,
+                                 self.settings.gorgias_webhook_window_seconds, cache=self.ctx.cache)
+        endpoint = make_webhook_endpoint(self.settings, self.writer, self.wake, self._observe_intake, per_source)
         return [Route("/gorgias/webhook", endpoint, methods=["POST"], name="gorgias_webhook")]
 
     def start(self) -> None:

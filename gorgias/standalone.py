@@ -14,6 +14,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from gorgias.service import GorgiasService
+from observability.logs import CorrelationMiddleware
 
 
 def build_app(service: GorgiasService) -> Starlette:
@@ -28,7 +29,9 @@ def build_app(service: GorgiasService) -> Starlette:
     async def health(request):
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[*service.routes(), Route("/health", health)], lifespan=lifespan)
+    web = Starlette(routes=[*service.routes(), Route("/health", health)], lifespan=lifespan)
+    web.add_middleware(CorrelationMiddleware)
+    return web
 
 
 def fast_http() -> dict:

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import time
 from typing import Callable
 
@@ -16,7 +17,9 @@ import psycopg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from analytics.limits import RateLimiter
 from gorgias.inbox import IntakeWriter
+from observability import metrics
 from gorgias.payload import PayloadError, parse_event
 
 log = logging.getLogger(__name__)
@@ -54,8 +57,10 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 
 def make_webhook_endpoint(settings, writer: IntakeWriter, on_stored: Callable[[], None],
-                          observe: Callable[[str, float], None] | None = None):
-    """The Starlette endpoint. `on_stored` wakes the worker; `observe(outcome, seconds)` feeds metrics."""
+                          observe: Callable[[str, float], None] | None = None,
+                          per_source: RateLimiter | None = None):
+    """The Starlette endpoint. `on_stored` wakes the worker; `observe(outcome, seconds)` feeds metrics;
+    `per_source` limits deliveries per client address (429 with Retry-After beyond it)."""
     limit = settings.gorgias_max_body_bytes
 
     def answer(outcome: str, status: int, started: float, **body) -> JSONResponse:
@@ -68,6 +73,17 @@ def make_webhook_endpoint(settings, writer: IntakeWriter, on_stored: Callable[[]
 
     async def webhook(request: Request) -> JSONResponse:
         started = time.perf_counter()
+        if per_source is not None:
+            # First, before the token or the body: a flood costs one counter check per request.
+            source = request.client.host if request.client else "unknown"
+            wait = await per_source.check_async(source)
+            if wait > 0:
+                metrics.RATE_LIMITED.labels(per_source.name).inc()
+                log.warning("gorgias webhook rate-limited: %s exceeded %d deliveries per %g s",
+                            source, per_source.limit, per_source.window)
+                response = answer("rate_limited", 429, started, error="too many deliveries; retry later")
+                response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+                return response
         if settings.gorgias_webhook_secret is None:
             return answer("not_configured", 503, started,
                           error="the Gorgias webhook is not configured: set GORGIAS_WEBHOOK_SECRET")
@@ -103,6 +119,9 @@ def make_webhook_endpoint(settings, writer: IntakeWriter, on_stored: Callable[[]
             return answer("unavailable", 503, started, error="could not store the event; deliver it again later")
         if inserted:
             on_stored()
+            # Links this request's correlation id to the worker's (gorgias-event-<event id>).
+            log.info("gorgias webhook queued ticket %s message %s as event %s",
+                     event.ticket_id, event.message_id, event_id)
         else:
             log.info("gorgias duplicate delivery of ticket %s message %s (event %s)",
                      event.ticket_id, event.message_id, event_id)

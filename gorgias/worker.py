@@ -24,6 +24,7 @@ from gorgias.recommend import recommend
 from gorgias.resolve import Resolution, resolve_customer, resolve_many
 from gorgias.sources import detect_style
 from gorgias.urgency import assess_urgency
+from observability.logs import correlated
 from sql import query
 
 if TYPE_CHECKING:
@@ -59,6 +60,11 @@ def build_note(settings, db, ctx, claimed: ClaimedEvent, resolution: Resolution 
     advice = recommend(settings, facts, urgency)
     draft = draft_reply(settings, claude, event.message.text, event.message.subject or event.ticket.subject, facts, urgency, style)
     return render_note(claimed.event_id, facts, resolution, urgency, advice, draft, style)
+
+
+def event_correlation_id(event_id: int) -> str:
+    """The id the worker's log lines about one inbox event carry (intake logs the event id too)."""
+    return f"gorgias-event-{event_id}"
 
 
 class InboxWorker:
@@ -116,7 +122,7 @@ class InboxWorker:
         """Wake on NOTIFY from intake in any process sharing the inbox (the idle poll is the fallback)."""
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.db.url, autocommit=True) as conn:
+                with self.db.connect_outside_pool(autocommit=True) as conn:
                     conn.execute(query("gorgias.listen"))
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
@@ -168,7 +174,8 @@ class InboxWorker:
         to_note: list[ClaimedEvent] = []
         for item in claimed:
             try:
-                early = self._screen(item, finished)
+                with correlated(event_correlation_id(item.event_id)):
+                    early = self._screen(item, finished)
             except Exception:  # e.g. the database went away: its lease brings it back later
                 log.exception("gorgias event %s: handling failed; it returns to the queue when its lease ends",
                               item.event_id)
@@ -194,7 +201,8 @@ class InboxWorker:
                 log.exception("gorgias worker: enriching a batch of %d customer(s) failed", len(recent))
         for item, resolution in zip(to_note, resolutions):
             try:
-                outcome = self._note(item, claimed_at, resolution, recent, facts_by_customer, finished)
+                with correlated(event_correlation_id(item.event_id)):
+                    outcome = self._note(item, claimed_at, resolution, recent, facts_by_customer, finished)
             except Exception:
                 log.exception("gorgias event %s: handling failed; it returns to the queue when its lease ends",
                               item.event_id)

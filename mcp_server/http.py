@@ -1,51 +1,25 @@
 """MCP over streamable HTTP at /mcp for `serve`: a bearer token (MCP_TOKEN, compared in constant
-time, 401 otherwise) and a per-client token bucket (429 with Retry-After) in front of the SDK's
+time, 401 otherwise) and a per-client rate limit (analytics.limits; 429 with Retry-After) in front of the SDK's
 session manager, whose lifespan the web app runs inside its own."""
 from __future__ import annotations
 
 import hmac
 import logging
 import math
-import threading
-import time
 from dataclasses import dataclass
 
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from starlette.routing import Route
 
 from analytics.core import ToolContext
+from analytics.limits import RateLimiter
+from observability import metrics
 
 from mcp_server.server import build_server
 
 log = logging.getLogger("cib.mcp")
 
 MCP_PATH = "/mcp"
-
-
-class TokenBucket:
-    """`rate_per_minute` requests per key, in bursts of up to `burst`; thread-safe."""
-
-    def __init__(self, rate_per_minute: int, burst: int | None = None, clock=time.monotonic) -> None:
-        self.per_second = rate_per_minute / 60.0
-        self.burst = float(burst or rate_per_minute)
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}   # key -> (tokens, when)
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        """0 when the request may go ahead, else the seconds to wait before the next one."""
-        now = self.clock()
-        with self._lock:
-            tokens, when = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - when) * self.per_second)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            if len(self._buckets) > 10_000:   # forget idle clients (their buckets are full again)
-                idle = self.burst / self.per_second
-                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < idle}
-            return (1.0 - tokens) / self.per_second
 
 
 @dataclass
@@ -59,7 +33,7 @@ class McpHttp:
 class BearerGuard:
     """ASGI wrapper: `Authorization: Bearer <token>` or 401; then the rate limit or 429."""
 
-    def __init__(self, inner, token: str, limiter: TokenBucket) -> None:
+    def __init__(self, inner, token: str, limiter: RateLimiter) -> None:
         self.inner, self.limiter = inner, limiter
         self._token = token.encode()
 
@@ -72,8 +46,9 @@ class BearerGuard:
                          [(b"www-authenticate", b'Bearer realm="mcp"')])
             return
         client = scope.get("client") or ("unknown", 0)
-        wait = self.limiter.take(client[0])
+        wait = await self.limiter.check_async(client[0])
         if wait > 0:
+            metrics.RATE_LIMITED.labels(self.limiter.name).inc()
             await _plain(send, 429, b"too many requests", [(b"retry-after", str(math.ceil(wait)).encode())])
             return
         await self.inner(scope, receive, send)
@@ -92,7 +67,9 @@ def mcp_http(ctx: ToolContext, token: str, *, requests_per_minute: int) -> McpHt
     server = build_server(ctx)
     # No DNS-rebinding host check here: `serve` listens on any interface behind a bearer token.
     manager = StreamableHTTPSessionManager(app=server)
-    endpoint = BearerGuard(StreamableHTTPASGIApp(manager), token, TokenBucket(requests_per_minute))
+    # Per client address, in Redis when configured (so every instance behind a balancer counts together).
+    limiter = RateLimiter("mcp", requests_per_minute, 60.0, cache=ctx.cache)
+    endpoint = BearerGuard(StreamableHTTPASGIApp(manager), token, limiter)
     routes = [Route(MCP_PATH, endpoint=endpoint, methods=["GET", "POST", "DELETE"]),
               Route(MCP_PATH + "/", endpoint=endpoint, methods=["GET", "POST", "DELETE"])]
     return McpHttp(routes=routes, session_manager=manager)

@@ -18,6 +18,7 @@ from mcp.server.lowlevel import Server
 
 from analytics.core import ToolContext, ToolError, current_run
 from analytics.tools.registry import Registry, registry
+from observability.logs import correlated, new_correlation_id
 
 log = logging.getLogger("cib.mcp")
 
@@ -150,8 +151,9 @@ def build_server(ctx: ToolContext, tools: Registry | None = None) -> Server:
         return types.ListToolsResult(tools=listed)
 
     async def on_call_tool(request_ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
-        # Tools are blocking (psycopg pool): run them off the event loop.
-        return await anyio.to_thread.run_sync(call_tool, ctx, tools, params.name, params.arguments)
+        # Tools are blocking (psycopg pool): run them off the event loop, under the call's own id.
+        with correlated(new_correlation_id("mcp")):
+            return await anyio.to_thread.run_sync(call_tool, ctx, tools, params.name, params.arguments)
 
     async def on_list_resources(request_ctx, params) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=RESOURCES)
@@ -159,7 +161,8 @@ def build_server(ctx: ToolContext, tools: Registry | None = None) -> Server:
     async def on_read_resource(request_ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         uri = str(params.uri)
         try:
-            text = await anyio.to_thread.run_sync(read_resource, ctx, tools, uri)
+            with correlated(new_correlation_id("mcp")):
+                text = await anyio.to_thread.run_sync(read_resource, ctx, tools, uri)
         except ToolError as exc:
             text = json.dumps({"error": str(exc)})
         return types.ReadResourceResult(contents=[

@@ -29,7 +29,7 @@ HTTP_SECONDS = _histogram("cib_http_request_seconds", "HTTP request latency by r
 SLACK_REQUESTS = _counter("cib_slack_requests", "Slack requests by kind (event_callback, slash_command, "
                           "block_actions, ...) and type (event type, command or action kind)", ("kind", "type"))
 SLACK_HANDLED = _counter("cib_slack_handled", "Slack events and commands handled, by listener (event type or "
-                         "command) and outcome (answered, partly_delivered, retry_later, error)",
+                         "command) and outcome (answered, partly_delivered, retry_later, rate_limited, error)",
                          ("listener", "outcome"))
 SLACK_ANSWERS = _counter("cib_slack_answers", "Answers posted by source (claude, offline, command)", ("source",))
 SLACK_ACK_SECONDS = _histogram("cib_slack_ack_seconds", "Server time to acknowledge a Slack request, by listener",
@@ -61,7 +61,12 @@ IMPORT_ROWS = _counter("cib_import_rows", "Imported file rows by class (sale, re
 
 # --- Gorgias ----------------------------------------------------------------------------------------
 GORGIAS_WEBHOOKS = _counter("cib_gorgias_webhooks", "Gorgias webhook deliveries by outcome (queued, duplicate, "
-                            "unauthorized, invalid, too_large, unavailable, not_configured)", ("outcome",))
+                            "unauthorized, invalid, too_large, unavailable, not_configured, rate_limited)",
+                            ("outcome",))
 GORGIAS_INTAKE_SECONDS = _histogram("cib_gorgias_intake_seconds", "Time to store a Gorgias webhook delivery")
 GORGIAS_NOTES = _counter("cib_gorgias_notes", "Gorgias events worked, by outcome (posted, skipped, failed: retried "
                          "or parked, released: another worker took it)", ("outcome",))
+
+# --- limits (analytics.limits, used by bot, gorgias and mcp_server) ---------------------------------
+RATE_LIMITED = _counter("cib_rate_limited", "Requests refused by a rate limit, by limit (slack_user, slack_channel, "
+                        "gorgias_webhook, mcp)", ("limit",))

@@ -28,13 +28,18 @@ class Database:
     the pool (a restart, an idle timeout) is replaced instead of failing the next statement.
     """
 
-    def __init__(self, url: str, *, max_size: int = 10, migrate: bool = True, wait_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, max_size: int = 10, migrate: bool = True, wait_timeout: float = 10.0,
+                 connect_timeout: int = 5, statement_timeout: float = 0.0) -> None:
         self.url = url
+        self.connect_timeout = connect_timeout
         if migrate:
-            with psycopg.connect(url) as conn:
+            with psycopg.connect(url, connect_timeout=connect_timeout) as conn:
                 apply_migrations(conn)
+        kwargs: dict = {"autocommit": False, "connect_timeout": connect_timeout}
+        if statement_timeout > 0:
+            kwargs["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=True, timeout=wait_timeout,
-                                   kwargs={"autocommit": False, "connect_timeout": 5},
+                                   kwargs=kwargs,
                                    check=ConnectionPool.check_connection, name="cib")
         self.pool.wait(timeout=30)
 
@@ -59,6 +64,10 @@ class Database:
         except psycopg.OperationalError:
             return False
 
+    def connect_outside_pool(self, **kwargs) -> psycopg.Connection:
+        """A connection of its own (a LISTEN, a session-long advisory lock) with the pool's connect timeout."""
+        return psycopg.connect(self.url, connect_timeout=self.connect_timeout, **kwargs)
+
     def close(self) -> None:
         self.pool.close()
 
@@ -80,4 +89,6 @@ def retry_if_dropped(work: Callable[[], T], what: str = "statement") -> T:
 def connect_database(settings) -> Database:
     """Open the configured database, or the embedded one when DATABASE_URL is unset."""
     url = settings.database_url or embedded_database_url(settings.data_dir)
-    return Database(url, max_size=settings.db_pool_max_size)
+    return Database(url, max_size=settings.db_pool_max_size,
+                    connect_timeout=settings.database_connect_timeout_seconds,
+                    statement_timeout=settings.database_statement_timeout_seconds)

@@ -9,12 +9,36 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from settings import load_settings
+from settings import Settings, load_settings
 from sql.database import Database
+from tests.log_privacy import SessionCapture
 
 ADMIN_URL = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+LOG_CAPTURE = SessionCapture()
+
+
+def pytest_configure(config):
+    # Before any test module is imported: every Settings made from here on reports its secrets.
+    LOG_CAPTURE.start(Settings)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The log-privacy check over everything this session logged (meaningful over the whole suite)."""
+    problems = LOG_CAPTURE.problems()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if problems:
+        if reporter:
+            reporter.write_line(f"LOG PRIVACY: {len(problems)} leak(s) in the captured logs "
+                                f"({len(LOG_CAPTURE.handler.records)} records):", red=True)
+            for problem in problems:
+                reporter.write_line(f"  {problem}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter:
+        reporter.write_line(f"log privacy: {len(LOG_CAPTURE.handler.records)} log records checked, no leaks")
 
 
 def _url_for(name: str) -> str:

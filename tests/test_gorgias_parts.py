@@ -10,7 +10,8 @@ from pydantic import SecretStr
 
 from analytics.cache import Cache
 from analytics.core import ToolContext
-from gorgias.client import GorgiasAPIError, GorgiasClient, GorgiasConfigError, RateLimiter, base_url
+from analytics.limits import RateLimiter
+from gorgias.client import GorgiasAPIError, GorgiasClient, GorgiasConfigError, base_url
 from gorgias.draft import check_draft
 from gorgias.facts import CustomerFacts, RecentOrder
 from gorgias.inbox import Inbox
@@ -81,7 +82,7 @@ def test_base_url_and_missing_configuration(settings):
 
 
 def test_rate_limiter_holds_the_window():
-    limiter = RateLimiter(3, 0.4)
+    limiter = RateLimiter("gorgias_api", 3, 0.4)
     started = time.monotonic()
     waits = [limiter.acquire() for _ in range(4)]
     assert waits[:3] == [0.0, 0.0, 0.0] and time.monotonic() - started >= 0.38

@@ -271,16 +271,18 @@ def test_no_mcp_route_without_a_token(store):
         db.close()
 
 
-def test_token_bucket_limits_a_client_and_refills():
-    from mcp_server.http import TokenBucket
+def test_rate_limiter_limits_a_client_and_frees_its_window():
+    from analytics.limits import RateLimiter
 
     now = [0.0]
-    bucket = TokenBucket(60, burst=3, clock=lambda: now[0])
-    assert [bucket.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert bucket.take("a") == pytest.approx(1.0)
-    assert bucket.take("b") == 0.0                      # per client
-    now[0] += 1.0
-    assert bucket.take("a") == 0.0
+    limiter = RateLimiter("mcp", 3, 60.0, clock=lambda: now[0])
+    assert [limiter.check("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.check("a") == pytest.approx(60.0)
+    assert limiter.check("b") == 0.0                      # per client
+    now[0] += 30.0
+    assert limiter.check("a") == pytest.approx(30.0)      # a sliding window: the oldest frees first
+    now[0] += 30.0
+    assert limiter.check("a") == 0.0
 
 
 def test_http_rate_limit_answers_429(store):

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from analytics.context import after_discovery_run
 from analytics.core import ToolContext
 from observability import metrics
+from observability.logs import CorrelationMiddleware
 from settings import Settings
 from sql import Database
 from wiring import Services, build_services
@@ -177,4 +178,5 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
 
     web = Starlette(routes=routes, lifespan=lifespan)
     web.add_middleware(MetricsMiddleware)
+    web.add_middleware(CorrelationMiddleware)   # outermost: the metrics code logs under the id too
     return web

@@ -8,6 +8,7 @@ tool list, the offline router, Slack, the console and the cache warmer all read 
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 import time
 import typing
@@ -18,6 +19,8 @@ from pydantic import ValidationError
 
 from analytics.core import ToolContext, ToolError, ToolInput, ToolResult
 from observability import metrics
+
+log = logging.getLogger(__name__)
 
 Card = Literal["customer", "forecast", "metrics"]
 
@@ -147,8 +150,11 @@ class Registry:
             outcome = "ok"
             return result
         finally:
+            seconds = time.perf_counter() - started
             metrics.TOOL_CALLS.labels(label, outcome).inc()
-            metrics.TOOL_SECONDS.labels(label).observe(time.perf_counter() - started)
+            metrics.TOOL_SECONDS.labels(label).observe(seconds)
+            # Not the arguments: a customer may be named by email. The line carries the correlation id.
+            log.debug("tool %s: %s in %.3f s", label, outcome, seconds)
 
 
 _REGISTRY: Registry | None = None

@@ -12,6 +12,7 @@ from bot.access import is_allowed, not_enabled_message
 from bot.dedupe import first_command_delivery
 from sql.database import retry_if_dropped
 from bot.delivery import post_pages
+from bot.limits import limited_message
 from observability import metrics
 from bot.views import blocks as bk
 from bot.views.answer import tool_result_pages
@@ -51,6 +52,11 @@ def register_command(app, deps, command: str, parse: Callable[[str], ToolCalls])
         try:
             calls = parse(text)
         except CommandError:
+            return
+        wait = deps.limits.wait_before(command.get("channel_id"), command.get("user_id"))
+        if wait > 0:
+            metrics.SLACK_HANDLED.labels(command_name, "rate_limited").inc()
+            respond(text=limited_message(wait), response_type="ephemeral")
             return
         channel = command["channel_id"]
         try:
