@@ -92,6 +92,15 @@ def derived_current(version: dict) -> bool:
     return version["rollup_order_id"] is not None and version["derived_order_id"] == version["rollup_order_id"]
 
 
+def _lock_rollup(cur) -> dict:
+    """Start a write of the rollup: the fold's tuning, the lock that makes writers take turns (readers
+    never wait), and the data_version row as it is once the lock is held."""
+    cur.execute(query("product_rollup.tuning"))
+    cur.execute(query("product_rollup.rollup_lock"))
+    cur.execute(query("products.data_version"))
+    return cur.fetchone()
+
+
 def fold_orders(db) -> bool:
     """Fold the orders imported since the last fold into the order grains (per order and product, per
     order and category), and away with the stored period answers this makes wrong; True when anything
@@ -99,10 +108,7 @@ def fold_orders(db) -> bool:
     from nothing (never built, orders deleted) builds the tables without their indexes and indexes them
     after; it, and recategorised products, leave the derived tables to be built from nothing."""
     with db.cursor() as cur:
-        cur.execute(query("product_rollup.tuning"))
-        cur.execute(query("product_rollup.rollup_lock"))
-        cur.execute(query("products.data_version"))
-        version = cur.fetchone()
+        version = _lock_rollup(cur)
         if not rollup_stale(version):  # another process refreshed it while this one waited
             return False
         after = version["rollup_order_id"]
@@ -141,10 +147,7 @@ def derive_from_orders(db) -> bool:
     everyone; True when anything changed. Extended with the orders folded since, or built from
     nothing after a build of the order grains or recategorised products."""
     with db.cursor() as cur:
-        cur.execute(query("product_rollup.tuning"))
-        cur.execute(query("product_rollup.rollup_lock"))
-        cur.execute(query("products.data_version"))
-        version = cur.fetchone()
+        version = _lock_rollup(cur)
         if version["rollup_order_id"] is None or derived_current(version):
             return False
         after = version["derived_order_id"]
@@ -223,10 +226,7 @@ def store_period_answers(db) -> bool:
     new orders keep theirs. Nothing while the rollup is behind the orders (the next fold clears what it
     makes wrong, and this runs after it)."""
     with db.cursor() as cur:
-        cur.execute(query("product_rollup.tuning"))
-        cur.execute(query("product_rollup.rollup_lock"))
-        cur.execute(query("products.data_version"))
-        version = cur.fetchone()
+        version = _lock_rollup(cur)
         if version["rollup_order_id"] is None or rollup_stale(version):
             return False
         cur.execute(query("product_rollup.facts_periods"))
