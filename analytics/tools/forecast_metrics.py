@@ -74,6 +74,7 @@ class BacktestSummary(_Model):
     origins: int = 1                 # rolling origins averaged (each holds out `holdout_weeks`)
     chosen: str = ""                 # the candidate with the lowest weighted error
     candidates: dict[str, float] = {}  # candidate → mean weighted error over the origins
+    candidate_coverage: dict[str, float] = {}  # candidate → share of held-out weeks inside its 80 % interval
     model_wmape: float
     baseline_wmape: float
     model_mape: float
@@ -222,7 +223,7 @@ def _day_paths(model: SeasonalTrendForecaster, horizon_days: int) -> tuple[np.nd
 
 # The models a forecast chooses between, by their rolling-origin backtest (lowest weighted error wins).
 CANDIDATES = {"auto": "seasonal-trend model", "seasonal_naive": "same week last year × recent growth",
-              "recent_mean": "mean of the last 4 weeks"}
+              "holt_winters": "Holt-Winters (damped trend)", "recent_mean": "mean of the last 4 weeks"}
 
 # With a year of history the backtest of the coming season (last year's same weeks) counts this much;
 # the latest weeks the rest: a September forecast should be judged on last year's October to December
@@ -275,6 +276,8 @@ def _backtest(series: pd.Series, model: SeasonalTrendForecaster) -> tuple[Backte
     summary = BacktestSummary(
         holdout_weeks=holdout, origins=origins, chosen=chosen,
         candidates={CANDIDATES[name]: round(err, 4) for name, err in errors.items()},
+        candidate_coverage={CANDIDATES[name]: round(float(np.dot(weights, [r.coverage for r in complete[name]])), 4)
+                            for name in errors},
         model_wmape=round(errors[chosen], 4), baseline_wmape=round(errors["recent_mean"], 4),
         model_mape=round(float(np.dot(weights, [r.model_mape for r in best])), 4),
         baseline_mape=round(float(np.dot(weights, [r.model_mape for r in naive])), 4),
