@@ -11,7 +11,7 @@ multiplicative in money, as in the seasonal-trend model:
     s_t = s_{t-m} + γ·e_t
     ŷ_{n+h} = l_n + (φ + … + φ^h)·b_n + s_{n+h-m·⌈h/m⌉}
 
-with m = 52 weeks once a year plus `min_extra_weeks` of history exist (the first year sets the
+with m = 52 weeks once SEASONAL_MIN_WEEKS (a year and 8 weeks) of history exist (the first year sets the
 initial season, the weeks after it show how the season moves); shorter histories get the damped
 trend alone. α, β, γ and φ minimise the one-step sum of squared errors (scipy's L-BFGS-B, β ≤ α and
 γ ≤ 1 − α as usual); the initial states come from the first weeks (the heuristic of Hyndman et al.
@@ -25,33 +25,35 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
+SEASONAL_MIN_WEEKS = 60    # a year sets the initial season; 8 more weeks show how it moves
 PHI_BOUNDS = (0.8, 0.98)   # below 0.8 the trend dies within weeks; at 1 it never stops (undamped)
 
 
 def _one_step_errors(y: np.ndarray, alpha: float, beta: float, gamma: float, phi: float, level: float,
                      trend: float, season: np.ndarray) -> tuple[np.ndarray, float, float, np.ndarray]:
     """The filter: one-step errors (0 on missing weeks) and the final level, trend and season (season[t % m]
-    belongs to week t). A loop over weeks: each state depends on the one before."""
-    season = season.copy()
-    m = len(season)
-    errors = np.zeros(len(y))
-    for t, value in enumerate(y):
+    belongs to week t). A loop over weeks, as each state depends on the one before; on plain floats,
+    because the optimiser calls it a few hundred times per fit and NumPy scalars are several times slower."""
+    states = season.tolist()
+    m = len(states)
+    errors = []
+    for t, value in enumerate(y.tolist()):
         k = t % m
-        forecast = level + phi * trend + season[k]
-        error = 0.0 if np.isnan(value) else value - forecast
-        errors[t] = error
+        error = 0.0 if value != value else value - (level + phi * trend + states[k])  # NaN: a missing week
+        errors.append(error)
         level, trend = level + phi * trend + alpha * error, phi * trend + beta * error
-        season[k] += gamma * error
-    return errors, level, trend, season
+        states[k] += gamma * error
+    return np.array(errors), level, trend, np.array(states)
 
 
 class DampedHoltWinters:
     """sklearn-style: hyper-parameters in __init__, `fit(log_weekly)` learns the `_` attributes,
     `point(h)` / `paths(h, …)` give log-scale forecasts without refitting."""
 
-    def __init__(self, season_length: int = 52, min_extra_weeks: int = 8, min_weeks: int = 8) -> None:
+    def __init__(self, season_length: int = 52, seasonal_min_weeks: int = SEASONAL_MIN_WEEKS,
+                 min_weeks: int = 8) -> None:
         self.season_length = season_length
-        self.min_extra_weeks = min_extra_weeks
+        self.seasonal_min_weeks = seasonal_min_weeks
         self.min_weeks = min_weeks
 
     def fit(self, log_weekly: np.ndarray) -> "DampedHoltWinters":
@@ -60,7 +62,7 @@ class DampedHoltWinters:
         observed = ~np.isnan(y)
         if observed.sum() < self.min_weeks:
             raise ValueError(f"Holt-Winters needs {self.min_weeks} weeks with sales, not {int(observed.sum())}")
-        self.seasonal_ = len(y) >= self.season_length + self.min_extra_weeks
+        self.seasonal_ = len(y) >= max(self.seasonal_min_weeks, self.season_length + 1)
         level, trend, season = self._initial_states(y)
 
         def sse(params: np.ndarray) -> float:
@@ -133,4 +135,4 @@ def _interpolate(y: np.ndarray) -> np.ndarray:
     return np.interp(positions, positions[observed], y[observed])
 
 
-__all__ = ["DampedHoltWinters"]
+__all__ = ["DampedHoltWinters", "SEASONAL_MIN_WEEKS"]
