@@ -18,7 +18,10 @@ trend alone. α, β, γ and φ minimise the one-step sum of squared errors (scip
 §2.6.1), which keeps the search to four parameters and the fit to a few tens of milliseconds.
 Missing weeks (NaN: a shop closed over Christmas) get no correction: the states carry the forecast
 through them. Intervals come from simulated paths of the same equations driven by the one-step
-residuals' spread, so they widen with the horizon as the states wander.
+residuals' spread (so they widen with the horizon as the states wander, and sums over weeks stay
+consistent), stretched at each horizon to the spread of the model's own 1–13-week-ahead errors over
+the history: with smoothing weights fitted to one-step errors, the equations alone made intervals
+far too wide (every held-out week inside on the synthetic store).
 """
 from __future__ import annotations
 
@@ -30,10 +33,12 @@ PHI_BOUNDS = (0.8, 0.98)   # below 0.8 the trend dies within weeks; at 1 it neve
 
 
 def _one_step_errors(y: np.ndarray, alpha: float, beta: float, gamma: float, phi: float, level: float,
-                     trend: float, season: np.ndarray) -> tuple[np.ndarray, float, float, np.ndarray]:
+                     trend: float, season: np.ndarray, history: list | None = None
+                     ) -> tuple[np.ndarray, float, float, np.ndarray]:
     """The filter: one-step errors (0 on missing weeks) and the final level, trend and season (season[t % m]
-    belongs to week t). A loop over weeks, as each state depends on the one before; on plain floats,
-    because the optimiser calls it a few hundred times per fit and NumPy scalars are several times slower."""
+    belongs to week t); `history`, if given, receives (level, trend, season) after each week. A loop over
+    weeks, as each state depends on the one before; on plain floats, because the optimiser calls it a few
+    hundred times per fit and NumPy scalars are several times slower."""
     states = season.tolist()
     m = len(states)
     errors = []
@@ -43,6 +48,8 @@ def _one_step_errors(y: np.ndarray, alpha: float, beta: float, gamma: float, phi
         errors.append(error)
         level, trend = level + phi * trend + alpha * error, phi * trend + beta * error
         states[k] += gamma * error
+        if history is not None:
+            history.append((level, trend, list(states)))
     return np.array(errors), level, trend, np.array(states)
 
 
@@ -76,14 +83,47 @@ class DampedHoltWinters:
         best = minimize(sse, start, method="L-BFGS-B", bounds=bounds)
         alpha, beta_share, gamma_share, self.phi_ = (float(v) for v in best.x)
         self.alpha_, self.beta_, self.gamma_ = alpha, alpha * beta_share, (1 - alpha) * gamma_share
+        history: list = []
         errors, self.level_, self.trend_, season = _one_step_errors(
-            y, self.alpha_, self.beta_, self.gamma_, self.phi_, level, trend, season)
+            y, self.alpha_, self.beta_, self.gamma_, self.phi_, level, trend, season, history)
         # Rotate so that season_[j] belongs to the (j+1)-th week ahead.
         self.season_ = np.roll(season, -(len(y) % len(season)))
         n_params = 4 + (self.season_length if self.seasonal_ else 0)
         dof = max(int(observed.sum()) - n_params, 4)
         self.sigma_ = float(np.sqrt(errors @ errors / dof))
+        self.spread_scale_ = self._spread_scale(y, history)
         return self
+
+    def _model_spread(self, horizon: int) -> np.ndarray:
+        """The model's own standard deviation h weeks ahead (Hyndman et al. 2008, table 6.1, class 1):
+        σ·sqrt(1 + Σ_{j<h} c_j²), c_j = α + β·(φ + … + φ^j) + γ·[j a multiple of m]."""
+        j = np.arange(1, horizon)
+        c = self.alpha_ + self.beta_ * self._damped_sums(horizon - 1) + self.gamma_ * (j % self.season_length == 0)
+        return self.sigma_ * np.sqrt(1 + np.concatenate([[0.0], np.cumsum(c ** 2)]))
+
+    def _spread_scale(self, y: np.ndarray, history: list) -> np.ndarray:
+        """How much wider (or narrower) the forecasts' errors h = 1…13 weeks ahead actually were over the
+        history than the model's equations say: each week's states forecast the next 13 weeks, compared
+        with what came. The simulated paths are stretched by this, so the interval rests on the model's
+        track record (as the other candidates' do) while keeping its shape over the horizon. Weeks in the
+        first year (which set the initial season) are not counted."""
+        horizon, m = 13, len(history[0][2])
+        start = self.season_length if self.seasonal_ else 4
+        sums = self._damped_sums(horizon)
+        squares = [[] for _ in range(horizon)]
+        for t in range(start, len(y) - 1):
+            level, trend, season = history[t]
+            for h in range(1, min(horizon, len(y) - 1 - t) + 1):
+                if not np.isnan(y[t + h]):
+                    squares[h - 1].append((y[t + h] - level - sums[h - 1] * trend - season[(t + h) % m]) ** 2)
+        model = self._model_spread(horizon)
+        scale = np.ones(horizon)
+        for h, found in enumerate(squares):
+            if len(found) >= 8 and model[h] > 0:
+                scale[h] = np.sqrt(np.mean(found)) / model[h]
+            elif h > 0:
+                scale[h] = scale[h - 1]
+        return scale
 
     def _initial_states(self, y: np.ndarray) -> tuple[float, float, np.ndarray]:
         filled = _interpolate(y)
@@ -108,7 +148,8 @@ class DampedHoltWinters:
         return self.level_ + self._damped_sums(horizon) * self.trend_ + seasonal
 
     def paths(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        """(n_paths, horizon) simulated log-scale futures: the equations driven by N(0, σ²) errors."""
+        """(n_paths, horizon) simulated log-scale futures: the equations driven by N(0, σ²) errors, their
+        spread at each horizon scaled to the track record (`spread_scale_`)."""
         level = np.full(n_paths, self.level_)
         trend = np.full(n_paths, self.trend_)
         season = np.tile(self.season_, (n_paths, 1))
@@ -120,7 +161,10 @@ class DampedHoltWinters:
             out[:, h] = level + self.phi_ * trend + season[:, k] + error
             level, trend = level + self.phi_ * trend + self.alpha_ * error, self.phi_ * trend + self.beta_ * error
             season[:, k] += self.gamma_ * error
-        return out
+        # Stretched around the point forecast (their centre) to the spread the track record showed.
+        scale = self.spread_scale_[np.minimum(np.arange(horizon), len(self.spread_scale_) - 1)]
+        point = self.point(horizon)
+        return point + (out - point) * scale
 
     def describe(self) -> str:
         season = "yearly season" if self.seasonal_ else "no season (under a year and a bit of history)"
