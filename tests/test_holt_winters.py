@@ -4,6 +4,8 @@ conventions, and its place in the forecast tool's backtest (per-candidate covera
 season required to take part)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,3 +121,25 @@ def test_tool_backtest_reports_every_candidate_and_its_coverage():
     summary, _ = _backtest(short, SeasonalTrendForecaster().fit(short))
     assert CANDIDATES["holt_winters"] not in summary.candidates
     assert CANDIDATES["seasonal_naive"] not in summary.candidates or summary.origins == 2
+
+
+def test_forecast_card_lists_every_candidate_with_its_error_and_coverage():
+    from bot.views.format import format_value
+    from bot.views.results import forecast_card
+
+    labels = list(CANDIDATES.values())
+    errors = dict(zip(labels, (0.11, 0.07, 0.09, 0.2)))
+    coverage = dict(zip(labels, (0.85, 0.62, 0.77, 0.46)))
+    data = {"metric": "revenue", "total": 1000.0, "interval": 0.8, "lower": 800.0, "upper": 1200.0,
+            "start": "2024-10-01", "end": "2024-12-30", "horizon": 13, "unit": "weeks", "history": [], "forecast": [],
+            "backtest": {"holdout_weeks": 13, "chosen": "seasonal_naive", "candidates": errors,
+                         "candidate_coverage": coverage, "interval_coverage": 0.62}}
+    text = json.dumps(forecast_card(data), ensure_ascii=False)
+    error_field = text[text.index("Backtest error (weighted)"):text.index("80% interval held")]
+    held_field = text[text.index("80% interval held"):]
+    for label in labels:
+        assert f"{label} {format_value(errors[label], 'rate')}" in error_field
+        assert f"{label} {format_value(coverage[label], 'coverage')}" in held_field
+    # Lowest error first, and each list in the same order.
+    assert error_field.index("same week last year") < error_field.index("Holt-Winters") < error_field.index("seasonal-trend")
+    assert held_field.index("same week last year") < held_field.index("Holt-Winters") < held_field.index("seasonal-trend")
