@@ -13,7 +13,7 @@ multiplicative in money, as in the seasonal-trend model:
 
 with m = 52 weeks once SEASONAL_MIN_WEEKS (a year and 8 weeks) of history exist (the first year sets the
 initial season, the weeks after it show how the season moves); shorter histories get the damped
-trend alone. α, β, γ and φ minimise the one-step sum of squared errors (scipy's L-BFGS-B, β ≤ α and
+trend alone. α, β, γ and φ minimise the one-step sum of squared errors (scipy's SLSQP, β ≤ α and
 γ ≤ 1 − α as usual); the initial states come from the first weeks (the heuristic of Hyndman et al.
 §2.6.1), which keeps the search to four parameters and the fit to a few tens of milliseconds.
 Missing weeks (NaN: a shop closed over Christmas) get no correction: the states carry the forecast
@@ -80,7 +80,7 @@ class DampedHoltWinters:
 
         start = np.array([0.3, 0.1, 0.1 if self.seasonal_ else 0.0, 0.9])
         bounds = [(0.01, 0.99), (0.0, 1.0), (0.0, 1.0 if self.seasonal_ else 0.0), PHI_BOUNDS]
-        best = minimize(sse, start, method="L-BFGS-B", bounds=bounds)
+        best = minimize(sse, start, method="SLSQP", bounds=bounds)
         alpha, beta_share, gamma_share, self.phi_ = (float(v) for v in best.x)
         self.alpha_, self.beta_, self.gamma_ = alpha, alpha * beta_share, (1 - alpha) * gamma_share
         history: list = []
