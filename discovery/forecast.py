@@ -116,6 +116,8 @@ class SeasonalTrendForecaster:
     STRUCTURES = ("auto", "no_yearly", "recent_mean", "seasonal_naive", "holt_winters")
     # seasonal_naive: each future week = the same week a year earlier × the recent growth (the last
     # GROWTH_WEEKS against the same weeks a year before); needs a year plus GROWTH_WEEKS of history.
+    # holt_winters: damped-trend exponential smoothing (discovery/holt_winters.py), with a yearly
+    # season from 60 weeks of history.
     GROWTH_WEEKS = 8
 
     def __init__(self, structure: str = "auto", interval: float = 0.8, min_history_weeks: int = 12,

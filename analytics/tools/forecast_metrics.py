@@ -4,9 +4,10 @@ own backtest error, and the buy-till-you-die expectation of repeat purchases fro
 
 The model is discovery.forecast.SeasonalTrendForecaster. Revenue and orders are modelled per day (so
 the weekday pattern carries into daily and monthly totals); active customers and average order value
-are modelled per week, because neither adds up over days. The model is backtested on the store's last
-13 weeks; where the mean of the 4 weeks before did better (a store without a season, a flat metric),
-the forecast uses that recent mean instead and the summary says so.
+are modelled per week, because neither adds up over days. The forecast uses whichever of CANDIDATES
+(the seasonal-trend model, last year × growth, Holt-Winters, the recent mean) did best in a
+rolling-origin backtest on the store's own history, and the summary says which, with every
+candidate's error and interval coverage.
 """
 from __future__ import annotations
 
