@@ -41,7 +41,7 @@ from sql.database import Database  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-RETAIL_CUTS = ("2010-05-01", "2010-06-15", "2010-08-01", "2010-09-10")
+RETAIL_CUTS = ("2010-05-01", "2010-06-15", "2010-07-15", "2010-08-01", "2010-09-10")
 SYNTHETIC_CUTS = ("2024-03-31", "2024-06-30", "2024-09-30")
 # Forecast cuts. Those marked * were added before the first run of the Holt-Winters candidate and
 # looked at only after its last change (the others had shown its first-run figures by then).
