@@ -20,8 +20,9 @@ Missing weeks (NaN: a shop closed over Christmas) get no correction: the states 
 through them. Intervals come from simulated paths of the same equations driven by the one-step
 residuals' spread (so they widen with the horizon as the states wander, and sums over weeks stay
 consistent), stretched at each horizon to the spread of the model's own 1–13-week-ahead errors over
-the history: with smoothing weights fitted to one-step errors, the equations alone made intervals
-far too wide (every held-out week inside on the synthetic store).
+the history, so that they rest on its track record as the other candidates' intervals do (on the
+synthetic store this narrows them by about 15 %; they still held every week after each cut there,
+and 85 % on planted noise in tests/test_holt_winters.py).
 """
 from __future__ import annotations
 
