@@ -26,6 +26,8 @@ and 85 % on planted noise in tests/test_holt_winters.py).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import minimize
 
@@ -45,7 +47,7 @@ def _one_step_errors(y: np.ndarray, alpha: float, beta: float, gamma: float, phi
     errors = []
     for t, value in enumerate(y.tolist()):
         k = t % m
-        error = 0.0 if value != value else value - (level + phi * trend + states[k])  # NaN: a missing week
+        error = 0.0 if math.isnan(value) else value - (level + phi * trend + states[k])  # NaN: a missing week
         errors.append(error)
         level, trend = level + phi * trend + alpha * error, phi * trend + beta * error
         states[k] += gamma * error
@@ -180,4 +182,4 @@ def _interpolate(y: np.ndarray) -> np.ndarray:
     return np.interp(positions, positions[observed], y[observed])
 
 
-__all__ = ["DampedHoltWinters", "SEASONAL_MIN_WEEKS"]
+__all__ = ["SEASONAL_MIN_WEEKS", "DampedHoltWinters"]
