@@ -52,6 +52,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from discovery.holt_winters import DampedHoltWinters
+
 DAY = pd.Timedelta(days=1)
 WEEK = pd.Timedelta(days=7)
 
@@ -111,9 +113,11 @@ class SeasonalTrendForecaster:
     """sklearn-style forecaster: hyper-parameters in __init__, `fit(series)` learns attributes ending
     in `_`, `predict(horizon)` / `simulate(horizon)` never refit. See the module docstring."""
 
-    STRUCTURES = ("auto", "no_yearly", "recent_mean", "seasonal_naive")
+    STRUCTURES = ("auto", "no_yearly", "recent_mean", "seasonal_naive", "holt_winters")
     # seasonal_naive: each future week = the same week a year earlier × the recent growth (the last
     # GROWTH_WEEKS against the same weeks a year before); needs a year plus GROWTH_WEEKS of history.
+    # holt_winters: damped-trend exponential smoothing (discovery/holt_winters.py), with a yearly
+    # season from 60 weeks of history.
     GROWTH_WEEKS = 8
 
     def __init__(self, structure: str = "auto", interval: float = 0.8, min_history_weeks: int = 12,
@@ -181,6 +185,8 @@ class SeasonalTrendForecaster:
             return self._fit_seasonal_naive(values)
         if open_weeks.sum() < self.min_history_weeks:
             return self._fit_fallback(values[open_weeks])
+        if self.structure == "holt_winters":
+            return self._fit_holt_winters(values, open_weeks)
         return self._fit_regression(weekly, open_weeks)
 
     def _weekday_shares(self, daily: pd.Series) -> np.ndarray:
@@ -245,6 +251,19 @@ class SeasonalTrendForecaster:
         self.notes_.append(f"growth against last year {self.growth_ - 1:+.0%} (last {k} weeks)")
         self.coef_ = np.array([])
         self.phi_ = 0.0
+        return self
+
+    def _fit_holt_winters(self, values: np.ndarray, open_weeks: np.ndarray) -> "SeasonalTrendForecaster":
+        """Exponential smoothing with a damped trend (discovery/holt_winters.py); closed weeks are
+        skipped rather than fitted, as in the regression."""
+        self.method_ = "holt_winters"
+        self.fallback_reason_ = None
+        log_values = np.where(open_weeks, np.log(np.where(open_weeks, values, 1.0)), np.nan)
+        self.smoother_ = DampedHoltWinters().fit(log_values)
+        self.components_ = ("damped trend", "yearly") if self.smoother_.seasonal_ else ("damped trend",)
+        self.sigma_ = self.smoother_.sigma_
+        self.coef_ = np.array([])
+        self.phi_ = self.smoother_.phi_
         return self
 
     def _design(self, ends: pd.DatetimeIndex) -> np.ndarray:
@@ -329,6 +348,8 @@ class SeasonalTrendForecaster:
             # Beyond a year the rule repeats itself, compounding the growth once more per year.
             steps = np.arange(n_weeks)
             return self.last_year_[steps % 52] * self.growth_ ** (steps // 52 + 1)
+        if self.method_ == "holt_winters":
+            return np.exp(self.smoother_.point(n_weeks))
         X = self._design(self._future_week_ends(n_weeks))
         decay = self.phi_ ** np.arange(1, n_weeks + 1)
         return np.exp(X @ self.coef_ + decay * self.last_residual_)
@@ -341,6 +362,8 @@ class SeasonalTrendForecaster:
         if self.method_ == "recent_mean":
             shocks = rng.standard_normal((self.n_paths, n_weeks)) * self.sigma_
             return self.level_ * np.exp(shocks)
+        if self.method_ == "holt_winters":
+            return np.exp(self.smoother_.paths(n_weeks, self.n_paths, rng))
         X = self._design(self._future_week_ends(n_weeks))
         coefs = rng.multivariate_normal(self.coef_, self.coef_cov_, size=self.n_paths, method="cholesky")
         innovations = rng.standard_normal((self.n_paths, n_weeks)) * self.sigma_
@@ -396,6 +419,8 @@ class SeasonalTrendForecaster:
         if self.method_ == "seasonal_naive":
             return (f"Same week last year × recent growth ({self.growth_ - 1:+.0%} over the last "
                     f"{self.GROWTH_WEEKS} weeks against a year before).")
+        if self.method_ == "holt_winters":
+            return f"Holt-Winters exponential smoothing on {self.n_weeks_} weeks of history: {self.smoother_.describe()}."
         if self.method_ == "recent_mean":
             if self.fallback_reason_ is None:
                 return f"Mean of the last {min(self.fallback_weeks, self.n_weeks_)} weeks carried forward."

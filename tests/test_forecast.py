@@ -266,14 +266,17 @@ def _rolling_choice(daily: pd.Series, holdout: int = 13) -> tuple[str, dict[str,
     """The forecast's model choice recomputed here from the model class: each candidate backtested on
     the latest `holdout` weeks and, with a year of history, on the same weeks a year before the ones
     ahead (weighted 1/4 and 3/4), else on the `holdout` weeks before the latest (equal weights);
-    lowest weighted error wins; a candidate that cannot fit at every origin drops out."""
+    lowest weighted error wins; a candidate that cannot fit at every origin drops out, and Holt-Winters
+    takes part only where every origin leaves it 60 weeks (its yearly season)."""
     n_weeks = len(daily) // 7
     if n_weeks - (52 - holdout) - holdout >= 12:
         offsets, weights = [0, 52 - holdout], [0.25, 0.75]
     else:
         offsets, weights = [0, holdout], [0.5, 0.5]
     errors: dict[str, float] = {}
-    for name in ("auto", "seasonal_naive", "recent_mean"):
+    for name in ("auto", "seasonal_naive", "holt_winters", "recent_mean"):
+        if name == "holt_winters" and n_weeks - max(offsets) - holdout < 60:
+            continue
         found = []
         for back in offsets:
             cut = daily.iloc[: len(daily) - 7 * back] if back else daily

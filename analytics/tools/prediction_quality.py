@@ -44,6 +44,10 @@ class PredictionQualityResult(ToolResult):
     forecast_wmape: float | None = None
     forecast_baseline_wmape: float | None = None
     forecast_baseline: str | None = None
+    forecast_model: str | None = None                  # the candidate the revenue backtest chose
+    forecast_interval_coverage: float | None = None    # its 80 % interval's share of held-out weeks
+    forecast_candidates: dict[str, float] = {}         # every candidate's backtest error
+    forecast_candidate_coverage: dict[str, float] = {}  # and its interval coverage
     data_checks: list[DataCheck]
     trustworthy: bool
 
@@ -101,8 +105,11 @@ def prediction_quality(ctx: ToolContext, params: PredictionQualityInput) -> Pred
         elif backtest.get("reason"):
             parts[0] += f" (no backtest: {backtest['reason']})"
         if forecast is not None:
-            parts.append(f"Revenue forecast: backtest error {forecast.model_wmape:.1%} vs {forecast.baseline_wmape:.1%} "
-                         f"for {forecast.baseline}")
+            from analytics.tools.forecast_metrics import CANDIDATES
+
+            parts.append(f"Revenue forecast ({CANDIDATES.get(forecast.chosen, forecast.chosen)}): backtest error "
+                         f"{forecast.model_wmape:.1%} vs {forecast.baseline_wmape:.1%} for {forecast.baseline}, "
+                         f"its 80% interval held {forecast.interval_coverage:.0%} of the held-out weeks")
         thin = [c.check for c in checks if not c.enough]
         parts.append("Data: enough for predictions" if not thin else "Data too thin to trust the predictions: " + ", ".join(thin))
         return PredictionQualityResult(
@@ -113,6 +120,11 @@ def prediction_quality(ctx: ToolContext, params: PredictionQualityInput) -> Pred
             purchase_model_note=purchase.get("fallback_reason"), spend_model=spend.get("model"),
             forecast_wmape=forecast.model_wmape if forecast else None,
             forecast_baseline_wmape=forecast.baseline_wmape if forecast else None,
-            forecast_baseline=forecast.baseline if forecast else None, data_checks=checks, trustworthy=trustworthy)
+            forecast_baseline=forecast.baseline if forecast else None,
+            forecast_model=forecast.chosen if forecast else None,
+            forecast_interval_coverage=forecast.interval_coverage if forecast else None,
+            forecast_candidates=forecast.candidates if forecast else {},
+            forecast_candidate_coverage=forecast.candidate_coverage if forecast else {},
+            data_checks=checks, trustworthy=trustworthy)
 
     return cached(ctx, "prediction_quality", run.run_id, "", compute, PredictionQualityResult)

@@ -172,7 +172,11 @@ def forecast_card(data: dict[str, Any]) -> list[bk.Block]:
             # Every model the forecast chose between, with its backtest error: the lowest was used.
             pairs.append(("Backtest error (weighted)", " · ".join(
                 f"{name} {format_value(err, 'rate')}" for name, err in sorted(candidates.items(), key=lambda kv: kv[1]))))
-            pairs.append(("80% interval held", format_value(backtest.get("interval_coverage"), "coverage")))
+            coverage = backtest.get("candidate_coverage") or {}
+            pairs.append(("80% interval held", " · ".join(
+                f"{name} {format_value(coverage[name], 'coverage')}"
+                for name, _ in sorted(candidates.items(), key=lambda kv: kv[1]) if name in coverage)
+                if coverage else format_value(backtest.get("interval_coverage"), "coverage")))
         else:
             pairs.append(("Backtest error (weighted)",
                           f"{format_value(backtest.get('model_wmape'), 'rate')} vs {format_value(backtest.get('baseline_wmape'), 'rate')} "
