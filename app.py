@@ -81,6 +81,7 @@ def cmd_sync(args, settings: Settings) -> int:
     """`sync shopify`: orders updated since the last sync (or --since) from the Admin GraphQL API."""
     from datetime import datetime, timezone
 
+    from analytics.cache import Cache
     from shopify.client import ShopifyAPIError, ShopifyConfigError
     from wiring.shopify import sync_shopify
 
@@ -99,7 +100,9 @@ def cmd_sync(args, settings: Settings) -> int:
 
     db = open_database(settings)
     try:
-        summary = sync_shopify(settings, db, since=since, on_page=page_line)
+        # A shared (Redis) cache is told the orders changed; an in-process one dies with this command.
+        summary = sync_shopify(settings, db, since=since, on_page=page_line,
+                               cache=Cache.from_settings(settings) if settings.redis_url else None)
     except (ShopifyConfigError, ShopifyAPIError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

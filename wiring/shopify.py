@@ -9,6 +9,7 @@ from typing import Callable
 
 from starlette.routing import Route
 
+from analytics.cache import Cache
 from settings import Settings
 from shopify.client import ShopifyClient
 from shopify.sync import SyncSummary, sync_orders
@@ -18,18 +19,27 @@ from wiring.orders import fold_imported_orders
 log = logging.getLogger("cib")
 
 
+def orders_arrived(settings: Settings, db, cache: Cache | None, later: bool = False) -> None:
+    """After a sync or webhook stored orders: pseudonyms and the product rollup (later: the rollup
+    only; the next full refresh stores the rest), then cached answers are dropped, so a customer's
+    card shows the new order now rather than when its cache entry expires."""
+    fold_imported_orders(db, settings, later=later)
+    if cache is not None:
+        cache.invalidate_all()
+
+
 def sync_shopify(settings: Settings, db, *, since: datetime | None = None,
-                 on_page: Callable[[int, SyncSummary], None] | None = None, later: bool = False,
+                 on_page: Callable[[int, SyncSummary], None] | None = None, cache: Cache | None = None,
                  client: ShopifyClient | None = None) -> SyncSummary:
-    """One sync of the configured shop, then pseudonyms and the product rollup (later: the rollup
-    only; the scheduled sync's next full refresh stores the rest). Raises ShopifyConfigError when
-    SHOPIFY_SHOP / SHOPIFY_ACCESS_TOKEN are missing and ShopifyAPIError when Shopify refuses."""
+    """One sync of the configured shop, then orders_arrived when anything changed. Raises
+    ShopifyConfigError when SHOPIFY_SHOP / SHOPIFY_ACCESS_TOKEN are missing and ShopifyAPIError
+    when Shopify refuses."""
     own = client is None
     client = client or ShopifyClient(settings)
     try:
         return sync_orders(db, client, settings.shopify_shop, since=since,
                            overlap_seconds=settings.shopify_overlap_seconds, on_page=on_page,
-                           after_load=lambda: fold_imported_orders(db, settings, later=later))
+                           after_load=lambda: orders_arrived(settings, db, cache))
     finally:
         if own:
             client.close()
@@ -39,9 +49,9 @@ class ShopifyIntegration:
     """What `serve` runs for Shopify: POST /shopify/webhook (with SHOPIFY_WEBHOOK_SECRET), the applier
     of stored deliveries, and the sync every SHOPIFY_SYNC_MINUTES (with SHOPIFY_SHOP and the token)."""
 
-    def __init__(self, settings: Settings, db) -> None:
-        self.settings, self.db = settings, db
-        self.applier = WebhookApplier(db, after_load=lambda: fold_imported_orders(db, settings, later=True))
+    def __init__(self, settings: Settings, db, cache: Cache | None = None) -> None:
+        self.settings, self.db, self.cache = settings, db, cache
+        self.applier = WebhookApplier(db, after_load=lambda: orders_arrived(settings, db, cache, later=True))
         self._stop_scheduler: Callable[[], None] | None = None
 
     @staticmethod
@@ -57,8 +67,8 @@ class ShopifyIntegration:
         """The scheduled job: deliveries still pending, then the incremental sync (it reconciles
         whatever a webhook missed). Never raises: the next run tries again."""
         try:
-            apply_pending(self.db)
-            summary = sync_shopify(self.settings, self.db)
+            apply_pending(self.db, self.applier.after_load)
+            summary = sync_shopify(self.settings, self.db, cache=self.cache)
             log.info("Shopify sync: %d fetched, %d inserted, %d updated, %d returns in %.1f s",
                      summary.orders_fetched, summary.inserted, summary.updated, summary.returns, summary.seconds)
         except Exception:  # noqa: BLE001 - the server keeps serving

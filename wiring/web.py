@@ -97,7 +97,7 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
     from wiring.shopify import ShopifyIntegration
 
     if ShopifyIntegration.wanted(settings):
-        shopify = ShopifyIntegration(settings, db)
+        shopify = ShopifyIntegration(settings, db, ctx.cache)
         routes += shopify.routes()
 
     routes += health_routes(settings, db, ctx.cache, gorgias)
