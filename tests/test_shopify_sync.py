@@ -179,6 +179,11 @@ def test_an_order_edited_between_two_syncs_is_updated_not_duplicated(store, fake
         assert cur.fetchone()["order_id"] == order_id                   # the same row, rewritten
         cur.execute("SELECT count(*) AS n FROM orders")
         assert cur.fetchone()["n"] == orders_before
+        # the product rollup (folded by new order ids) was built again: it holds the edited quantities
+        cur.execute("""SELECT p.sku, r.units, r.amount FROM product_order_rollup r JOIN products p USING (product_id)
+                       WHERE r.order_id = %s ORDER BY p.sku""", (order_id,))
+        assert [(r["sku"], r["units"], r["amount"]) for r in cur.fetchall()] == [
+            ("FAB-1", 5, 5 * 12.50 - 1.00), ("FAB-2", 1, 4.00), ("PAT-1", 1, 9.00)]
 
 
 def returned(quantity: int, subtotal: str) -> tuple[int, Decimal, Decimal]:
