@@ -1,7 +1,8 @@
-"""The incremental sync: pages of orders updated since the stored mark (less a small overlap), each
-page mapped to canonical lines and loaded through the importer's staging path with changed orders
-replaced, then the mark moved to the page's newest update. A page is one transaction, so an
-interrupted sync resumes where it stopped; a second sync of unchanged orders writes nothing."""
+"""The incremental sync: pages of orders updated since the stored mark (less a small overlap), mapped
+to canonical lines and loaded a batch of pages at a time through the importer's staging path with
+changed orders replaced, then the mark moved to the batch's newest update. A batch is one
+transaction, so an interrupted sync resumes after the last one stored; a second sync of unchanged
+orders writes nothing."""
 from __future__ import annotations
 
 import logging
@@ -19,6 +20,8 @@ from shopify.mapping import MappingError, canonical_rows, from_graphql
 from sql import query
 
 log = logging.getLogger(__name__)
+
+LOAD_BATCH_ORDERS = 1000   # orders loaded per import transaction (and per move of the mark)
 
 
 class SyncSummary(BaseModel):
@@ -81,27 +84,18 @@ def sync_orders(db, client: ShopifyClient, shop: str, *, since: datetime | None 
         since = mark - timedelta(seconds=overlap_seconds) if mark is not None else None
     since_text = since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
     summary = SyncSummary(shop=shop, since=since_text)
-    for nodes in client.order_pages(since_text):
-        summary.pages += 1
-        rows, newest = [], None
-        for node in nodes:
-            summary.orders_fetched += 1
-            try:
-                order = from_graphql(node)
-                rows += canonical_rows(order)
-            except (MappingError, AttributeError, TypeError, KeyError) as exc:
-                summary.orders_skipped += 1
-                summary.notes.append(f"skipped {_order_name(node)}: {exc}")
-                log.warning("Shopify order skipped: %s", exc)
-                continue
-            if order.updated_at is not None and (newest is None or order.updated_at > newest):
-                newest = order.updated_at
+    batch: list[dict] = []
+    batch_orders, newest = 0, None
+
+    def flush() -> bool:
+        """Load the buffered pages in one import, then move the mark; False when the database refused."""
+        nonlocal batch, batch_orders, newest
         try:
-            loaded, notes = load_orders(db, rows, f"shopify:{shop}")
-        except ImportFailed as exc:  # the database refused the page: report it, keep the mark here
-            summary.notes.append(f"page {summary.pages} not stored: {exc}")
-            log.error("Shopify page %d not stored: %s", summary.pages, exc)
-            break
+            loaded, notes = load_orders(db, batch, f"shopify:{shop}")
+        except ImportFailed as exc:  # the database refused the batch: report it, keep the mark before it
+            summary.notes.append(f"orders up to page {summary.pages} not stored: {exc}")
+            log.error("Shopify orders up to page %d not stored: %s", summary.pages, exc)
+            return False
         summary.notes += notes
         if loaded is not None:
             summary.returns += loaded.new_return_orders
@@ -111,8 +105,38 @@ def sync_orders(db, client: ShopifyClient, shop: str, *, since: datetime | None 
         if newest is not None:
             with db.cursor() as cur:
                 cur.execute(query("shopify.advance_mark"), {"shop": shop, "updated_through": newest})
-        if on_page is not None:
-            on_page(summary.pages, summary)
+        batch, batch_orders, newest = [], 0, None
+        return True
+
+    stored = True
+    try:
+        for nodes in client.order_pages(since_text):
+            summary.pages += 1
+            for node in nodes:
+                summary.orders_fetched += 1
+                try:
+                    order = from_graphql(node)
+                    batch += canonical_rows(order)
+                except (MappingError, AttributeError, TypeError, KeyError) as exc:
+                    summary.orders_skipped += 1
+                    summary.notes.append(f"skipped {_order_name(node)}: {exc}")
+                    log.warning("Shopify order skipped: %s", exc)
+                    continue
+                batch_orders += 1
+                if order.updated_at is not None and (newest is None or order.updated_at > newest):
+                    newest = order.updated_at
+            # Pages are loaded a few at a time: an import has a fixed cost that a page of 100 orders
+            # would pay 10 times over.
+            if batch_orders >= LOAD_BATCH_ORDERS and not (stored := flush()):
+                break
+            if on_page is not None:
+                on_page(summary.pages, summary)
+        if stored and (batch or newest is not None):
+            flush()
+    finally:
+        # Also when Shopify failed half-way: what was stored gets its pseudonyms and rollup.
+        if after_load is not None and (summary.inserted or summary.updated or summary.returns):
+            after_load()
     mark = last_mark(db, shop)
     summary.updated_through = mark.isoformat() if mark else None
     summary.throttled = client.throttle.throttled
@@ -120,8 +144,6 @@ def sync_orders(db, client: ShopifyClient, shop: str, *, since: datetime | None 
     summary.seconds = round(time.perf_counter() - started, 3)
     with db.cursor() as cur:
         cur.execute(query("shopify.finish"), {"shop": shop, "summary": Jsonb(summary.model_dump(mode="json"))})
-    if after_load is not None and (summary.inserted or summary.updated or summary.returns):
-        after_load()
     return summary
 
 

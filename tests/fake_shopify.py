@@ -190,6 +190,11 @@ class FakeShopify:
         with self.lock:
             self.script.extend([(429, {"Retry-After": str(retry_after)})] * times)
 
+    def fail_after(self, good_requests: int, status: int = 500, times: int = 10) -> None:
+        """Answer `good_requests` requests normally, then `status` `times` times."""
+        with self.lock:
+            self.script.extend([(None, {})] * good_requests + [(status, {})] * times)
+
     def drain_bucket(self, to: float = 0.0) -> None:
         """Spend the bucket down, as another app on the same shop would."""
         with self.lock:
@@ -205,11 +210,14 @@ class FakeShopify:
         variables = body.get("variables") or {}
         with self.lock:
             scripted = self.script.popleft() if self.script else None
+            if scripted is not None and scripted[0] is None:  # a scripted pass: answer normally
+                scripted = None
             self.requests.append({"variables": variables, "status": scripted[0] if scripted else 200,
                                   "at": time.monotonic()})
             if scripted is not None:
-                return scripted[0], {"errors": "Exceeded 2 calls per second for api client. Reduce request rates "
-                                               "to resume uninterrupted service."}, scripted[1]
+                message = ("Exceeded 2 calls per second for api client. Reduce request rates to resume "
+                           "uninterrupted service." if scripted[0] == 429 else "Internal Server Error")
+                return scripted[0], {"errors": message}, scripted[1]
             if "orders" not in (body.get("query") or ""):
                 return 200, {"errors": [{"message": "only the orders connection is faked"}]}, {}
             first = int(variables.get("first") or 0)

@@ -263,3 +263,29 @@ def test_the_cli_prints_a_line_per_page_and_a_json_summary(store, fake, monkeypa
     summary = json.loads(out)
     assert summary["orders_fetched"] == 4 and summary["inserted"] == 4 and summary["seconds"] >= 0
     assert app.main(["sync", "shopify", "--since", "yesterday"]) == 2
+
+
+def test_a_sync_cut_off_by_shopify_keeps_what_it_stored_and_the_next_one_resumes(store, fake, monkeypatch):
+    import shopify.sync
+    from shopify.client import ShopifyAPIError
+
+    db, settings = store
+    monkeypatch.setattr(shopify.sync, "LOAD_BATCH_ORDERS", 3)      # a transaction per page of 3
+    nodes = [fake.add_order([line(f"SKU-{n}", 1, "2.00")], customer=ALICE) for n in range(8)]
+    fake.fail_after(2, status=500, times=10)                         # pages 1-2, then Shopify is down
+    with pytest.raises(ShopifyAPIError, match="HTTP 500"):
+        sync_shopify(settings.model_copy(update={"shopify_max_retries": 1}), db)
+    stored = [stored_order(db, gid(node)) is not None for node in nodes]
+    assert stored == [True] * 6 + [False] * 2
+    with db.cursor() as cur:
+        cur.execute("SELECT updated_through, last_synced_at FROM shopify_sync_state")
+        state = cur.fetchone()
+        cur.execute("SELECT count(*) AS n FROM customers WHERE public_id IS NULL")
+        assert cur.fetchone()["n"] == 0                              # what was stored got its pseudonym
+    assert state["last_synced_at"] is None                           # not a finished sync
+    assert state["updated_through"].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") == nodes[5]["updatedAt"]
+    fake.script.clear()
+    fake.requests.clear()
+    summary = sync_shopify(settings, db)
+    assert summary.inserted == 2 and all(stored_order(db, gid(node)) for node in nodes)
+    assert fake.requests[0]["variables"]["query"] is not None        # resumed from the mark, not from scratch
