@@ -4,8 +4,8 @@ returns, a cancellation, a guest order, and a second sync that changes nothing. 
 computed here from the fake's data, not by the mapping code."""
 from __future__ import annotations
 
-import hashlib
 import json
+import time
 from datetime import datetime, timezone
 from decimal import ROUND_FLOOR, Decimal
 
@@ -289,3 +289,44 @@ def test_a_sync_cut_off_by_shopify_keeps_what_it_stored_and_the_next_one_resumes
     summary = sync_shopify(settings, db)
     assert summary.inserted == 2 and all(stored_order(db, gid(node)) for node in nodes)
     assert fake.requests[0]["variables"]["query"] is not None        # resumed from the mark, not from scratch
+
+
+@pytest.mark.parametrize("given, stored", [("my-store", "my-store.myshopify.com"),
+                                           ("My-Store.myshopify.com", "my-store.myshopify.com"),
+                                           ("https://my-store.myshopify.com/", "my-store.myshopify.com")])
+def test_the_shop_setting_is_normalised(given, stored):
+    assert load_settings(shopify_shop=given, _env_file=None).shopify_shop == stored
+
+
+@pytest.mark.parametrize("given", ["my store", "evil.com/x", "-store", "shop_name"])
+def test_a_shop_that_is_not_a_shop_name_stops_start_up_naming_the_variable(given):
+    from settings import SettingsError
+
+    with pytest.raises(SettingsError, match="SHOPIFY_SHOP"):
+        load_settings(shopify_shop=given, _env_file=None)
+
+
+def test_serve_syncs_on_its_schedule_and_readiness_shows_the_sync_age(store, fake):
+    from starlette.testclient import TestClient
+
+    from analytics.cache import Cache
+    from analytics.core import ToolContext
+    from wiring.shopify import ShopifyIntegration
+    from wiring.web import build_web_app
+
+    db, settings = store
+    node = fake.add_order([line("FAB-1", 1, "3.00")], customer=ALICE)
+    ctx = ToolContext(db=db, settings=settings, cache=Cache(None))
+    with TestClient(build_web_app(settings, db, ctx=ctx, background=False)) as client:
+        assert client.get("/health/ready").json()["shopify_sync_age_seconds"] is None   # never synced
+        integration = ShopifyIntegration(settings, db)
+        integration.start()                       # the first scheduled run starts at once
+        try:
+            deadline = time.monotonic() + 30
+            while (age := client.get("/health/ready").json()["shopify_sync_age_seconds"]) is None \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            integration.stop()
+        assert stored_order(db, gid(node)) == expected_sale(node)
+        assert age is not None and 0 <= age < 30

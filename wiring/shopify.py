@@ -23,6 +23,13 @@ def orders_arrived(settings: Settings, db, cache: Cache | None, later: bool = Fa
     """After a sync or webhook stored orders: pseudonyms and the product rollup (later: the rollup
     only; the next full refresh stores the rest), then cached answers are dropped, so a customer's
     card shows the new order now rather than when its cache entry expires."""
+    from analytics.pseudonyms import assign_public_ids
+
+    # Cards read orders live: they can show the new orders as soon as new customers have their ids,
+    # before the rollup fold; the answers that read the rollup are dropped again once it is folded.
+    assign_public_ids(db, settings)
+    if cache is not None:
+        cache.invalidate_all()
     fold_imported_orders(db, settings, later=later)
     if cache is not None:
         cache.invalidate_all()
