@@ -141,18 +141,18 @@ class ShopifyClient:
             return body.get("data") or {}
 
     def _read_cost(self, body: dict) -> float | None:
+        """Update the bucket from `extensions.cost`; returns the query's requested cost when given."""
         cost = (body.get("extensions") or {}).get("cost") or {}
         status = cost.get("throttleStatus") or {}
         try:
             self.throttle.maximum = float(status.get("maximumAvailable", self.throttle.maximum))
             self.throttle.available = float(status.get("currentlyAvailable", self.throttle.available))
             self.throttle.restore_rate = float(status.get("restoreRate", self.throttle.restore_rate))
-            requested = cost.get("actualQueryCost") or cost.get("requestedQueryCost")
-            if requested is not None:
-                self.throttle.last_cost = float(cost.get("requestedQueryCost") or requested)
-                return float(cost.get("requestedQueryCost") or requested)
+            if cost.get("requestedQueryCost") is not None:
+                self.throttle.last_cost = float(cost["requestedQueryCost"])
+                return self.throttle.last_cost
         except (TypeError, ValueError):
-            log.warning("Shopify sent an unreadable throttleStatus; keeping the last one")
+            log.warning("Shopify sent an unreadable query cost; keeping the last one")
         return None
 
     def _retry_or_raise(self, failures: int, what: str, wait: float | None = None) -> int:

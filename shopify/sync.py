@@ -14,7 +14,8 @@ import pandas as pd
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from discovery.importer import ImportFailed, import_frame
+from analytics.router.safety import scrub
+from discovery.importer import ImportFailed, ImportSummary, import_frame
 from shopify.client import ShopifyClient
 from shopify.mapping import MappingError, canonical_rows, from_graphql
 from sql import query
@@ -56,7 +57,7 @@ class SyncSummary(BaseModel):
         return "\n".join(lines)
 
 
-def load_orders(db, orders: list[dict], source: str) -> tuple[object | None, list[str]]:
+def load_orders(db, orders: list[dict], source: str) -> tuple[ImportSummary | None, list[str]]:
     """Canonical lines of already-mapped rows into the store (changed orders replaced); returns the
     ImportSummary (None when there was nothing to load) and notes on rejected rows."""
     if not orders:
@@ -94,7 +95,7 @@ def sync_orders(db, client: ShopifyClient, shop: str, *, since: datetime | None 
             loaded, notes = load_orders(db, batch, f"shopify:{shop}")
         except ImportFailed as exc:  # the database refused the batch: report it, keep the mark before it
             summary.notes.append(f"orders up to page {summary.pages} not stored: {exc}")
-            log.error("Shopify orders up to page %d not stored: %s", summary.pages, exc)
+            log.error("Shopify orders up to page %d not stored: %s", summary.pages, scrub(str(exc)))
             return False
         summary.notes += notes
         if loaded is not None:

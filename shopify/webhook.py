@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from analytics.router.safety import scrub
 from shopify.mapping import (
     Customer, MappingError, canonical_rows, from_rest, numeric_id, rest_refund, rest_refund_lines, return_rows,
 )
@@ -78,7 +79,8 @@ def apply_pending(db, after_load: Callable[[], None] | None = None, limit: int =
                                          f"shopify webhook {row['topic']}")
             except Exception as exc:  # noqa: BLE001 - recorded on the delivery; the others go on
                 failed += 1
-                log.warning("Shopify webhook %s (%s) not applied: %s", row["webhook_id"], row["topic"], exc)
+                # scrub: an importer message may quote a refused value, such as an email
+                log.warning("Shopify webhook %s (%s) not applied: %s", row["webhook_id"], row["topic"], scrub(str(exc)))
                 cur.execute(query("shopify.webhook_failed"), {"webhook_id": row["webhook_id"],
                                                                "error": str(exc)[:500]})
                 continue
@@ -139,11 +141,13 @@ def make_webhook_endpoint(db, secret: str | None, on_stored: Callable[[], None])
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return answer(413, "too_large", error=f"body over {MAX_BODY_BYTES} bytes")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
+        chunks, size = [], 0
+        async for chunk in request.stream():  # a lying or absent Content-Length cannot make us buffer more
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
                 return answer(413, "too_large", error=f"body over {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         if not verify_hmac(secret, body, request.headers.get("x-shopify-hmac-sha256")):
             log.warning("shopify webhook rejected: missing or wrong X-Shopify-Hmac-Sha256")
             return answer(401, "unauthorized", error="missing or wrong X-Shopify-Hmac-Sha256")
