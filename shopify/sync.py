@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from analytics.router.safety import scrub
 from discovery.importer import ImportFailed, ImportSummary, import_frame
+from observability import metrics
 from shopify.client import ShopifyClient
 from shopify.mapping import MappingError, canonical_rows, from_graphql
 from sql import query
@@ -138,6 +139,11 @@ def sync_orders(db, client: ShopifyClient, shop: str, *, since: datetime | None 
         # Also when Shopify failed half-way: what was stored gets its pseudonyms and rollup.
         if after_load is not None and (summary.inserted or summary.updated or summary.returns):
             after_load()
+    for outcome, orders in (("inserted", summary.inserted), ("updated", summary.updated),
+                            ("returns", summary.returns), ("skipped", summary.orders_skipped),
+                            ("unchanged", summary.orders_fetched - summary.orders_skipped - summary.inserted
+                             - summary.updated)):
+        metrics.SHOPIFY_SYNC_ORDERS.labels(outcome).inc(max(orders, 0))
     mark = last_mark(db, shop)
     summary.updated_through = mark.isoformat() if mark else None
     summary.throttled = client.throttle.throttled

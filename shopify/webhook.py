@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from analytics.router.safety import scrub
+from observability import metrics
 from shopify.mapping import (
     Customer, MappingError, canonical_rows, from_rest, numeric_id, rest_refund, rest_refund_lines, return_rows,
 )
@@ -88,6 +89,8 @@ def apply_pending(db, after_load: Callable[[], None] | None = None, limit: int =
             changed = changed or bool(summary and (summary.new_orders or summary.changed_orders))
         if applied:
             cur.execute(query("shopify.webhook_applied"), {"webhook_ids": applied})
+    metrics.SHOPIFY_APPLIED.labels("applied").inc(len(applied))
+    metrics.SHOPIFY_APPLIED.labels("failed").inc(failed)
     if changed and after_load is not None:
         after_load()
     return {"applied": len(applied), "failed": failed}
@@ -133,6 +136,7 @@ def make_webhook_endpoint(db, secret: str | None, on_stored: Callable[[], None])
     """The Starlette endpoint for POST /shopify/webhook."""
 
     def answer(status: int, outcome: str, **body) -> JSONResponse:
+        metrics.SHOPIFY_WEBHOOKS.labels(outcome).inc()
         return JSONResponse({"status": outcome, **body}, status_code=status)
 
     async def webhook(request: Request) -> JSONResponse:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_FLOOR, Decimal
 
 import pytest
+from pydantic import SecretStr
 
 from settings import load_settings
 from sql import Database
@@ -263,6 +264,14 @@ def test_the_cli_prints_a_line_per_page_and_a_json_summary(store, fake, monkeypa
     summary = json.loads(out)
     assert summary["orders_fetched"] == 4 and summary["inserted"] == 4 and summary["seconds"] >= 0
     assert app.main(["sync", "shopify", "--since", "yesterday"]) == 2
+    monkeypatch.setattr(app, "get_settings", lambda: settings.model_copy(update={"shopify_access_token": None}))
+    capsys.readouterr()
+    assert app.main(["sync", "shopify"]) == 2
+    assert "SHOPIFY_ACCESS_TOKEN" in capsys.readouterr().err
+    monkeypatch.setattr(app, "get_settings", lambda: settings.model_copy(update={"shopify_access_token": SecretStr("shpat_not_this_one_42")}))
+    assert app.main(["sync", "shopify"]) == 2
+    err = capsys.readouterr().err
+    assert "refused the access token" in err and "shpat_not_this_one_42" not in err      # the token is never echoed
 
 
 def test_a_sync_cut_off_by_shopify_keeps_what_it_stored_and_the_next_one_resumes(store, fake, monkeypatch):
