@@ -18,10 +18,10 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import random
 import statistics
 import sys
-import os
 import tempfile
 import time
 import uuid
@@ -177,7 +177,7 @@ def main() -> None:
         print(f"\nWebhook to answer: POST /shopify/webhook until lookup_customer shows the order "
               f"({len(seconds)} webhooks, customers scored by the current run)\n")
         print(f"{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}{'mean ms':>10}")
-        p95 = seconds[min(len(seconds) - 1, int(round(0.95 * (len(seconds) - 1))))]
+        p95 = seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))]
         print(f"{statistics.median(seconds) * 1000:>10.0f}{p95 * 1000:>10.0f}{seconds[-1] * 1000:>10.0f}"
               f"{statistics.mean(seconds) * 1000:>10.0f}")
 

@@ -43,8 +43,8 @@ class SyncSummary(BaseModel):
     notes: list[str] = []
 
     def describe(self) -> str:
-        lines = [f"Synced {self.shop} in {self.seconds:.1f} s "
-                 f"({'orders updated since ' + self.since if self.since else 'all orders'})",
+        lines = [(f"Synced {self.shop} in {self.seconds:.1f} s "
+                  f"({'orders updated since ' + self.since if self.since else 'all orders'})"),
                  f"  orders fetched  {self.orders_fetched:>8,}   in {self.pages:,} page(s)",
                  f"  inserted        {self.inserted:>8,}",
                  f"  updated         {self.updated:>8,}",

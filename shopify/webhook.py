@@ -22,7 +22,14 @@ from starlette.responses import JSONResponse
 from analytics.router.safety import scrub
 from observability import metrics
 from shopify.mapping import (
-    Customer, MappingError, canonical_rows, from_rest, numeric_id, rest_refund, rest_refund_lines, return_rows,
+    Customer,
+    MappingError,
+    canonical_rows,
+    from_rest,
+    numeric_id,
+    rest_refund,
+    rest_refund_lines,
+    return_rows,
 )
 from shopify.sync import load_orders
 from sql import query
@@ -30,7 +37,7 @@ from sql import query
 log = logging.getLogger(__name__)
 
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/cancelled")
-TOPICS = ORDER_TOPICS + ("refunds/create",)
+TOPICS = (*ORDER_TOPICS, "refunds/create")
 MAX_BODY_BYTES = 2 << 20      # a large order with hundreds of lines stays well under this
 MAX_ATTEMPTS = 5
 
@@ -171,7 +178,8 @@ def make_webhook_endpoint(db, secret: str | None, on_stored: Callable[[], None])
             inserted = await run_in_threadpool(store_delivery, db, webhook_id, topic,
                                                request.headers.get("x-shopify-shop-domain"), payload)
         except psycopg.DataError as exc:  # e.g. a NUL in a string, which jsonb refuses: its own fault
-            return answer(400, "invalid", error="a value in the body cannot be stored: " + str(exc).splitlines()[0][:200])
+            return answer(400, "invalid",
+                          error="a value in the body cannot be stored: " + str(exc).splitlines()[0][:200])
         except Exception as exc:  # noqa: BLE001 - Shopify delivers again after a non-2xx
             log.error("shopify webhook %s not stored: %s", webhook_id, exc)
             return answer(503, "unavailable", error="could not store the delivery; deliver it again later")

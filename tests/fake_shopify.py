@@ -169,7 +169,8 @@ class FakeShopify:
             "refunds": [{"id": int(r["id"].rsplit("/", 1)[1]), "order_id": int(node["id"].rsplit("/", 1)[1]),
                          "created_at": r["createdAt"],
                          "refund_line_items": [
-                             {"line_item_id": int(item["lineItem"]["id"].rsplit("/", 1)[1]), "quantity": item["quantity"],
+                             {"line_item_id": int(item["lineItem"]["id"].rsplit("/", 1)[1]),
+                              "quantity": item["quantity"],
                               "subtotal": item["subtotalSet"]["shopMoney"]["amount"]}
                              for item in r["refundLineItems"]["nodes"]]}
                         for r in node["refunds"]],

@@ -119,13 +119,13 @@ def test_first_sync_pages_through_every_order_and_stores_them_as_shopify_has_the
     for node in orders:
         expected = expected_sale(node)
         if expected["lines"][0][0] is None:  # no SKU: keyed by title, as the export import does
-            expected["lines"] = [(f"title:Product None", *rest[1:]) for rest in expected["lines"]]
+            expected["lines"] = [("title:Product None", *rest[1:]) for rest in expected["lines"]]
         assert stored_order(db, gid(node)) == expected
     with db.cursor() as cur:
         cur.execute("SELECT store_customer_id, email, phone, name, public_id FROM customers ORDER BY 1")
         customers = cur.fetchall()
         cur.execute("SELECT sku, category FROM products ORDER BY sku")
-        categories = dict((r["sku"], r["category"]) for r in cur.fetchall())
+        categories = {r["sku"]: r["category"] for r in cur.fetchall()}
         cur.execute("SELECT discount_code FROM orders WHERE store_order_id = %s", (gid(orders[0]),))
         code = cur.fetchone()["discount_code"]
     assert [(c["store_customer_id"], c["email"], c["phone"], c["name"]) for c in customers] == [
@@ -254,7 +254,7 @@ def test_a_bad_order_is_skipped_and_named_while_its_neighbours_load(store, fake)
 def test_the_cli_prints_a_line_per_page_and_a_json_summary(store, fake, monkeypatch, capsys):
     import app
 
-    db, settings = store
+    _, settings = store
     for n in range(4):
         fake.add_order([line(f"SKU-{n}", 1, "2.00")], customer=BOB)
     monkeypatch.setattr(app, "get_settings", lambda: settings)
@@ -268,7 +268,8 @@ def test_the_cli_prints_a_line_per_page_and_a_json_summary(store, fake, monkeypa
     capsys.readouterr()
     assert app.main(["sync", "shopify"]) == 2
     assert "SHOPIFY_ACCESS_TOKEN" in capsys.readouterr().err
-    monkeypatch.setattr(app, "get_settings", lambda: settings.model_copy(update={"shopify_access_token": SecretStr("shpat_not_this_one_42")}))
+    refused = settings.model_copy(update={"shopify_access_token": SecretStr("shpat_not_this_one_42")})
+    monkeypatch.setattr(app, "get_settings", lambda: refused)
     assert app.main(["sync", "shopify"]) == 2
     err = capsys.readouterr().err
     assert "refused the access token" in err and "shpat_not_this_one_42" not in err      # the token is never echoed

@@ -70,7 +70,8 @@ def an_order(fake: FakeShopify, quantity: int = 1) -> dict:
 
 def counts(db) -> dict:
     with db.cursor() as cur:
-        cur.execute("SELECT (SELECT count(*) FROM shopify_webhooks) AS webhooks, (SELECT count(*) FROM orders) AS orders,"
+        cur.execute("SELECT (SELECT count(*) FROM shopify_webhooks) AS webhooks,"
+                    " (SELECT count(*) FROM orders) AS orders,"
                     " (SELECT coalesce(sum(deliveries), 0) FROM shopify_webhooks) AS deliveries")
         return cur.fetchone()
 
@@ -89,7 +90,7 @@ def wait_applied(db, webhook_id: str, timeout: float = 20.0) -> dict:
 
 
 def test_a_signed_order_is_stored_applied_once_and_a_redelivery_is_ignored(served):
-    client, db, ctx, _ = served
+    client, db, _, _ = served
     fake = FakeShopify()
     payload = an_order(fake, quantity=2)
     body = json.dumps(payload).encode()
@@ -178,7 +179,8 @@ def test_a_refund_webhook_adds_a_return_for_the_orders_customer(served):
               "refund_line_items": [{"id": 1, "line_item_id": line["id"], "quantity": 1, "subtotal": "78.33",
                                      "line_item": line}]}
     body = json.dumps(refund).encode()
-    assert client.post("/shopify/webhook", content=body, headers=headers(body, "refunds/create", "wh-r")).status_code == 200
+    answer = client.post("/shopify/webhook", content=body, headers=headers(body, "refunds/create", "wh-r"))
+    assert answer.status_code == 200
     assert wait_applied(db, "wh-r")["applied_at"] is not None
     with db.cursor() as cur:
         cur.execute("""SELECT o.total, o.kind, o.ordered_at, c.store_customer_id FROM orders o
