@@ -109,7 +109,7 @@ def cmd_sync(args, settings: Settings) -> int:
     finally:
         db.close()
     print(json.dumps(summary.model_dump(mode="json")) if args.json else summary.describe())
-    return 0
+    return 4 if summary.busy else 0   # as `discover`: 4 = another one in progress, nothing started
 
 
 def cmd_generate(args, settings: Settings) -> int:

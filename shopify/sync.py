@@ -40,9 +40,12 @@ class SyncSummary(BaseModel):
     throttled: int = 0
     waited_seconds: float = 0.0
     seconds: float = 0.0
+    busy: bool = False                    # another sync held the lock: nothing was done
     notes: list[str] = []
 
     def describe(self) -> str:
+        if self.busy:
+            return f"Another sync of {self.shop} is running; nothing done."
         lines = [(f"Synced {self.shop} in {self.seconds:.1f} s "
                   f"({'orders updated since ' + self.since if self.since else 'all orders'})"),
                  f"  orders fetched  {self.orders_fetched:>8,}   in {self.pages:,} page(s)",
@@ -79,7 +82,17 @@ def sync_orders(db, client: ShopifyClient, shop: str, *, since: datetime | None 
                 after_load: Callable[[], None] | None = None) -> SyncSummary:
     """Fetch and store the orders updated since `since` (default: the stored mark less
     `overlap_seconds`, or everything on a first sync). `after_load` runs once when anything was
-    stored (the composition root passes the pseudonym and rollup refresh)."""
+    stored (the composition root passes the pseudonym and rollup refresh). When another sync holds
+    the lock, returns at once with `busy` set."""
+    with db.connection() as conn, conn.transaction():
+        if not conn.execute(query("shopify.try_lock")).fetchone()[0]:
+            return SyncSummary(shop=shop, busy=True)
+        return _sync_locked(db, client, shop, since, overlap_seconds, on_page, after_load)
+
+
+def _sync_locked(db, client: ShopifyClient, shop: str, since: datetime | None, overlap_seconds: int,
+                 on_page: Callable[[int, SyncSummary], None] | None,
+                 after_load: Callable[[], None] | None) -> SyncSummary:
     started = time.perf_counter()
     if since is None:
         mark = last_mark(db, shop)

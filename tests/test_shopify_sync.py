@@ -340,3 +340,15 @@ def test_serve_syncs_on_its_schedule_and_readiness_shows_the_sync_age(store, fak
             integration.stop()
         assert stored_order(db, gid(node)) == expected_sale(node)
         assert age is not None and 0 <= age < 30
+
+
+def test_a_second_sync_while_one_runs_skips_its_turn(store, fake):
+    import psycopg
+
+    db, settings = store
+    fake.add_order([line("FAB-1", 1, "3.00")], customer=ALICE)
+    with psycopg.connect(settings.database_url) as other, other.transaction():
+        other.execute("SELECT pg_advisory_xact_lock(727014)")        # a sync in another instance
+        summary = sync_shopify(settings, db)
+    assert summary.busy and summary.orders_fetched == 0 and fake.requests == []
+    assert sync_shopify(settings, db).inserted == 1                   # once it is done, the next one runs

@@ -76,6 +76,9 @@ class ShopifyIntegration:
         try:
             apply_pending(self.db, self.applier.after_load)
             summary = sync_shopify(self.settings, self.db, cache=self.cache)
+            if summary.busy:
+                log.info("Shopify sync skipped: another instance is syncing")
+                return
             log.info("Shopify sync: %d fetched, %d inserted, %d updated, %d returns in %.1f s",
                      summary.orders_fetched, summary.inserted, summary.updated, summary.returns, summary.seconds)
         except Exception:  # noqa: BLE001 - the server keeps serving

@@ -10,6 +10,11 @@ FROM shopify_sync_state WHERE shop = %(shop)s;
 SELECT shop, updated_through, last_synced_at, extract(epoch FROM now() - last_synced_at) AS age_seconds
 FROM shopify_sync_state ORDER BY last_synced_at DESC NULLS LAST LIMIT 1;
 
+-- name: try_lock
+-- One sync of a database at a time (serve instances each schedule one): the others skip their turn
+-- rather than fetch the same pages again. Held by the sync's own transaction, so a crash releases it.
+SELECT pg_try_advisory_xact_lock(727014) AS locked;
+
 -- name: advance_mark
 -- The mark only moves forward: a --since run over older orders does not pull it back.
 INSERT INTO shopify_sync_state AS s (shop, updated_through)
