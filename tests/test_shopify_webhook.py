@@ -217,3 +217,45 @@ def test_the_customer_card_shows_an_order_that_arrived_after_the_run(served):
     for facts in (one, batch):
         assert (facts.orders, facts.lifetime_value, facts.last_order_on, facts.days_since_last_order) == (
             after.orders, after.lifetime_value, after.last_order_at.date(), 0)
+
+
+def test_a_webhook_and_the_sync_store_the_same_order_the_same_way(served, tmp_path):
+    """REST-shaped webhooks and GraphQL pages go through one mapping: syncing orders a webhook
+    already brought (with discounts, a refund, a cancellation, a guest) changes nothing."""
+    from pydantic import SecretStr
+
+    from wiring.shopify import sync_shopify
+
+    client, db, ctx, _ = served
+    with FakeShopify("shpat_parity") as fake:
+        fake.clock = datetime(2024, 7, 1, tzinfo=timezone.utc)
+        kit = {"sku": "K1", "title": "Deluxe quilt kit", "quantity": 3, "price": "80.00", "discount": "7.50"}
+        pins = {"sku": "N1", "title": "Pins and needles", "quantity": 2, "price": "4.00"}
+        refunded = fake.add_order([kit, pins], customer={"id": 7001, "email": None, "phone": None,
+                                                         "first_name": None, "last_name": None})
+        fake.refund(refunded, [(0, 1, 77.50)])
+        cancelled = fake.add_order([pins], customer=None)
+        fake.cancel(cancelled)
+        for n, node in enumerate((refunded, cancelled)):
+            body = json.dumps(fake.rest_order(node)).encode()
+            client.post("/shopify/webhook", content=body, headers=headers(body, "orders/updated", f"wh-p{n}"))
+            assert wait_applied(db, f"wh-p{n}")["applied_at"] is not None
+        before = counts(db)
+        synced = sync_shopify(ctx.settings.model_copy(update={
+            "shopify_shop": "parity.myshopify.com", "shopify_access_token": SecretStr("shpat_parity"),
+            "shopify_api_url": fake.url}), db)
+    assert synced.orders_fetched == 2
+    assert (synced.inserted, synced.updated, synced.returns) == (0, 0, 0)
+    assert counts(db)["orders"] == before["orders"]
+
+
+def test_an_oversized_body_is_refused_and_an_unused_topic_is_acknowledged_without_storing(served):
+    client, db, _, _ = served
+    before = counts(db)
+    huge = b'{"id": 1, "pad": "' + b"x" * (3 << 20) + b'"}'
+    assert client.post("/shopify/webhook", content=huge,
+                       headers=headers(huge, "orders/create", "wh-huge")).status_code == 413
+    body = json.dumps({"id": 5, "title": "a product"}).encode()
+    answer = client.post("/shopify/webhook", content=body, headers=headers(body, "products/update", "wh-p"))
+    assert answer.status_code == 200 and answer.json()["status"] == "ignored"
+    assert counts(db) == before
