@@ -22,6 +22,8 @@ query Orders($first: Int!, $after: String, $query: String) {
     pageInfo { hasNextPage endCursor }
     nodes {
       id name createdAt updatedAt processedAt cancelledAt currencyCode email discountCode
+      billingAddress { countryCodeV2 }
+      shippingAddress { countryCodeV2 }
       customer { id email phone firstName lastName }
       lineItems(first: 250) {
         nodes {

@@ -62,6 +62,7 @@ class ShopifyOrder:
     cancelled_at: datetime | None
     customer: Customer | None
     discount_code: str | None
+    country: str | None = None   # the billing (else shipping) address's country code: no more of the address
     lines: list[LineItem] = field(default_factory=list)
     refunds: list[Refund] = field(default_factory=list)
 
@@ -115,6 +116,13 @@ def _customer(raw: dict | None, first: str, last: str) -> Customer | None:
     return Customer(numeric_id(raw["id"]), _text(raw.get("email")), _text(raw.get("phone")), name)
 
 
+def _country(billing: dict | None, shipping: dict | None, field_name: str) -> str | None:
+    for address in (billing, shipping):
+        if isinstance(address, dict) and _text(address.get(field_name)):
+            return _text(address.get(field_name))
+    return None
+
+
 def _sku(sku: object, title: str) -> str:
     # As the export import keys products: no SKU (custom items, gift cards) -> by title.
     return _text(sku) or (f"title:{title}" if title else "")
@@ -166,7 +174,9 @@ def from_graphql(node: dict) -> ShopifyOrder:
         updated_at=_time(node["updatedAt"], "updatedAt", order) if node.get("updatedAt") else None,
         cancelled_at=_time(node["cancelledAt"], "cancelledAt", order) if node.get("cancelledAt") else None,
         customer=_customer(node.get("customer"), "firstName", "lastName"),
-        discount_code=_text(node.get("discountCode")), lines=lines, refunds=refunds)
+        discount_code=_text(node.get("discountCode")),
+        country=_country(node.get("billingAddress"), node.get("shippingAddress"), "countryCodeV2"),
+        lines=lines, refunds=refunds)
 
 
 def _rest_line(item: dict, order: str) -> LineItem:
@@ -200,6 +210,7 @@ def from_rest(payload: dict) -> ShopifyOrder:
         cancelled_at=_time(payload["cancelled_at"], "cancelled_at", order) if payload.get("cancelled_at") else None,
         customer=_customer(payload.get("customer"), "first_name", "last_name"),
         discount_code=_text(codes[0].get("code")) if codes and isinstance(codes[0], dict) else None,
+        country=_country(payload.get("billing_address"), payload.get("shipping_address"), "country_code"),
         lines=[_rest_line(item, order) for item in payload.get("line_items") or []],
         refunds=[rest_refund(refund, order) for refund in payload.get("refunds") or []])
 
@@ -212,11 +223,11 @@ def rest_refund_lines(payload: dict, order: str) -> list[LineItem]:
 # --- canonical lines -------------------------------------------------------------------------------
 
 def _row(order_key: str, at: datetime, customer: Customer | None, line: LineItem, quantity: int,
-         unit_price: Decimal, discount: Decimal, discount_code: str | None) -> dict:
+         unit_price: Decimal, discount: Decimal, discount_code: str | None, country: str | None) -> dict:
     return {"order_id": order_key, "ordered_at": at.isoformat(),
             "customer_id": customer.customer_id if customer else "",
             "email": (customer.email or "") if customer else "", "name": (customer.name or "") if customer else "",
-            "phone": (customer.phone or "") if customer else "", "country": "",
+            "phone": (customer.phone or "") if customer else "", "country": country or "",
             "sku": line.sku, "product_title": line.title, "category": line.category or "",
             "quantity": quantity, "unit_price": str(unit_price), "line_discount": str(discount),
             "discount_code": discount_code or ""}
@@ -230,7 +241,8 @@ def _returned_at_value(quantity: int, amount: Decimal) -> tuple[Decimal, Decimal
     return unit, amount - unit * quantity
 
 
-def return_rows(order_key: str, refund: Refund, customer: Customer | None, lines: dict[str, LineItem]) -> list[dict]:
+def return_rows(order_key: str, refund: Refund, customer: Customer | None, lines: dict[str, LineItem],
+                country: str | None = None) -> list[dict]:
     """The return order `{order}-R{refund}` of one refund: refunded quantities at the refunded amount."""
     rows = []
     for item in refund.items:
@@ -242,19 +254,19 @@ def return_rows(order_key: str, refund: Refund, customer: Customer | None, lines
             continue
         unit, rest = _returned_at_value(item.quantity, item.subtotal)
         rows.append(_row(f"{order_key}-R{refund.refund_id}", refund.refunded_at, customer, line, -item.quantity,
-                         unit, rest, None))
+                         unit, rest, None, country))
     return rows
 
 
 def canonical_rows(order: ShopifyOrder) -> list[dict]:
     """Every canonical line one Shopify order stands for: the sale, its refunds, its cancellation."""
     rows = [_row(order.order_id, order.created_at, order.customer, line, line.quantity, line.unit_price,
-                 line.discount, order.discount_code)
+                 line.discount, order.discount_code, order.country)
             for line in order.lines if line.quantity > 0]
     by_id = {line.line_id: line for line in order.lines}
     refunded: dict[str, int] = {}
     for refund in order.refunds:
-        rows += return_rows(order.order_id, refund, order.customer, by_id)
+        rows += return_rows(order.order_id, refund, order.customer, by_id, order.country)
         for item in refund.items:
             refunded[item.line_id] = refunded.get(item.line_id, 0) + item.quantity
     if order.cancelled_at is not None:
@@ -264,5 +276,6 @@ def canonical_rows(order: ShopifyOrder) -> list[dict]:
                 continue
             net_per_unit = (line.unit_price * line.quantity - line.discount) / line.quantity
             unit, rest = _returned_at_value(left, (net_per_unit * left).quantize(CENT))
-            rows.append(_row(f"{order.order_id}-C", order.cancelled_at, order.customer, line, -left, unit, rest, None))
+            rows.append(_row(f"{order.order_id}-C", order.cancelled_at, order.customer, line, -left, unit, rest,
+                             None, order.country))
     return rows

@@ -59,7 +59,7 @@ def store_delivery(db, webhook_id: str, topic: str, shop: str | None, payload: d
 
 
 def delivery_rows(db, topic: str, payload: dict) -> list[dict]:
-    """The canonical lines one delivery stands for."""
+    """The canonical lines one delivery stands for (a refund: of the stored order's customer and country)."""
     if topic in ORDER_TOPICS:
         return canonical_rows(from_rest(payload))
     order_key = numeric_id(payload.get("order_id"))
@@ -71,7 +71,7 @@ def delivery_rows(db, topic: str, payload: dict) -> list[dict]:
     customer = (Customer(stored["store_customer_id"], None, None, None)
                 if stored["store_customer_id"] else None)
     lines = {line.line_id: line for line in rest_refund_lines(payload, order_key)}
-    return return_rows(order_key, rest_refund(payload, order_key), customer, lines)
+    return return_rows(order_key, rest_refund(payload, order_key), customer, lines, stored["country"])
 
 
 def apply_pending(db, after_load: Callable[[], None] | None = None, limit: int = 100) -> dict[str, int]:

@@ -96,7 +96,7 @@ class FakeShopify:
         return self.clock
 
     def add_order(self, lines: list[dict], *, customer: dict | None = None, created_at: datetime | None = None,
-                  discount_code: str | None = None, name: str | None = None) -> dict:
+                  discount_code: str | None = None, name: str | None = None, country: str | None = None) -> dict:
         """lines: dicts of sku, title, product_type, quantity, price, discount (the allocations' sum)."""
         with self.lock:
             order_id = self._id("order")
@@ -105,6 +105,7 @@ class FakeShopify:
                 "id": f"gid://shopify/Order/{order_id}", "name": name or f"#{order_id % 100000}",
                 "createdAt": iso(at), "updatedAt": iso(max(at, self.tick(1))), "processedAt": iso(at),
                 "cancelledAt": None, "currencyCode": "USD", "discountCode": discount_code,
+                "billingAddress": {"countryCodeV2": country} if country else None, "shippingAddress": None,
                 "email": (customer or {}).get("email"),
                 "customer": None if customer is None else {
                     "id": f"gid://shopify/Customer/{customer['id']}", "email": customer.get("email"),
@@ -160,6 +161,8 @@ class FakeShopify:
             "id": int(node["id"].rsplit("/", 1)[1]), "name": node["name"], "email": node["email"],
             "created_at": node["createdAt"], "updated_at": node["updatedAt"], "cancelled_at": node["cancelledAt"],
             "currency": "USD",
+            "billing_address": ({"country_code": node["billingAddress"]["countryCodeV2"]}
+                                if node["billingAddress"] else None),
             "discount_codes": [{"code": node["discountCode"], "amount": "0.00", "type": "fixed_amount"}]
             if node["discountCode"] else [],
             "customer": None if customer is None else {

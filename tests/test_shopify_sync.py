@@ -102,7 +102,7 @@ def table_checksum(db) -> dict:
 def test_first_sync_pages_through_every_order_and_stores_them_as_shopify_has_them(store, fake):
     db, settings = store
     orders = [fake.add_order([line("FAB-1", 2, "12.50", "2.00"), line("PAT-9", 1, "8.00", product_type="Patterns")],
-                             customer=ALICE, discount_code="WELCOME"),
+                             customer=ALICE, discount_code="WELCOME", country="GB"),
               fake.add_order([line("FAB-2", 3, "4.99")], customer=BOB),
               fake.add_order([line("FAB-1", 1, "12.50")], customer=ALICE),
               fake.add_order([line(None, 1, "25.00", product_type="Gift cards")], customer=None),   # guest, no SKU
@@ -126,14 +126,16 @@ def test_first_sync_pages_through_every_order_and_stores_them_as_shopify_has_the
         customers = cur.fetchall()
         cur.execute("SELECT sku, category FROM products ORDER BY sku")
         categories = {r["sku"]: r["category"] for r in cur.fetchall()}
-        cur.execute("SELECT discount_code FROM orders WHERE store_order_id = %s", (gid(orders[0]),))
-        code = cur.fetchone()["discount_code"]
+        cur.execute("SELECT discount_code, country FROM orders WHERE store_order_id = %s", (gid(orders[0]),))
+        code, country = cur.fetchone().values()
+        cur.execute("SELECT country FROM customers WHERE store_customer_id = '7001'")
+        customer_country = cur.fetchone()["country"]
     assert [(c["store_customer_id"], c["email"], c["phone"], c["name"]) for c in customers] == [
         ("7001", "alice@example.com", "+1 555 0100", "Alice Ng"), ("7002", "bob@example.com", None, "Bob Stone")]
     assert all(c["public_id"].startswith("C-") for c in customers)       # pseudonymised after the sync
     assert categories["PAT-9"] == "Patterns" and categories["FAB-1"] == "Fabric"
     assert categories["title:Product None"] == "Gift cards"
-    assert code == "WELCOME"
+    assert code == "WELCOME" and country == customer_country == "GB"   # the country code, no more of the address
     assert stored_order(db, gid(orders[3]))["customer"] is None          # the guest order: no customer
 
 

@@ -232,7 +232,7 @@ def test_a_webhook_and_the_sync_store_the_same_order_the_same_way(served, tmp_pa
         kit = {"sku": "K1", "title": "Deluxe quilt kit", "quantity": 3, "price": "80.00", "discount": "7.50"}
         pins = {"sku": "N1", "title": "Pins and needles", "quantity": 2, "price": "4.00"}
         refunded = fake.add_order([kit, pins], customer={"id": 7001, "email": None, "phone": None,
-                                                         "first_name": None, "last_name": None})
+                                                         "first_name": None, "last_name": None}, country="US")
         fake.refund(refunded, [(0, 1, 77.50)])
         cancelled = fake.add_order([pins], customer=None)
         fake.cancel(cancelled)

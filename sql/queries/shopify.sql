@@ -28,7 +28,7 @@ ON CONFLICT (shop) DO UPDATE SET last_synced_at = now(), last_summary = EXCLUDED
 
 -- name: order_customer
 -- A refunds/create webhook names only its order: the return goes to that order's customer.
-SELECT o.order_id, c.store_customer_id
+SELECT o.order_id, o.country, c.store_customer_id
 FROM orders o LEFT JOIN customers c USING (customer_id)
 WHERE o.store_order_id = %(order_key)s;
 
