@@ -36,20 +36,18 @@ def orders_arrived(settings: Settings, db, cache: Cache | None, later: bool = Fa
 
 
 def sync_shopify(settings: Settings, db, *, since: datetime | None = None,
-                 on_page: Callable[[int, SyncSummary], None] | None = None, cache: Cache | None = None,
-                 client: ShopifyClient | None = None) -> SyncSummary:
+                 on_page: Callable[[int, SyncSummary], None] | None = None,
+                 cache: Cache | None = None) -> SyncSummary:
     """One sync of the configured shop, then orders_arrived when anything changed. Raises
     ShopifyConfigError when SHOPIFY_SHOP / SHOPIFY_ACCESS_TOKEN are missing and ShopifyAPIError
     when Shopify refuses."""
-    own = client is None
-    client = client or ShopifyClient(settings)
+    client = ShopifyClient(settings)
     try:
         return sync_orders(db, client, settings.shopify_shop, since=since,
                            overlap_seconds=settings.shopify_overlap_seconds, on_page=on_page,
                            after_load=lambda: orders_arrived(settings, db, cache))
     finally:
-        if own:
-            client.close()
+        client.close()
 
 
 class ShopifyIntegration:
