@@ -90,7 +90,9 @@ class Settings(BaseSettings):
     shopify_api_url: str | None = Field(
         None, description="Base URL instead of https://{SHOPIFY_SHOP} (tests, proxies)")
     shopify_sync_minutes: int = Field(15, ge=1, le=1440, description="How often `serve` syncs orders")
-    shopify_page_size: int = Field(100, ge=1, le=250, description="Orders per GraphQL page (Shopify allows 250)")
+    shopify_page_size: int = Field(
+        4, ge=1, le=250, description="Orders per GraphQL page, at most what fits Shopify's 1,000-point query cost "
+                                     "with the lines and refunds each order asks for (4)")
     shopify_timeout_seconds: float = Field(30.0, gt=0, description="One Admin API request's timeout")
     shopify_max_retries: int = Field(6, ge=0, le=20, description="Retries of a throttled or failed request")
     shopify_overlap_seconds: int = Field(

@@ -16,8 +16,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Shopify refuses a query whose requested cost exceeds 1,000 points, and the requested cost counts
+# every nested connection at its `first`: 2 + first x (the node's cost); an object costs 1, a scalar 0.
+# So an orders page asks for a few lines and refunds per order, and orders that hold more are
+# completed by the follow-up queries below (ORDER_LINES, ORDER_REFUNDS, REFUND_LINES).
+MAX_QUERY_COST = 1000
+LINES_PER_ORDER = 20
+REFUNDS_PER_ORDER = 3
+LINES_PER_REFUND = 5
+LINE_COST = 7              # node, product, originalUnitPriceSet + shopMoney, a discount allocation (3)
+REFUND_LINE_COST = 4       # node, lineItem, subtotalSet + shopMoney
+ORDER_COST = (4            # node, customer, billingAddress, shippingAddress
+              + 2 + LINES_PER_ORDER * LINE_COST
+              + REFUNDS_PER_ORDER * (1 + 2 + LINES_PER_REFUND * REFUND_LINE_COST))
+LARGEST_PAGE = (MAX_QUERY_COST - 2) // ORDER_COST
+
+_LINE_FIELDS = """
+          id sku quantity title
+          product { productType }
+          originalUnitPriceSet { shopMoney { amount currencyCode } }
+          discountAllocations { allocatedAmountSet { shopMoney { amount } } }"""
+_REFUND_LINE_FIELDS = "lineItem { id } quantity subtotalSet { shopMoney { amount } }"
+
 ORDERS_QUERY = """
-query Orders($first: Int!, $after: String, $query: String) {
+query Orders($first: Int!, $after: String, $query: String, $lines: Int!, $refunds: Int!, $refundLines: Int!) {
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
     pageInfo { hasNextPage endCursor }
     nodes {
@@ -25,28 +47,68 @@ query Orders($first: Int!, $after: String, $query: String) {
       billingAddress { countryCodeV2 }
       shippingAddress { countryCodeV2 }
       customer { id email phone firstName lastName }
-      lineItems(first: 250) {
-        nodes {
-          id sku quantity title
-          variant { id }
-          product { id productType }
-          originalUnitPriceSet { shopMoney { amount currencyCode } }
-          discountAllocations { allocatedAmountSet { shopMoney { amount } } }
+      lineItems(first: $lines) {
+        pageInfo { hasNextPage endCursor }
+        nodes {%s
         }
       }
-      refunds(first: 50) {
+      refunds(first: $refunds) {
         id createdAt
-        refundLineItems(first: 250) {
-          nodes { lineItem { id } quantity subtotalSet { shopMoney { amount } } }
+        refundLineItems(first: $refundLines) {
+          pageInfo { hasNextPage endCursor }
+          nodes { %s }
         }
       }
     }
   }
 }
-"""
-# What one page of ORDERS_QUERY may cost before Shopify has told us (first page): the bucket of a
-# standard shop holds 1,000 points, enough for a first page of 100 orders with their lines.
-FIRST_PAGE_COST = 100.0
+""" % (_LINE_FIELDS, _REFUND_LINE_FIELDS)
+
+ORDER_LINES = """
+query OrderLines($id: ID!, $after: String) {
+  order(id: $id) {
+    lineItems(first: 100, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes {%s
+      }
+    }
+  }
+}
+""" % _LINE_FIELDS
+# 2 + 100 x 7 = 702 points.
+
+ORDER_REFUNDS = """
+query OrderRefunds($id: ID!) {
+  order(id: $id) {
+    refunds(first: 30) {
+      id createdAt
+      refundLineItems(first: %d) {
+        pageInfo { hasNextPage endCursor }
+        nodes { %s }
+      }
+    }
+  }
+}
+""" % (LINES_PER_REFUND, _REFUND_LINE_FIELDS)
+# 1 + 30 x (1 + 2 + 5 x 4) = 691 points. An order refunded more than 30 times keeps its first 30.
+MAX_REFUNDS = 30
+
+REFUND_LINES = """
+query RefundLines($id: ID!, $after: String) {
+  node(id: $id) {
+    ... on Refund {
+      refundLineItems(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { %s }
+      }
+    }
+  }
+}
+""" % _REFUND_LINE_FIELDS
+# 2 + 100 x 4 = 402 points.
+
+# What the first request may cost before Shopify has said: one page at the largest size.
+FIRST_PAGE_COST = float(2 + LARGEST_PAGE * ORDER_COST)
 MAX_RETRY_AFTER = 60.0
 
 
@@ -56,6 +118,10 @@ class ShopifyConfigError(Exception):
 
 class ShopifyAPIError(Exception):
     """Shopify refused or kept failing a request; the message says which and why (never the token)."""
+
+
+class QueryTooCostly(ShopifyAPIError):
+    """MAX_COST_EXCEEDED: the query's requested cost is over Shopify's single-query limit."""
 
 
 @dataclass
@@ -85,7 +151,7 @@ class ShopifyClient:
                  transport: httpx.BaseTransport | None = None) -> None:
         self.url = endpoint(settings)
         self.max_retries = settings.shopify_max_retries
-        self.page_size = settings.shopify_page_size
+        self.page_size = min(settings.shopify_page_size, LARGEST_PAGE)
         self.sleep = sleep
         self.throttle = Throttle()
         self.http = httpx.Client(
@@ -132,11 +198,15 @@ class ShopifyClient:
                 continue
             cost = self._read_cost(body)
             errors = body.get("errors") or []
-            if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors if isinstance(e, dict)):
+            codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
+            if "THROTTLED" in codes:
                 self.throttle.throttled += 1
                 failures = self._retry_or_raise(failures, "THROTTLED",
                                                 self.throttle.seconds_until(cost or self.throttle.last_cost))
                 continue
+            if "MAX_COST_EXCEEDED" in codes:
+                raise QueryTooCostly(f"Shopify refused a query costing {cost or '?'} points (the limit is "
+                                     f"{MAX_QUERY_COST})")
             if errors:
                 messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
                 raise ShopifyAPIError(f"Shopify refused the query: {messages[:300]}")
@@ -167,18 +237,56 @@ class ShopifyClient:
         return failures
 
     def order_pages(self, updated_since: str | None) -> Iterator[list[dict]]:
-        """Pages of Order nodes updated at or after `updated_since` (ISO time; None: all), oldest
-        update first, following the cursor until the last page."""
+        """Pages of complete Order nodes updated at or after `updated_since` (ISO time; None: all),
+        oldest update first, following the cursor until the last page."""
         search = f"updated_at:>='{updated_since}'" if updated_since else None
         after = None
         while True:
-            data = self.execute(ORDERS_QUERY, {"first": self.page_size, "after": after, "query": search})
+            try:
+                data = self.execute(ORDERS_QUERY, {"first": self.page_size, "after": after, "query": search,
+                                                   "lines": LINES_PER_ORDER, "refunds": REFUNDS_PER_ORDER,
+                                                   "refundLines": LINES_PER_REFUND})
+            except QueryTooCostly:
+                if self.page_size == 1:
+                    raise
+                # Shopify counts some field dearer than ORDER_COST supposes: smaller pages, same cursor.
+                self.page_size //= 2
+                log.warning("Shopify: query over the cost limit; %d orders a page from now on", self.page_size)
+                continue
             connection = data.get("orders") or {}
-            yield connection.get("nodes") or [edge["node"] for edge in connection.get("edges") or []]
+            yield [self.complete(node) for node in connection.get("nodes") or []]
             page = connection.get("pageInfo") or {}
             if not page.get("hasNextPage"):
                 return
             after = page.get("endCursor")
+
+    def complete(self, order: dict) -> dict:
+        """The order with every line item, refund and refunded line, fetching what the page left out."""
+        if not isinstance(order, dict) or not order.get("id"):
+            return order  # the mapping names what is wrong with it
+        lines = order.get("lineItems") or {}
+        while (lines.get("pageInfo") or {}).get("hasNextPage"):
+            more = (self.execute(ORDER_LINES, {"id": order["id"], "after": lines["pageInfo"]["endCursor"]})
+                    .get("order") or {}).get("lineItems") or {}
+            lines = {"pageInfo": more.get("pageInfo") or {},
+                     "nodes": (lines.get("nodes") or []) + (more.get("nodes") or [])}
+        order["lineItems"] = lines
+        if len(order.get("refunds") or []) >= REFUNDS_PER_ORDER:
+            refunds = (self.execute(ORDER_REFUNDS, {"id": order["id"]}).get("order") or {}).get("refunds")
+            if refunds is not None:
+                order["refunds"] = refunds
+                if len(refunds) >= MAX_REFUNDS:
+                    log.warning("Shopify order %s has %d refunds or more; the first %d are read",
+                                order.get("name"), MAX_REFUNDS, MAX_REFUNDS)
+        for refund in order.get("refunds") or []:
+            items = refund.get("refundLineItems") or {}
+            while (items.get("pageInfo") or {}).get("hasNextPage"):
+                more = (self.execute(REFUND_LINES, {"id": refund["id"], "after": items["pageInfo"]["endCursor"]})
+                        .get("node") or {}).get("refundLineItems") or {}
+                items = {"pageInfo": more.get("pageInfo") or {},
+                         "nodes": (items.get("nodes") or []) + (more.get("nodes") or [])}
+            refund["refundLineItems"] = items
+        return order
 
 
 def _retry_after(response: httpx.Response) -> float:

@@ -1,10 +1,14 @@
 """A loopback fake of Shopify's Admin GraphQL endpoint for tests and the benchmark.
 
 It answers `POST /admin/api/{version}/graphql.json` with `X-Shopify-Access-Token`, reads the
-`orders` connection's variables (`first`, `after`, `query: "updated_at:>='…'"`), returns orders by
-updatedAt with `pageInfo { hasNextPage endCursor }` and `nodes`, charges a query cost against a
-leaky bucket reported in `extensions.cost.throttleStatus` (and refuses with `THROTTLED` when the
-bucket is too low), and can be scripted to answer HTTP 429 with Retry-After. Orders are kept in
+`orders` connection's variables (`first`, `after`, `query: "updated_at:>='…'"`, and how many lines,
+refunds and refunded lines per order), returns orders by updatedAt with `pageInfo { hasNextPage
+endCursor }` and `nodes` (nested connections cut at their `first`, with their own page info), answers
+the follow-up queries for the rest of an order (by operation name: OrderLines, OrderRefunds,
+RefundLines), computes the requested cost as Shopify does (refusing over 1,000 points with
+`MAX_COST_EXCEEDED`), charges it against a leaky bucket reported in
+`extensions.cost.throttleStatus` (refusing with `THROTTLED` when the bucket is too low), and can be
+scripted to answer HTTP 429 with Retry-After or 5xx. Orders are kept in
 the GraphQL shape; `rest_order` gives the same order as a webhook would post it.
 """
 from __future__ import annotations
@@ -212,35 +216,85 @@ class FakeShopify:
 
     def answer(self, body: dict) -> tuple[int, dict, dict]:
         variables = body.get("variables") or {}
+        text = body.get("query") or ""
         with self.lock:
             scripted = self.script.popleft() if self.script else None
             if scripted is not None and scripted[0] is None:  # a scripted pass: answer normally
                 scripted = None
             self.requests.append({"variables": variables, "status": scripted[0] if scripted else 200,
-                                  "at": time.monotonic()})
+                                  "at": time.monotonic(), "operation": _operation(text)})
             if scripted is not None:
                 message = ("Exceeded 2 calls per second for api client. Reduce request rates to resume "
                            "uninterrupted service." if scripted[0] == 429 else "Internal Server Error")
                 return scripted[0], {"errors": message}, scripted[1]
-            if "orders" not in (body.get("query") or ""):
-                return 200, {"errors": [{"message": "only the orders connection is faked"}]}, {}
-            first = int(variables.get("first") or 0)
-            if not 1 <= first <= 250:
-                return 200, {"errors": [{"message": "first must be between 1 and 250"}]}, {}
-            # A connection of `first` orders with nested connections: Shopify charges per node.
-            requested = 2 + first * 3
+            operation = _operation(text)
+            if operation not in _OPERATIONS:
+                return 200, {"errors": [{"message": f"operation {operation!r} is not faked"}]}, {}
+            requested = _OPERATIONS[operation][0](variables)
+            if requested > MAX_QUERY_COST:
+                return 200, {"errors": [{"message": f"Query cost is {requested}, which exceeds the single query "
+                                                    f"max cost limit ({MAX_QUERY_COST}).",
+                                         "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested,
+                                                        "maxCost": MAX_QUERY_COST}}]}, {}
             self._refill()
             if requested > self.available:
                 self.throttled += 1
                 return 200, {"errors": [{"message": "Throttled", "extensions": {
                     "code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
                     "extensions": {"cost": self._cost(requested, None)}}, {}
-            page, has_next, cursor = self._page(first, variables.get("after"), variables.get("query"))
-            actual = 2 + len(page) * 3
+            data, actual = _OPERATIONS[operation][1](self, variables)
+            if isinstance(data, str):
+                return 200, {"errors": [{"message": data}]}, {}
             self.available -= actual
-            return 200, {"data": {"orders": {"pageInfo": {"hasNextPage": has_next, "endCursor": cursor},
-                                             "nodes": json.loads(json.dumps(page))}},
+            return 200, {"data": json.loads(json.dumps(data)),
                          "extensions": {"cost": self._cost(requested, actual)}}, {}
+
+    # Shopify's requested cost: an object 1, a scalar 0, a connection 2 + first x its node's cost
+    # (LINE_COST per line item, REFUND_LINE_COST per refunded line; an order node with its customer
+    # and addresses 4).
+
+    def _orders(self, variables: dict) -> tuple[dict | str, int]:
+        first = int(variables.get("first") or 0)
+        if not 1 <= first <= 250:
+            return "first must be between 1 and 250", 0
+        page, has_next, cursor = self._page(first, variables.get("after"), variables.get("query"))
+        lines, refunds, refund_lines = (int(variables[k]) for k in ("lines", "refunds", "refundLines"))
+        nodes, actual = [], 2
+        for node in page:
+            view, cost = _truncated(node, lines, refunds, refund_lines)
+            nodes.append(view)
+            actual += cost
+        return {"orders": {"pageInfo": {"hasNextPage": has_next, "endCursor": cursor}, "nodes": nodes}}, actual
+
+    def _order(self, order_gid: str) -> dict | None:
+        return self.orders.get(int(str(order_gid).rsplit("/", 1)[-1] or 0))
+
+    def _order_lines(self, variables: dict) -> tuple[dict | str, int]:
+        node = self._order(variables["id"])
+        if node is None:
+            return {"order": None}, 1
+        start = int(variables.get("after") or 0)
+        items = node["lineItems"]["nodes"]
+        chunk = items[start:start + 100]
+        return {"order": {"lineItems": _connection(chunk, start, len(items))}}, 2 + len(chunk) * LINE_COST
+
+    def _order_refunds(self, variables: dict) -> tuple[dict | str, int]:
+        node = self._order(variables["id"])
+        if node is None:
+            return {"order": None}, 1
+        refunds = [_refund_view(r, 5) for r in node["refunds"][:30]]
+        return {"order": {"refunds": refunds}}, 1 + sum(3 + len(r["refundLineItems"]["nodes"]) * REFUND_LINE_COST
+                                                        for r in refunds)
+
+    def _refund_lines(self, variables: dict) -> tuple[dict | str, int]:
+        refund = next((r for node in self.orders.values() for r in node["refunds"] if r["id"] == variables["id"]),
+                      None)
+        if refund is None:
+            return {"node": None}, 1
+        start = int(variables.get("after") or 0)
+        items = refund["refundLineItems"]["nodes"]
+        chunk = items[start:start + 100]
+        return {"node": {"refundLineItems": _connection(chunk, start, len(items))}}, 2 + len(chunk) * REFUND_LINE_COST
 
     def _cost(self, requested: float, actual: float | None) -> dict:
         return {"requestedQueryCost": requested, "actualQueryCost": actual,
@@ -262,3 +316,49 @@ class FakeShopify:
         cursor = (base64.b64encode(f"{page[-1][1]['updatedAt']}|{page[-1][0]}".encode()).decode()
                   if page else None)
         return [node for _, node in page], len(ordered) > first, cursor
+
+
+MAX_QUERY_COST = 1000
+LINE_COST, REFUND_LINE_COST, ORDER_NODE_COST = 7, 4, 4
+
+
+def _operation(text: str) -> str:
+    match = re.search(r"\b(?:query|mutation)\s+(\w+)", text)
+    return match.group(1) if match else ""
+
+
+def _connection(nodes: list, start: int, total: int) -> dict:
+    end = start + len(nodes)
+    return {"pageInfo": {"hasNextPage": end < total, "endCursor": str(end) if nodes else None}, "nodes": nodes}
+
+
+def _refund_view(refund: dict, refund_lines: int) -> dict:
+    items = refund["refundLineItems"]["nodes"]
+    return {"id": refund["id"], "createdAt": refund["createdAt"],
+            "refundLineItems": _connection(items[:refund_lines], 0, len(items))}
+
+
+def _truncated(node: dict, lines: int, refunds: int, refund_lines: int) -> tuple[dict, int]:
+    """An order as a page shows it: its first `lines` line items and `refunds` refunds (each with its
+    first `refund_lines` lines), with the page info that says there is more; and its actual cost."""
+    view = dict(node)
+    items = node["lineItems"]["nodes"]
+    view["lineItems"] = _connection(items[:lines], 0, len(items))
+    view["refunds"] = [_refund_view(r, refund_lines) for r in node["refunds"][:refunds]]
+    cost = (ORDER_NODE_COST + 2 + len(view["lineItems"]["nodes"]) * LINE_COST
+            + sum(3 + len(r["refundLineItems"]["nodes"]) * REFUND_LINE_COST for r in view["refunds"]))
+    return view, cost
+
+
+def _orders_cost(v: dict) -> int:
+    per_order = (ORDER_NODE_COST + 2 + int(v.get("lines") or 0) * LINE_COST
+                 + int(v.get("refunds") or 0) * (1 + 2 + int(v.get("refundLines") or 0) * REFUND_LINE_COST))
+    return 2 + int(v.get("first") or 0) * per_order
+
+
+_OPERATIONS = {
+    "Orders": (_orders_cost, FakeShopify._orders),
+    "OrderLines": (lambda v: 2 + 100 * LINE_COST, FakeShopify._order_lines),
+    "OrderRefunds": (lambda v: 1 + 30 * (1 + 2 + 5 * REFUND_LINE_COST), FakeShopify._order_refunds),
+    "RefundLines": (lambda v: 2 + 100 * REFUND_LINE_COST, FakeShopify._refund_lines),
+}

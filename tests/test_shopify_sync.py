@@ -230,8 +230,8 @@ def test_throttled_and_429_answers_are_waited_out_and_the_sync_completes(store, 
     db, settings = store
     for n in range(7):
         fake.add_order([line(f"SKU-{n}", 1, "2.00")], customer=ALICE)
-    fake.restore_rate = 20.0                                            # points a second: waits of ~0.5 s
-    fake.drain_bucket(to=0.0)                                           # another app spent the bucket
+    fake.restore_rate = 300.0                                           # points a second: waits under a second
+    fake.drain_bucket(to=400.0)                                         # another app spent most of the bucket
     fake.throttle_429(retry_after=0.2, times=1)
     summary = sync_shopify(settings, db)
     statuses = [r["status"] for r in fake.requests]
@@ -354,3 +354,33 @@ def test_a_second_sync_while_one_runs_skips_its_turn(store, fake):
         summary = sync_shopify(settings, db)
     assert summary.busy and summary.orders_fetched == 0 and fake.requests == []
     assert sync_shopify(settings, db).inserted == 1                   # once it is done, the next one runs
+
+
+def test_an_order_with_more_lines_and_refunds_than_a_page_carries_is_completed(store, fake):
+    db, settings = store
+    many = [line(f"SKU-{n:02d}", 1 + n % 3, f"{2 + n}.00", "0.50" if n % 4 == 0 else 0) for n in range(45)]
+    big = fake.add_order(many, customer=BOB)
+    small = fake.add_order([line("FAB-1", 1, "3.00")], customer=ALICE)
+    refunds = [fake.refund(big, [(n, 1, 1.00)]) for n in range(3)]
+    refunds.append(fake.refund(big, [(n, 1, 2.50) for n in range(10, 17)]))      # 4 refunds, one of 7 lines
+    summary = sync_shopify(settings, db)
+    operations = [r["operation"] for r in fake.requests]
+    assert {"OrderLines", "OrderRefunds", "RefundLines"} <= set(operations)
+    assert summary.inserted == 2 and summary.returns == 4
+    assert stored_order(db, gid(big)) == expected_sale(big)              # all 45 lines
+    assert stored_order(db, gid(small)) == expected_sale(small)
+    last = stored_order(db, f"{gid(big)}-R{refunds[3]['id'].rsplit('/', 1)[1]}")
+    assert len(last["lines"]) == 7 and last["total"] == Decimal("-17.50")
+
+
+def test_pages_shrink_when_shopify_says_a_query_costs_too_much(store, fake, monkeypatch):
+    import shopify.client
+
+    db, settings = store
+    monkeypatch.setattr(shopify.client, "LARGEST_PAGE", 250)            # as if the cost estimate were wrong
+    for n in range(12):
+        fake.add_order([line(f"SKU-{n}", 1, "2.00")], customer=ALICE)
+    summary = sync_shopify(settings.model_copy(update={"shopify_page_size": 10}), db)
+    firsts = [r["variables"]["first"] for r in fake.requests]
+    assert firsts[:3] == [10, 5, 2]                                     # 2,152 and 1,077 points refused; 432 fits
+    assert summary.inserted == 12
