@@ -3,11 +3,11 @@ first sync of N orders, a re-sync of all of them that changes nothing, an increm
 edits and refunds), and webhook-to-answer freshness: the time from POST /shopify/webhook (the serve
 app, in process) until lookup_customer shows the new order for a customer the current run scored.
 
-    python bench/bench_shopify.py [--orders 5000] [--customers 1000] [--page-size 100] [--webhooks 20]
+    python bench/bench_shopify.py [--orders 5000] [--customers 1000] [--page-size 4] [--webhooks 20]
 
-The fake's rate limit is set generous (bucket 20,000 points, 10,000 a second) so the figures are ours,
-not Shopify's: a standard shop restores 100 points a second, about 33 orders a second at our query's
-cost, which the client waits out as measured in tests/test_shopify_sync.py. Needs PostgreSQL at
+The fake's rate limit is set generous (10,000 points restored a second) so the figures are ours, not
+Shopify's: a standard shop restores 100 points a second, about 5 orders a second at the actual cost
+of a small order, which the client waits out (tests/test_shopify_sync.py); docs/SHOPIFY.md. Needs PostgreSQL at
 TEST_ADMIN_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres); the database it
 creates is dropped at the end.
 """
@@ -153,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--page-size", type=int, default=4)
     parser.add_argument("--webhooks", type=int, default=20)
     args = parser.parse_args()
     with FakeShopify(TOKEN, bucket=20_000, restore_rate=10_000) as fake, fresh_database() as (url, db), \
