@@ -58,10 +58,16 @@ def store_delivery(db, webhook_id: str, topic: str, shop: str | None, payload: d
         return cur.fetchone()["inserted"]
 
 
-def delivery_rows(db, topic: str, payload: dict) -> list[dict]:
-    """The canonical lines one delivery stands for (a refund: of the stored order's customer and country)."""
+def delivery_rows(db, topic: str, payload: dict, webhook_id: str = "") -> list[dict]:
+    """The canonical lines one delivery stands for (a refund: of the stored order's customer and
+    country); none when a newer version of the order was applied already."""
     if topic in ORDER_TOPICS:
-        return canonical_rows(from_rest(payload))
+        order = from_rest(payload)
+        if order.updated_at is not None and _superseded(db, order.order_id, order.updated_at, webhook_id):
+            log.info("Shopify webhook %s skipped: a newer version of order %s was applied", webhook_id,
+                     order.order_id)
+            return []
+        return canonical_rows(order)
     order_key = numeric_id(payload.get("order_id"))
     with db.cursor() as cur:
         cur.execute(query("shopify.order_customer"), {"order_key": order_key})
@@ -74,6 +80,13 @@ def delivery_rows(db, topic: str, payload: dict) -> list[dict]:
     return return_rows(order_key, rest_refund(payload, order_key), customer, lines, stored["country"])
 
 
+def _superseded(db, order_id: str, updated_at, webhook_id: str) -> bool:
+    with db.cursor() as cur:
+        cur.execute(query("shopify.newer_version_applied"), {"order_id": order_id, "topics": list(ORDER_TOPICS),
+                                                              "webhook_id": webhook_id, "updated_at": updated_at})
+        return cur.fetchone()["superseded"]
+
+
 def apply_pending(db, after_load: Callable[[], None] | None = None, limit: int = 100) -> dict[str, int]:
     """Apply stored deliveries not applied yet, oldest first, each through the import path on its own
     (one bad delivery is recorded with its error and retried later, up to MAX_ATTEMPTS). Returns
@@ -83,7 +96,7 @@ def apply_pending(db, after_load: Callable[[], None] | None = None, limit: int =
         cur.execute(query("shopify.pending_webhooks"), {"max_attempts": MAX_ATTEMPTS, "limit": limit})
         for row in cur.fetchall():
             try:
-                summary, _ = load_orders(db, delivery_rows(db, row["topic"], row["payload"]),
+                summary, _ = load_orders(db, delivery_rows(db, row["topic"], row["payload"], row["webhook_id"]),
                                          f"shopify webhook {row['topic']}")
             except Exception as exc:  # noqa: BLE001 - recorded on the delivery; the others go on
                 failed += 1

@@ -259,3 +259,21 @@ def test_an_oversized_body_is_refused_and_an_unused_topic_is_acknowledged_withou
     answer = client.post("/shopify/webhook", content=body, headers=headers(body, "products/update", "wh-p"))
     assert answer.status_code == 200 and answer.json()["status"] == "ignored"
     assert counts(db) == before
+
+
+def test_a_late_older_delivery_does_not_put_old_lines_back(served):
+    client, db, _, _ = served
+    fake = FakeShopify()
+    node = fake.add_order([{"sku": "K1", "title": "Deluxe quilt kit", "quantity": 1, "price": "80.00"}],
+                          customer={"id": 7001, "email": None, "phone": None, "first_name": None, "last_name": None},
+                          created_at=datetime(2024, 7, 5, 10, 0, tzinfo=timezone.utc))
+    older = fake.rest_order(node)
+    fake.edit_order(node, set_quantity={0: 4})
+    newer = fake.rest_order(node)
+    for webhook_id, payload in (("wh-newer", newer), ("wh-older", older)):   # Shopify's retry comes late
+        body = json.dumps(payload).encode()
+        client.post("/shopify/webhook", content=body, headers=headers(body, "orders/updated", webhook_id))
+        assert wait_applied(db, webhook_id)["applied_at"] is not None
+    with db.cursor() as cur:
+        cur.execute("SELECT total FROM orders WHERE store_order_id = %s", (str(newer["id"]),))
+        assert cur.fetchone()["total"] == Decimal("320.00")                # 4 x 80.00, not 1 x 80.00

@@ -25,3 +25,5 @@ CREATE TABLE shopify_webhooks (
     last_error   text
 );
 CREATE INDEX shopify_webhooks_pending_idx ON shopify_webhooks (received_at) WHERE applied_at IS NULL;
+-- The applied deliveries of one order, to tell a late (retried) older one from the newest.
+CREATE INDEX shopify_webhooks_order_idx ON shopify_webhooks ((payload ->> 'id'), topic) WHERE applied_at IS NOT NULL;

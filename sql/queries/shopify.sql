@@ -48,6 +48,16 @@ ORDER BY received_at, webhook_id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
+-- name: newer_version_applied
+-- Shopify does not deliver in order, and retries a failed delivery later: an order delivery older
+-- than one already applied for the same order would put old lines back, so it is skipped.
+SELECT EXISTS (
+    SELECT 1 FROM shopify_webhooks
+    WHERE payload ->> 'id' = %(order_id)s AND topic = ANY(%(topics)s) AND applied_at IS NOT NULL
+      AND webhook_id <> %(webhook_id)s
+      AND (payload ->> 'updated_at')::timestamptz > %(updated_at)s
+) AS superseded;
+
 -- name: webhook_applied
 UPDATE shopify_webhooks SET applied_at = now(), attempts = attempts + 1, last_error = NULL
 WHERE webhook_id = ANY(%(webhook_ids)s);
