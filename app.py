@@ -67,6 +67,8 @@ def after_import(settings: Settings) -> None:
     folded into analyze_products' rollup now: the tool only reads it. One line on stderr says so."""
     from discovery.progress import Step
 
+    from wiring.orders import fold_imported_orders
+
     db = open_database(settings)
     try:
         step = Step("Product statistics")
@@ -75,19 +77,39 @@ def after_import(settings: Settings) -> None:
         db.close()
 
 
-def fold_imported_orders(db, settings: Settings, later: bool = False) -> str:
-    """The write side after orders arrive: pseudonymous ids, then the product rollup, its answers for
-    the standard periods and its sums per segment of the current run (later: only the order grains; the
-    caller stores the rest with analytics.product_rollup.store_later_answers). Returns what it did,
-    for a progress line."""
-    from analytics.product_rollup import orders_to_fold, refresh_product_rollup
-    from analytics.pseudonyms import assign_public_ids
+def cmd_sync(args, settings: Settings) -> int:
+    """`sync shopify`: orders updated since the last sync (or --since) from the Admin GraphQL API."""
+    from datetime import datetime, timezone
 
-    assign_public_ids(db, settings)
-    pending = orders_to_fold(db)
-    if not refresh_product_rollup(db, later=later):
-        return "up to date"
-    return f"{pending:,} orders folded" if pending else "regrouped"
+    from analytics.cache import Cache
+    from shopify.client import ShopifyAPIError, ShopifyConfigError
+    from wiring.shopify import sync_shopify
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            print(f"error: --since {args.since!r} is not a date (YYYY-MM-DD or an ISO time)", file=sys.stderr)
+            return 2
+        since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+
+    def page_line(page: int, summary) -> None:
+        print(f"page {page}: {summary.orders_fetched:,} orders fetched, {summary.inserted:,} inserted, "
+              f"{summary.updated:,} updated, {summary.returns:,} returns", file=sys.stderr, flush=True)
+
+    db = open_database(settings)
+    try:
+        # A shared (Redis) cache is told the orders changed; an in-process one dies with this command.
+        summary = sync_shopify(settings, db, since=since, on_page=page_line,
+                               cache=Cache.from_settings(settings) if settings.redis_url else None)
+    except (ShopifyConfigError, ShopifyAPIError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    print(json.dumps(summary.model_dump(mode="json")) if args.json else summary.describe())
+    return 4 if summary.busy else 0   # as `discover`: 4 = another one in progress, nothing started
 
 
 def cmd_generate(args, settings: Settings) -> int:
@@ -117,6 +139,7 @@ def cmd_demo(args, settings: Settings) -> int:
         return 2
     from analytics.product_rollup import store_later_answers
     from discovery.demo import run_alongside
+    from wiring.orders import fold_imported_orders
 
     db = open_database(settings)
     try:
@@ -353,6 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept orders dated from this day on (default: 1990-01-01)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("sync", help="fetch orders from a live store (Shopify) since the last sync")
+    p.add_argument("source", choices=["shopify"])
+    p.add_argument("--since", metavar="DATE", default=None,
+                   help="orders updated since this day or ISO time (default: since the last sync; all on the first)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("generate", help="write a synthetic fabric & quilting store as canonical CSV")
     p.add_argument("--customers", type=int, default=27_000, help="number of customers (default 27,000: ~1.2 M lines)")

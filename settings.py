@@ -112,6 +112,43 @@ class Settings(BaseSettings):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
+    # Shopify (a custom app's Admin API token; `sync shopify`, the scheduled sync and /shopify/webhook)
+    shopify_shop: str | None = Field(
+        None, description="The store: 'my-store' or 'my-store.myshopify.com' (stored as the latter)")
+    shopify_access_token: SecretStr | None = Field(None, description="The custom app's Admin API access token")
+    shopify_api_version: str = Field("2025-10", pattern=r"^\d{4}-\d{2}$|^unstable$",
+                                     description="Admin API version, YYYY-MM")
+    shopify_webhook_secret: SecretStr | None = Field(
+        None, description="The app's client secret: webhooks are refused (401) unless their HMAC matches")
+    shopify_api_url: str | None = Field(
+        None, description="Base URL instead of https://{SHOPIFY_SHOP} (tests, proxies)")
+    shopify_sync_minutes: int = Field(15, ge=1, le=1440, description="How often `serve` syncs orders")
+    shopify_page_size: int = Field(
+        4, ge=1, le=250, description="Orders per GraphQL page, at most what fits Shopify's 1,000-point query cost "
+                                     "with the lines and refunds each order asks for (4)")
+    shopify_timeout_seconds: float = Field(30.0, gt=0, description="One Admin API request's timeout")
+    shopify_max_retries: int = Field(6, ge=0, le=20, description="Retries of a throttled or failed request")
+    shopify_overlap_seconds: int = Field(
+        300, ge=0, description="Each sync asks for orders updated since the last mark minus this much")
+
+    @field_validator("shopify_shop", mode="after")
+    @classmethod
+    def _normalise_shop(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        shop = value.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
+        if not shop.endswith(".myshopify.com"):
+            shop += ".myshopify.com"
+        handle = shop.removesuffix(".myshopify.com")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,59}", handle):
+            raise ValueError(f"{value!r} is not a shop name such as 'my-store' or 'my-store.myshopify.com'")
+        return shop
+
+    @property
+    def shopify_configured(self) -> bool:
+        """Shop and token set: the sync can run."""
+        return self.shopify_shop is not None and self.shopify_access_token is not None
+
     # Model Context Protocol over HTTP (`serve` mounts /mcp only when the token is set)
     mcp_token: SecretStr | None = Field(None, description="Bearer token for /mcp; unset → no MCP over HTTP")
     mcp_requests_per_minute: int = Field(120, ge=1, description="Requests per minute per client address at /mcp; "

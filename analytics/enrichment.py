@@ -133,6 +133,10 @@ def customer_context(ctx: ToolContext, customer_id: int, include_pii: bool = Fal
         with ctx.db.cursor() as cur:
             cur.execute(query("enrichment.order_stats"), {"customer_id": customer_id, "as_of": None})
             stats = cur.fetchone()
+    elif has_profile and run.as_of is not None:
+        with ctx.db.cursor() as cur:
+            cur.execute(query("enrichment.orders_since_run"), {"customer_id": customer_id, "as_of": run.as_of})
+            stats = {**stats, **cur.fetchone()}
     context = context_from_rows(ctx.settings, run, row, stats, recent)
     if include_pii:
         context.pii = CustomerPII(store_customer_id=row["store_customer_id"], name=row["name"],
@@ -150,6 +154,16 @@ def context_from_rows(settings, run: RunInfo | None, row: dict, stats: dict, rec
         first_at, last_at = row["first_order_at"], row["last_order_at"]
         aov = _float(row["avg_order_value"])
         days_since = row["recency_days"]
+        if stats.get("orders_since_run") or stats.get("revenue_since_run"):
+            # Orders arrived since the run (a Shopify sync or webhook, an import): current figures now,
+            # the scores (churn, segments, predictions) with the next run.
+            orders += stats["orders_since_run"]
+            revenue += float(stats["revenue_since_run"])
+            aov = revenue / orders if orders else None
+            if stats.get("last_order_since_run") is not None:
+                last_at = stats["last_order_since_run"]
+                reference = stats["store_latest_order_at"]
+                days_since = (reference - last_at).days if reference else 0
     else:
         orders, revenue = stats["orders"], float(stats["revenue"])
         first_at, last_at = stats["first_order_at"], stats["last_order_at"]

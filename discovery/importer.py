@@ -68,7 +68,9 @@ class ImportSummary(BaseModel):
     customers: int = 0
     products: int = 0
     new_orders: int = 0
-    existing_orders: int = 0               # already in the store: left unchanged
+    existing_orders: int = 0               # already in the store: left unchanged (replaced when changed, in a sync)
+    new_return_orders: int = 0             # of new_orders, those that are returns
+    changed_orders: int = 0                # with replace_changed: stored orders rewritten because the source changed
     new_customers: int = 0
     updated_customers: int = 0
     new_products: int = 0
@@ -500,11 +502,15 @@ def _try(conn, cur, statement: str) -> bool:
         return False
 
 
-def load_prepared(db, prepared: PreparedLines, progress: Progress = no_progress) -> ImportSummary:
+def load_prepared(db, prepared: PreparedLines, progress: Progress = no_progress,
+                  replace_changed: bool = False) -> ImportSummary:
     """Merge customers and products through staging tables, then COPY the new orders and their lines
-    straight into orders and order_lines with ids resolved in NumPy: one transaction."""
+    straight into orders and order_lines with ids resolved in NumPy: one transaction.
+
+    replace_changed (a sync from a live store, where an order can be edited after it was stored):
+    orders already stored are compared with these lines and rewritten in place when they differ."""
     try:
-        summary = _load(db, prepared, progress)
+        summary = _load(db, prepared, progress, replace_changed)
     except psycopg.errors.DataError as exc:  # e.g. an order total beyond numeric(14, 2): nothing committed
         raise ImportFailed(f"{prepared.summary.source}: the database refused a value "
                            f"({str(exc).splitlines()[0]}); nothing was imported") from None
@@ -520,7 +526,7 @@ def count_rows(summary: ImportSummary) -> None:
         metrics.IMPORT_ROWS.labels(row_class).inc(rows)
 
 
-def _load(db, prepared: PreparedLines, progress: Progress) -> ImportSummary:
+def _load(db, prepared: PreparedLines, progress: Progress, replace_changed: bool = False) -> ImportSummary:
     summary = prepared.summary
     total = 100
     orders = prepared.orders
@@ -558,6 +564,9 @@ def _load(db, prepared: PreparedLines, progress: Progress) -> ImportSummary:
             progress(64, total, "order lines")
             lines = _new_lines(prepared.lines, order_ids, product_ids)
             _copy(cur, query("import.copy_order_lines"), _csv_bytes(lines), progress, 64, 34, total)
+        changed = 0
+        if replace_changed and len(existing):
+            changed = _replace_changed(cur, prepared, ~is_new, customer_ids, product_ids)
         if fast:
             cur.execute(query("import.restore_fk_triggers"))
         progress(98, total, "committing")
@@ -566,7 +575,36 @@ def _load(db, prepared: PreparedLines, progress: Progress) -> ImportSummary:
     summary.new_products = int(new_products)
     summary.new_orders = n_new
     summary.existing_orders = summary.orders - n_new
+    summary.changed_orders = changed
+    summary.new_return_orders = int((orders["kind"].to_numpy()[is_new] == "return").sum())
     return summary
+
+
+def _replace_changed(cur, prepared: PreparedLines, stored: np.ndarray, customer_ids: np.ndarray,
+                     product_ids: np.ndarray) -> int:
+    """Stage the already-stored orders as the source has them now, rewrite those that differ (set-based,
+    sql/queries/import.sql), and have the product rollup rebuilt when any did. Returns how many."""
+    orders = prepared.orders[stored].reset_index(drop=True)
+    positions = orders["order_pos"].to_numpy()
+    incoming = _new_orders(orders, np.ones(len(orders), dtype=bool), positions, customer_ids)
+    incoming = incoming.drop(columns=["order_key"]).rename(columns={"order_id": "order_pos"})
+    marks = np.full(len(stored), -1, dtype=np.int64)
+    marks[stored] = np.flatnonzero(stored)  # lines of stored orders keep their order's position
+    lines = _new_lines(prepared.lines, marks, product_ids).rename(columns={"order_id": "order_pos"})
+    cur.execute(query("import.create_incoming"))
+    with cur.copy(query("import.copy_orders_incoming")) as copy:
+        copy.write(_csv_bytes(incoming[["order_pos", "customer_id", "ordered_at", "kind", "discount_code",
+                                        "country", "subtotal", "discount_total", "total"]]))
+    with cur.copy(query("import.copy_lines_incoming")) as copy:
+        copy.write(_csv_bytes(lines))
+    cur.execute(query("import.find_changed_orders"))
+    changed = cur.rowcount
+    if changed > 0:
+        cur.execute(query("import.update_changed_orders"))
+        cur.execute(query("import.delete_changed_lines"))
+        cur.execute(query("import.insert_changed_lines"))
+        cur.execute(query("import.forget_rollup"))
+    return max(changed, 0)
 
 
 def _id_map(cur, statement: str, size: int) -> np.ndarray:
@@ -661,11 +699,12 @@ def import_file(db, path: Path | str, fmt: str = "auto", skip_bad_rows: bool = F
 
 
 def import_frame(db, frame: pd.DataFrame, source_name: str, *, skip_bad_rows: bool = False,
-                 progress: Progress | None = None, allow_dates_from=None, now=None) -> ImportSummary:
+                 progress: Progress | None = None, allow_dates_from=None, now=None,
+                 replace_changed: bool = False) -> ImportSummary:
     """Import canonical order lines already in memory (columns as in the canonical CSV; text or typed).
 
     Row numbers in messages count from 1 in the frame's order. Rejected rows (with `skip_bad_rows`)
-    are counted in the summary but not written anywhere.
+    are counted in the summary but not written anywhere. replace_changed: see load_prepared.
     """
     started = time.perf_counter()
     progress = progress or no_progress
@@ -675,7 +714,7 @@ def import_frame(db, frame: pd.DataFrame, source_name: str, *, skip_bad_rows: bo
     prepared = prepare_lines(mapped, source_name, skip_bad_rows=skip_bad_rows, progress=progress,
                              allow_dates_from=allow_dates_from, now=now)
     progress(40, 100, "loading")
-    summary = load_prepared(db, prepared, progress)
+    summary = load_prepared(db, prepared, progress, replace_changed=replace_changed)
     summary.seconds = round(time.perf_counter() - started, 3)
     progress(100, 100, "done")
     return summary

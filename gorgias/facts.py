@@ -114,7 +114,9 @@ def _context_from_row(settings, run, row: dict):
     stats = {"orders": row["stats_orders"], "revenue": row["stats_revenue"],
              "first_order_at": row["stats_first_order_at"], "last_order_at": row["stats_last_order_at"],
              "discounted_orders": row["discounted_orders"], "last_return_at": row["last_return_at"],
-             "store_latest_order_at": row["store_latest_order_at"]}
+             "store_latest_order_at": row["store_latest_order_at"],
+             "orders_since_run": row["orders_since_run"], "revenue_since_run": row["revenue_since_run"],
+             "last_order_since_run": row["last_order_since_run"]}
     return context_from_rows(settings, run, row, stats, recent=[])
 
 

@@ -59,6 +59,14 @@ CACHE_LOOKUPS = _counter("cib_cache_lookups", "Answer cache lookups by result (h
 IMPORT_ROWS = _counter("cib_import_rows", "Imported file rows by class (sale, return, adjustment, ignored, "
                        "rejected, without_customer) over the imports this process ran", ("class",))
 
+# --- Shopify ----------------------------------------------------------------------------------------
+SHOPIFY_WEBHOOKS = _counter("cib_shopify_webhooks", "Shopify webhook deliveries by outcome (stored, duplicate, "
+                            "ignored, unauthorized, invalid, too_large, unavailable, not_configured)", ("outcome",))
+SHOPIFY_APPLIED = _counter("cib_shopify_webhooks_applied", "Stored Shopify webhook deliveries applied, by outcome "
+                           "(applied, failed: kept with its error and retried)", ("outcome",))
+SHOPIFY_SYNC_ORDERS = _counter("cib_shopify_sync_orders", "Orders the Shopify sync fetched, by outcome (inserted, "
+                               "updated, returns, unchanged, skipped)", ("outcome",))
+
 # --- Gorgias ----------------------------------------------------------------------------------------
 GORGIAS_WEBHOOKS = _counter("cib_gorgias_webhooks", "Gorgias webhook deliveries by outcome (queued, duplicate, "
                             "unauthorized, invalid, too_large, unavailable, not_configured, rate_limited)",

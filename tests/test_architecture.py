@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("analytics", "bot", "discovery", "gorgias", "mcp_server", "observability", "sql", "wiring")
+PACKAGES = ("analytics", "bot", "discovery", "gorgias", "mcp_server", "observability", "shopify", "sql", "wiring")
 
 
 def project_modules() -> dict[str, Path]:
@@ -133,7 +133,7 @@ def test_settings_are_read_only_by_the_composition_root():
     assert readers and readers <= {"app"} | {name for name in graph if name == "wiring" or name.startswith("wiring.")}
 
 
-SURFACES = ("bot", "gorgias", "mcp_server")
+SURFACES = ("bot", "gorgias", "mcp_server", "shopify")
 
 
 def test_surfaces_never_import_each_other_and_nothing_imports_them_but_the_root():

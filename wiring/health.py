@@ -134,7 +134,16 @@ def app_registry(db: Database, gorgias: GorgiasService | None = None) -> Collect
 
 # --- readiness -------------------------------------------------------------------------------------
 
-def check_readiness(db: Database, cache: Cache | None, body: dict, failing: list) -> tuple[int, dict]:
+def shopify_sync_age(db: Database) -> int | None:
+    """Seconds since the last Shopify sync finished (None: never synced)."""
+    with db.cursor(timeout=FIGURES_TIMEOUT) as cur:
+        cur.execute(query("shopify.latest_state"))
+        row = cur.fetchone()
+    return round(row["age_seconds"]) if row and row["age_seconds"] is not None else None
+
+
+def check_readiness(db: Database, cache: Cache | None, body: dict, failing: list,
+                    shopify: bool = False) -> tuple[int, dict]:
     """(status, details for loopback or token holders); fills `body` (what anyone may see) and
     `failing` as it goes, so a caller that stops waiting still has what was found, and
     `body["checking"]` names the component under check."""
@@ -163,6 +172,11 @@ def check_readiness(db: Database, cache: Cache | None, body: dict, failing: list
             details["current_run"], details["latest_run"] = run_status(db)
         except Exception as exc:  # noqa: BLE001 - details are a bonus
             log.warning("readiness: run details not read: %s", exc)
+        if shopify:  # how fresh the orders are: a stale sync is shown, not a reason to take traffic away
+            try:
+                body["shopify_sync_age_seconds"] = shopify_sync_age(db)
+            except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+                log.warning("readiness: Shopify sync state not read: %s", exc)
     body["checking"] = "redis"
     reachable = cache.ping() if cache is not None else None
     if reachable is not None:
@@ -176,6 +190,7 @@ def check_readiness(db: Database, cache: Cache | None, body: dict, failing: list
 def health_routes(settings, db: Database, cache: Cache | None, gorgias: GorgiasService | None) -> list[Route]:
     token = settings.metrics_token
     registry = app_registry(db, gorgias)
+    shopify = settings.shopify_configured
     running = package_version()
 
     async def health(request):
@@ -186,7 +201,7 @@ def health_routes(settings, db: Database, cache: Cache | None, gorgias: GorgiasS
         failing: list[str] = []
         try:
             status, details = await asyncio.wait_for(
-                run_in_threadpool(check_readiness, db, cache, found, failing), READY_WITHIN_SECONDS)
+                run_in_threadpool(check_readiness, db, cache, found, failing, shopify), READY_WITHIN_SECONDS)
         except asyncio.TimeoutError:
             # Copies: the check's thread may still be writing to its dict and list.
             found, failing = dict(found), list(failing)

@@ -1,7 +1,7 @@
 """The one Starlette app `python app.py serve` runs, wired from the composition root's services:
-/health, /health/ready, /metrics, POST /slack/events (HTTP mode), the Gorgias webhook and, with
-MCP_TOKEN, MCP over streamable HTTP at /mcp, with the
-discovery scheduler, the Gorgias worker and Socket Mode started in its lifespan."""
+/health, /health/ready, /metrics, POST /slack/events (HTTP mode), the Gorgias webhook, the Shopify
+webhook and, with MCP_TOKEN, MCP over streamable HTTP at /mcp, with the discovery scheduler, the
+Gorgias worker, the Shopify sync and Socket Mode started in its lifespan."""
 from __future__ import annotations
 
 import contextlib
@@ -102,6 +102,13 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
         gorgias = gorgias_service(services)
         routes += gorgias.routes()
 
+    shopify = None
+    from wiring.shopify import ShopifyIntegration
+
+    if ShopifyIntegration.wanted(settings):
+        shopify = ShopifyIntegration(settings, db, ctx.cache)
+        routes += shopify.routes()
+
     routes += health_routes(settings, db, ctx.cache, gorgias)
     mcp = None
     if settings.mcp_token is not None:
@@ -124,6 +131,9 @@ def build_web_app(settings: Settings, db: Database, *, ctx: ToolContext | None =
             if gorgias is not None:
                 gorgias.start()
                 started.append(gorgias.stop)
+            if shopify is not None:  # the webhook applier, and the scheduled sync unless scheduler=False
+                shopify.start(with_scheduler=scheduler is None or scheduler)
+                started.append(shopify.stop)
             if slack_app is not None and settings.slack_app_token is not None:
                 from bot.app import socket_mode_handler
 

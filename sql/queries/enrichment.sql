@@ -27,6 +27,16 @@ FROM orders
 WHERE customer_id = %(customer_id)s
   AND (%(as_of)s::timestamptz IS NULL OR ordered_at <= %(as_of)s::timestamptz);
 
+-- name: orders_since_run
+-- A profiled customer's orders after the run's %(as_of)s (arrived since: a sync, a webhook, an
+-- import): added to the run's figures so recency, last order and spend are current before the next
+-- run re-scores. The same definitions as order_stats.
+SELECT count(*) FILTER (WHERE kind = 'sale')                              AS orders_since_run,
+       coalesce(sum(total) FILTER (WHERE kind IN ('sale', 'return')), 0) AS revenue_since_run,
+       max(ordered_at) FILTER (WHERE kind = 'sale')                       AS last_order_since_run
+FROM orders
+WHERE customer_id = %(customer_id)s AND ordered_at > %(as_of)s::timestamptz;
+
 -- name: recent_orders
 -- The last few orders with item counts and categories; never addresses or codes. The lines are
 -- read per order (LATERAL) so the order_lines primary key is used, whatever the statistics say.

@@ -203,7 +203,8 @@ SET LOCAL synchronous_commit TO OFF;
 -- The shared enrichment's reads (enrichment.customer + enrichment.order_stats) for a worker's whole
 -- batch in one statement: each customer's store facts, profile in %(run_id)s (NULLs when the run has
 -- not scored them) and order figures. As in analytics/enrichment.py, a profiled customer's order
--- figures count orders up to the run's %(as_of)s; an unprofiled customer's (or with no run) count all.
+-- figures count orders up to the run's %(as_of)s, plus (fresh) those after it; an unprofiled
+-- customer's (or with no run) count all.
 SELECT c.customer_id, c.public_id, c.store_customer_id, c.name, c.email, c.phone, c.country,
        p.run_id, p.orders, p.revenue, p.first_order_at, p.last_order_at, p.avg_order_value,
        p.recency_days, p.tenure_days, p.history, p.memberships, p.dominant_segments,
@@ -212,7 +213,8 @@ SELECT c.customer_id, c.public_id, c.store_customer_id, c.name, c.email, c.phone
        p.predicted_clv_12m, p.value_tier, a.name AS archetype_name,
        s.orders AS stats_orders, s.revenue AS stats_revenue, s.first_order_at AS stats_first_order_at,
        s.last_order_at AS stats_last_order_at, s.discounted_orders, s.last_return_at,
-       latest.store_latest_order_at
+       latest.store_latest_order_at, fresh.orders_since_run, fresh.revenue_since_run,
+       fresh.last_order_since_run
 FROM unnest(%(customer_ids)s::bigint[]) AS wanted(customer_id)
 JOIN customers c ON c.customer_id = wanted.customer_id
 LEFT JOIN customer_profiles p ON p.customer_id = c.customer_id AND p.run_id = %(run_id)s
@@ -228,4 +230,13 @@ CROSS JOIN LATERAL (
     WHERE o.customer_id = c.customer_id
       AND (p.run_id IS NULL OR %(as_of)s::timestamptz IS NULL OR o.ordered_at <= %(as_of)s::timestamptz)
 ) AS s
+-- As enrichment.orders_since_run: a profiled customer's orders after the run, added to its figures.
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE o.kind = 'sale')                              AS orders_since_run,
+           coalesce(sum(o.total) FILTER (WHERE o.kind IN ('sale', 'return')), 0) AS revenue_since_run,
+           max(o.ordered_at) FILTER (WHERE o.kind = 'sale')                       AS last_order_since_run
+    FROM orders o
+    WHERE p.run_id IS NOT NULL AND %(as_of)s::timestamptz IS NOT NULL
+      AND o.customer_id = c.customer_id AND o.ordered_at > %(as_of)s::timestamptz
+) AS fresh
 CROSS JOIN (SELECT max(ordered_at) AS store_latest_order_at FROM orders) AS latest;

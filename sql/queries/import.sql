@@ -132,3 +132,87 @@ SELECT (SELECT count(*) FROM customers)   AS customers,
        (SELECT count(*) FROM products)    AS products,
        (SELECT count(*) FROM orders)      AS orders,
        (SELECT count(*) FROM order_lines) AS order_lines;
+
+-- The rest is for a sync (shopify/): orders the store already has are compared with what the source
+-- says now, and the ones that changed (an edited order) are replaced in place, keeping their ids.
+
+-- name: create_incoming
+CREATE TEMP TABLE import_orders_incoming (
+    order_pos      integer PRIMARY KEY,
+    customer_id    bigint,
+    ordered_at     timestamptz NOT NULL,
+    kind           text NOT NULL,
+    discount_code  text,
+    country        text,
+    subtotal       numeric(14, 2) NOT NULL,
+    discount_total numeric(14, 2) NOT NULL,
+    total          numeric(14, 2) NOT NULL
+) ON COMMIT DROP;
+CREATE TEMP TABLE import_lines_incoming (
+    order_pos   integer NOT NULL,
+    line_no     integer NOT NULL,
+    product_id  bigint,
+    quantity    integer NOT NULL,
+    unit_price  numeric(12, 2) NOT NULL,
+    discount    numeric(12, 2) NOT NULL,
+    kind        text NOT NULL,
+    PRIMARY KEY (order_pos, line_no)
+) ON COMMIT DROP;
+
+-- name: copy_orders_incoming
+COPY import_orders_incoming (order_pos, customer_id, ordered_at, kind, discount_code, country, subtotal,
+                             discount_total, total)
+FROM STDIN (FORMAT csv, HEADER true);
+
+-- name: copy_lines_incoming
+COPY import_lines_incoming (order_pos, line_no, product_id, quantity, unit_price, discount, kind)
+FROM STDIN (FORMAT csv, HEADER true);
+
+-- name: find_changed_orders
+-- The stored orders whose row or lines differ from what the source says now (an edited order).
+-- Unchanged orders are not touched afterwards, so a re-sync writes nothing.
+CREATE TEMP TABLE import_changed ON COMMIT DROP AS
+WITH stored AS (
+    SELECT o.order_id, i.order_pos
+    FROM import_orders_incoming i
+    JOIN import_order_keys k USING (order_pos)
+    JOIN orders o ON o.store_order_id = k.order_key
+)
+SELECT s.order_id, s.order_pos
+FROM stored s
+JOIN orders o USING (order_id)
+JOIN import_orders_incoming i USING (order_pos)
+WHERE (o.customer_id, o.ordered_at, o.kind, o.discount_code, o.country, o.subtotal, o.discount_total, o.total)
+      IS DISTINCT FROM (i.customer_id, i.ordered_at, i.kind, i.discount_code, i.country, i.subtotal,
+                        i.discount_total, i.total)
+   OR EXISTS (SELECT l.line_no, l.product_id, l.quantity, l.unit_price, l.discount, l.kind
+              FROM order_lines l WHERE l.order_id = s.order_id
+              EXCEPT
+              SELECT n.line_no, n.product_id, n.quantity, n.unit_price, n.discount, n.kind
+              FROM import_lines_incoming n WHERE n.order_pos = s.order_pos)
+   OR EXISTS (SELECT n.line_no, n.product_id, n.quantity, n.unit_price, n.discount, n.kind
+              FROM import_lines_incoming n WHERE n.order_pos = s.order_pos
+              EXCEPT
+              SELECT l.line_no, l.product_id, l.quantity, l.unit_price, l.discount, l.kind
+              FROM order_lines l WHERE l.order_id = s.order_id);
+
+-- name: update_changed_orders
+UPDATE orders o
+SET customer_id = i.customer_id, ordered_at = i.ordered_at, kind = i.kind, discount_code = i.discount_code,
+    country = i.country, subtotal = i.subtotal, discount_total = i.discount_total, total = i.total,
+    imported_at = now()
+FROM import_changed c JOIN import_orders_incoming i USING (order_pos)
+WHERE o.order_id = c.order_id;
+
+-- name: delete_changed_lines
+DELETE FROM order_lines l USING import_changed c WHERE l.order_id = c.order_id;
+
+-- name: insert_changed_lines
+INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price, discount, kind)
+SELECT c.order_id, n.line_no, n.product_id, n.quantity, n.unit_price, n.discount, n.kind
+FROM import_changed c JOIN import_lines_incoming n USING (order_pos);
+
+-- name: forget_rollup
+-- Orders changed in place: the product rollup folds new order ids only, so it is built again from
+-- nothing by the next refresh (analytics.product_rollup.fold_orders builds when it has no state).
+DELETE FROM product_rollup_state;
