@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -669,6 +669,10 @@ def run_suite(plan: Plan, database_url: str | None = None) -> tuple[list[dict], 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smaller run (100 webhooks, 40 questions per load)")
+    parser.add_argument("--phases", default=None,
+                        help=f"comma-separated, in order (default all): {','.join(FULL.phases)}")
+    parser.add_argument("--outage", type=float, default=None,
+                        help="seconds PostgreSQL / Redis stay down (default 3)")
     args = parser.parse_args()
     import logging
 
@@ -676,6 +680,13 @@ def main() -> int:
     log_file = Path(tempfile.gettempdir()) / "cib-bench-faults.log"
     logging.basicConfig(level=logging.WARNING, filename=log_file, filemode="w", force=True)
     plan = QUICK if args.quick else FULL
+    if args.phases:
+        unknown = set(args.phases.split(",")) - set(PHASE_TITLES)
+        if unknown:
+            parser.error(f"unknown phase(s) {', '.join(sorted(unknown))}; choose from {', '.join(PHASE_TITLES)}")
+        plan = replace(plan, phases=tuple(args.phases.split(",")))
+    if args.outage is not None:
+        plan = replace(plan, outage_seconds=args.outage)
     started = time.monotonic()
     table, results = run_suite(plan)
     print_table(table, results, plan)
