@@ -7,6 +7,7 @@ Anthropic are the loopback fakes of tests/. Phases, each split over both instanc
 
   load + discovery   Gorgias webhooks and signed Slack questions at once while discovery runs
   PostgreSQL restart the cluster stopped (fast: connections cut) mid-load, started again
+  PostgreSQL crash   the same, stopped immediately (no checkpoint: WAL replayed on start)
   Redis stopped      redis-server stopped mid-load, started again
   Anthropic 500s     every Messages API call answers 500 (the offline router must answer)
   Anthropic timeouts every call hangs past the client's timeout
@@ -83,7 +84,7 @@ class Plan:
     fault_questions: int = 30
     fault_seconds: float = 8.0   # how long a fault phase's load is spread over
     outage_seconds: float = 3.0  # how long PostgreSQL / Redis stay down
-    phases: tuple[str, ...] = ("load", "postgres", "redis", "anthropic_500", "anthropic_timeout")
+    phases: tuple[str, ...] = ("load", "postgres", "postgres_crash", "redis", "anthropic_500", "anthropic_timeout")
     settle_timeout: float = 200.0  # a question left pending is retried by the sweep after its lease
 
 
@@ -92,7 +93,8 @@ QUICK = Plan(customers=600, webhooks=100, questions=40, fault_webhooks=30, fault
 SMALLEST = Plan(customers=300, webhooks=20, questions=10, fault_webhooks=10, fault_questions=4, fault_seconds=3.0,
                 outage_seconds=2.0, phases=("load", "redis"), settle_timeout=60.0)
 
-PHASE_TITLES = {"load": "load + discovery", "postgres": "PostgreSQL restart", "redis": "Redis stopped",
+PHASE_TITLES = {"load": "load + discovery", "postgres": "PostgreSQL restart",
+                "postgres_crash": "PostgreSQL crash", "redis": "Redis stopped",
                 "anthropic_500": "Anthropic 500s", "anthropic_timeout": "Anthropic timeouts"}
 
 
@@ -463,6 +465,8 @@ def faults(rig: Rig) -> dict[str, Fault]:
              "anthropic_timeout": Fault(claude_mode("hang"), claude_mode("ok"), claude=True)}
     if rig.postgres is not None:
         found["postgres"] = Fault(lambda: rig.postgres.stop("fast"), rig.postgres.start)
+        # immediate: the server dies without a checkpoint and replays its WAL on the next start.
+        found["postgres_crash"] = Fault(lambda: rig.postgres.stop("immediate"), rig.postgres.start)
     return found
 
 
