@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -39,15 +40,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
+import httpx
+from pydantic import SecretStr
 
-from bench.bench_gorgias import percentile  # noqa: E402
-from tests.fake_anthropic import FakeAnthropic, end_turn, error, hang, tool_use  # noqa: E402
-from tests.fake_gorgias import FakeGorgias, ticket_payload  # noqa: E402
-from tests.fake_slack import FakeSlack  # noqa: E402
-from tests.test_slack_support import (BOT_TOKEN, SIGNING_SECRET, ServedApp, event_body, free_port,  # noqa: E402
-                                      signed_headers)
+from bench.bench_gorgias import percentile
+from tests.fake_anthropic import FakeAnthropic, end_turn, error, hang, tool_use
+from tests.fake_gorgias import FakeGorgias, ticket_payload
+from tests.fake_slack import FakeSlack
+from tests.test_slack_support import BOT_TOKEN, SIGNING_SECRET, ServedApp, event_body, free_port, signed_headers
 
 # Every setting the suite changes, in one place. The load comes from one address and a few users,
 # so every rate limit is set far above it: the suite measures faults, not limits. Settings the
@@ -120,8 +120,11 @@ class ThrowawayPostgres:
         self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
+        # fsync off only spares the disk: a killed server loses nothing the kernel already has. Commits
+        # stay synchronous, or the crash phase would lose acknowledged commits and count the
+        # redone work as duplicates.
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   "-c full_page_writes=off -c max_connections=200")
         subprocess.run(_as_postgres_user(["pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-o", options,
                                           "-w", "start"]), check=True, capture_output=True)
 
@@ -269,16 +272,18 @@ def build_rig(plan: Plan, database_url: str | None = None, stack=None) -> Rig:
 
     postgres = None
     if database_url is None:
-        postgres = stack.enter_context(_closing(ThrowawayPostgres()))
+        postgres = stack.enter_context(contextlib.closing(ThrowawayPostgres()))
         database_url = postgres.create_database("cib_faults")
-    redis_server = stack.enter_context(_closing(ThrowawayRedis()))
+    redis_server = stack.enter_context(contextlib.closing(ThrowawayRedis()))
     slack = stack.enter_context(FakeSlack())
     gorgias = stack.enter_context(FakeGorgias(GORGIAS_USER, GORGIAS_KEY))
     script = ClaudeScript(hang_seconds=float(SETTINGS_OVERRIDES["anthropic_timeout_seconds"]) * 3)
     claude = stack.enter_context(FakeAnthropic(default=script))
+    data_dir = tempfile.mkdtemp(prefix="cib-faults-data-")
+    stack.callback(shutil.rmtree, data_dir, True)
     settings = load_settings(
         database_url=database_url, redis_url=redis_server.url, redis_key_prefix=f"cibfaults:{uuid.uuid4().hex[:6]}:",
-        data_dir=Path(tempfile.mkdtemp(prefix="cib-faults-data-")), pseudonym_secret="faults-pseudonyms",
+        data_dir=Path(data_dir), pseudonym_secret="faults-pseudonyms",
         anthropic_api_key=SecretStr("faults-anthropic-key"), anthropic_base_url=claude.url,
         slack_bot_token=SecretStr(BOT_TOKEN), slack_signing_secret=SecretStr(SIGNING_SECRET),
         slack_api_url=slack.api_url, gorgias_base_url=gorgias.url, gorgias_username=GORGIAS_USER,
@@ -295,17 +300,6 @@ def build_rig(plan: Plan, database_url: str | None = None, stack=None) -> Rig:
         stack.callback(instance.close)
         rig.instances.append(instance)
     return rig
-
-
-class _closing:
-    def __init__(self, thing) -> None:
-        self.thing = thing
-
-    def __enter__(self):
-        return self.thing
-
-    def __exit__(self, *exc) -> None:
-        self.thing.close()
 
 
 # --- the senders ----------------------------------------------------------------------------------
@@ -545,6 +539,14 @@ def wait_until_answered(rig: Rig, channels: set[str], timeout: float) -> None:
         time.sleep(0.1)
 
 
+async def send_probes(urls: list[str], tickets: list[int], channels: list[str], deadline: float) -> None:
+    """One webhook and one question first sent to each instance."""
+    probe = Sent()
+    async with httpx.AsyncClient(timeout=10) as client:
+        await asyncio.gather(*(deliver_webhook(client, urls, n, t, probe, deadline) for n, t in enumerate(tickets)),
+                             *(ask_question(client, urls, n, c, 900_000 + n, probe) for n, c in enumerate(channels)))
+
+
 def measure_recovery(rig: Rig, lifted_at: float, fault: Fault) -> float | None:
     """Seconds from the fault lifted until both instances are ready and a fresh webhook is noted and
     a fresh question answered through each (by Claude after an Anthropic fault); None if not within
@@ -563,16 +565,7 @@ def measure_recovery(rig: Rig, lifted_at: float, fault: Fault) -> float | None:
                 time.sleep(0.1)
     while time.monotonic() < deadline:
         tickets, channels = rig.tickets(2), rig.channels(2)
-        probe = Sent()
-
-        async def send() -> None:
-            async with httpx.AsyncClient(timeout=10) as client:
-                urls = [i.url for i in rig.instances]
-                await asyncio.gather(*(deliver_webhook(client, urls, n, t, probe, deadline)
-                                       for n, t in enumerate(tickets)),
-                                     *(ask_question(client, urls, n, c, 900_000 + n, probe)
-                                       for n, c in enumerate(channels)))
-        asyncio.run(send())
+        asyncio.run(send_probes([i.url for i in rig.instances], tickets, channels, deadline))
         while time.monotonic() < deadline:
             noted = all(notes_by_ticket(rig.gorgias, set(tickets)).values())
             answers, _, by_claude = answers_by_channel(rig.slack, set(channels))
@@ -627,7 +620,7 @@ def print_table(table: list[dict], results: list[PhaseResult], plan: Plan) -> No
     print(f"{'phase':<20}{'kind':<11}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
           f"{'lost':>6}{'dup':>5}{'done p95 s':>12}{'ack max s':>11}{'recovery s':>12}")
     for row in table:
-        ms = lambda v: f"{v * 1000:.0f}"  # noqa: E731
+        ms = lambda v: f"{v * 1000:.0f}"
         ack = f"{row['ack_max']:.2f}" if row["ack_max"] is not None else "–"
         recovery = "–" if not row["fault"] else ("never" if row["recovery"] is None else f"{row['recovery']:.1f}")
         print(f"{row['phase']:<20}{row['kind']:<11}{row['requests']:>9}{ms(row['p50']):>9}{ms(row['p95']):>9}"
@@ -666,8 +659,6 @@ def failures(table: list[dict], results: list[PhaseResult]) -> list[str]:
 
 def run_suite(plan: Plan, database_url: str | None = None) -> tuple[list[dict], list[PhaseResult]]:
     """Build the rig, run the plan's phases in order, tear everything down; the table rows and results."""
-    import contextlib
-
     with contextlib.ExitStack() as stack:
         rig = build_rig(plan, database_url, stack)
         results = [run_phase(rig, name) for name in plan.phases]
