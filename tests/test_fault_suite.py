@@ -38,3 +38,61 @@ def test_the_suite_fails_on_lost_duplicated_unrecovered_or_slow_acks(changes, ex
     assert failures([_row()], []) == []
     [problem] = failures([_row(**changes)], [])
     assert expected in problem
+
+
+# --- an answer posted just before the database went down is not answered again ---------------------
+
+class _AnswersThenCutsTheDatabase:
+    """Answers, then takes the database away (for `outage` seconds) before the question can be
+    marked answered: the moment between posting the answer and recording it."""
+
+    def __init__(self, proxy, outage: float) -> None:
+        from tests.test_slack_support import ScriptedRouter
+
+        self.inner, self.proxy, self.outage = ScriptedRouter(), proxy, outage
+        self.questions = self.inner.questions
+
+    def answer(self, question, thread_key, user):
+        import threading
+
+        answer = self.inner.answer(question, thread_key, user)
+        self.proxy.down()
+        threading.Timer(self.outage, self.proxy.up).start()
+        return answer
+
+
+def test_a_question_answered_as_the_database_went_down_is_not_answered_again(fresh_database_url, settings):
+    import time
+
+    from bot.answering import retry_due_questions
+    from sql.database import Database
+    from tests.fault_proxy import FaultProxy
+    from tests.test_slack_support import Harness
+
+    proxy = FaultProxy()
+    db = Database(proxy.url_for(fresh_database_url()), max_size=2, wait_timeout=1.0)
+    harness = Harness(settings, db, router=_AnswersThenCutsTheDatabase(proxy, outage=3.0))
+    try:
+        harness.event({"type": "app_mention", "user": "U0ALICE", "text": "<@UBOT> who churns?",
+                       "ts": "1700000600.000100", "channel": "C0GENERAL", "event_ts": "1700000600.000100"})
+        harness.fake.wait_for("chat.update", timeout=15)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with db.cursor(timeout=0.5) as cur:
+                    status = cur.execute("SELECT status FROM slack_questions").fetchone()["status"]
+            except Exception:  # noqa: BLE001 - still down
+                status = None
+            if status == "answered":
+                break
+            time.sleep(0.2)
+        assert status == "answered"
+        with db.cursor() as cur:   # the lease runs out: the sweep must find nothing to answer again
+            cur.execute("UPDATE slack_questions SET next_attempt_at = now() - interval '1 second'")
+        assert retry_due_questions(harness.slack_app) == 0
+        assert len(harness.fake.calls_to("chat.update")) == 1
+    finally:
+        proxy.up() if proxy._listener is None else None
+        harness.close()
+        db.close()
+        proxy.close()
