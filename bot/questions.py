@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 
 import psycopg
 
@@ -43,16 +45,38 @@ def record_question(db, *, channel: str, thread_ts: str, user: str | None, quest
 
 
 def finish_question(db, question_id: int | None, status: str, error: str | None = None) -> None:
+    """Mark the question answered or apologised for. The answer is already in Slack: a question left
+    pending would be answered a second time by the sweep once its lease runs out, so when the
+    database is down the mark is retried in the background for half the lease."""
     if question_id is None:
         return
-    try:
+
+    def mark() -> None:
         with db.cursor(timeout=FAST_TIMEOUT) as cur:
             cur.execute(query("slack.finish_question"),
                         {"question_id": question_id, "status": status, "error": error and error[:2000]})
             if random.random() < 0.01:
                 cur.execute(query("slack.forget_old_questions"))
-    except Exception as exc:  # noqa: BLE001 - the sweep will find it pending and see the lease
-        log.warning("could not mark Slack question %s %s: %s", question_id, status, exc)
+
+    try:
+        mark()
+    except Exception as exc:  # noqa: BLE001 - keep trying, away from the answering thread
+        log.warning("could not mark Slack question %s %s (%s); retrying in the background", question_id, status, exc)
+        threading.Thread(target=_keep_marking, args=(mark, question_id, status), daemon=True,
+                         name=f"slack-question-{question_id}").start()
+
+
+def _keep_marking(mark, question_id: int, status: str) -> None:
+    deadline, delay = time.monotonic() + LEASE_SECONDS / 2, 0.5
+    while time.monotonic() < deadline:
+        time.sleep(delay)
+        try:
+            mark()
+            log.info("Slack question %s marked %s after the database came back", question_id, status)
+            return
+        except Exception:  # noqa: BLE001 - still down
+            delay = min(delay * 2, 5.0)
+    log.error("could not mark Slack question %s %s: the retry sweep may answer it again", question_id, status)
 
 
 def claim_due_questions(db, limit: int = 5) -> list[dict]:

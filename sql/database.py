@@ -20,6 +20,12 @@ T = TypeVar("T")
 # connection: with the database down they answer 503 instead of hanging.
 FAST_TIMEOUT = 0.8
 
+# psycopg_pool retries a lost connection with a doubling delay (1, 2, 4, 8, 16, 32 s …) for
+# `reconnect_timeout` (5 minutes by default), so after a 40 s outage the next attempt could be 30 s
+# away. Giving up after a few seconds drops the slot instead, and the next request for a connection
+# grows the pool afresh: attempts stay at most a couple of seconds apart however long the outage.
+RECONNECT_SECONDS = 5.0
+
 
 class Database:
     """A connection pool plus the URL it came from. Use `connection()` for a pooled connection.
@@ -39,7 +45,7 @@ class Database:
         if statement_timeout > 0:
             kwargs["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=True, timeout=wait_timeout,
-                                   kwargs=kwargs,
+                                   reconnect_timeout=RECONNECT_SECONDS, kwargs=kwargs,
                                    check=ConnectionPool.check_connection, name="cib")
         self.pool.wait(timeout=30)
 

@@ -21,16 +21,19 @@ if TYPE_CHECKING:
 
 
 def claude_client(settings: Settings) -> anthropic.Anthropic | None:
-    """The process's one Anthropic client; None without ANTHROPIC_API_KEY (importing the SDK costs
+    """The process's one Anthropic client, behind the circuit breaker that stops every caller waiting
+    out the timeout while the API is down; None without ANTHROPIC_API_KEY (importing the SDK costs
     seconds, so it is imported only when a key is set)."""
     if settings.anthropic_api_key is None:
         return None
     import anthropic
 
-    return anthropic.Anthropic(api_key=settings.anthropic_api_key.get_secret_value(),
-                               base_url=settings.anthropic_base_url,
-                               timeout=settings.anthropic_timeout_seconds,
-                               max_retries=settings.anthropic_max_retries)
+    from analytics.claude_breaker import ClaudeBreaker
+
+    return ClaudeBreaker(anthropic.Anthropic(api_key=settings.anthropic_api_key.get_secret_value(),
+                                             base_url=settings.anthropic_base_url,
+                                             timeout=settings.anthropic_timeout_seconds,
+                                             max_retries=settings.anthropic_max_retries))
 
 
 @dataclass

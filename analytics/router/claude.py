@@ -10,6 +10,7 @@ from typing import Any
 
 import anthropic
 
+from analytics.claude_breaker import ClaudeCircuitOpen
 from analytics.router import safety
 from analytics.router.answer import ToolCall, Usage
 from analytics.router.prompt import SYSTEM_PROMPT
@@ -54,6 +55,8 @@ def cached_tool_definitions() -> list[dict[str, Any]]:
 
 
 def describe_api_error(exc: Exception) -> str:
+    if isinstance(exc, ClaudeCircuitOpen):
+        return "the Claude API failed repeatedly and is paused"
     if isinstance(exc, anthropic.APITimeoutError):
         return "the Claude API timed out"
     if isinstance(exc, anthropic.APIStatusError):
