@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from analytics.cache import Cache
 from analytics.core import ToolContext
 from analytics.tools.lookup_customer import LookupCustomerInput, lookup_customer
+from analytics.tools.registry import run_tool
 from gorgias.facts import customer_facts, customer_facts_many
 from settings import load_settings
 from sql import Database
@@ -217,6 +218,14 @@ def test_the_customer_card_shows_an_order_that_arrived_after_the_run(served):
     for facts in (one, batch):
         assert (facts.orders, facts.lifetime_value, facts.last_order_on, facts.days_since_last_order) == (
             after.orders, after.lifetime_value, after.last_order_at.date(), 0)
+    # Lists read from the run (the App Home's at-risk panel is one) add the same orders, and say so.
+    listed = run_tool(ctx, "analyze_customers", {"limit": 50})
+    row = next(r for r in listed.rows if r.public_id == public_id)
+    assert (row.orders, row.lifetime_value, row.days_since_last_order) == (after.orders, after.lifetime_value, 0)
+    assert row.churn_probability == before.churn_probability
+    assert "1 of them ordered since the run" in listed.summary and public_id in listed.summary
+    others = [r for r in listed.rows if r.public_id != public_id]
+    assert others and all(r.public_id not in listed.summary for r in others)
 
 
 def test_a_webhook_and_the_sync_store_the_same_order_the_same_way(served, tmp_path):

@@ -12,6 +12,7 @@ from analytics.core import (
     PERIOD_HELP,
     SEGMENT_HELP,
     RiskLevel,
+    RunInfo,
     ToolContext,
     ToolError,
     ToolInput,
@@ -221,6 +222,8 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
                 or params.risk_level:
             thin = thin_data_note(ctx, run)
             summary += f" {thin}" if thin else ""
+        since = _add_orders_since_the_run(ctx, run, rows)
+        summary += f" {since}" if since else ""
         return AnalyzeCustomersResult(
             tool="analyze_customers", summary=summary, sort_by=params.sort_by, filters=filters, totals=totals,
             rows=rows, offset=params.offset, has_more=params.offset + len(rows) < totals.customers)
@@ -228,6 +231,31 @@ def analyze_customers(ctx: ToolContext, params: AnalyzeCustomersInput) -> Analyz
     # What customers bought changes with every import, not only with a run: the key says how current.
     key = params.model_dump_json() + (f"|{bought.item.product_ids}|{bought.period.bounds()}" if bought else "")
     return cached(ctx, "analyze_customers", run.run_id, key, compute, AnalyzeCustomersResult)
+
+
+def _add_orders_since_the_run(ctx: ToolContext, run: RunInfo, rows: list[CustomerRow]) -> str | None:
+    """Rows are the run's figures; a listed customer who ordered since (a Shopify sync or webhook, an
+    import) gets those orders added to their orders, value and recency, as their card does, and the
+    answer says so: their scores and stage change with the next run. None when nobody did."""
+    if not rows:
+        return None
+    with read_cursor(ctx) as cur:
+        cur.execute(query("customers.orders_since_run"),
+                    {"public_ids": [row.public_id for row in rows], "as_of": run.as_of})
+        since = {r["public_id"]: r for r in cur.fetchall()}
+    moved = [row for row in rows if row.public_id in since]
+    for row in moved:
+        new = since[row.public_id]
+        row.orders += new["orders_since_run"]
+        row.lifetime_value = round(row.lifetime_value + float(new["revenue_since_run"]), 2)
+        row.average_order_value = round(row.lifetime_value / row.orders, 2) if row.orders else None
+        if new["last_order_since_run"] is not None:
+            row.days_since_last_order = (new["store_latest_order_at"] - new["last_order_since_run"]).days
+    if not moved:
+        return None
+    shown = ", ".join(row.public_id for row in moved[:5]) + (" …" if len(moved) > 5 else "")
+    return (f"{len(moved)} of them ordered since the run of {run.as_of:%Y-%m-%d} ({shown}): their orders, value "
+            "and days since last order include those orders; churn risk and stage are re-scored at the next run.")
 
 
 # A CSV for a Slack thread, not a data dump: beyond this many rows the store owner's own

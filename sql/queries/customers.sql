@@ -61,3 +61,17 @@ FROM kept k
 JOIN customers c ON c.customer_id = k.customer_id
 LEFT JOIN archetypes a ON a.run_id = %(run_id)s AND a.archetype_id = k.archetype_id
 ORDER BY k.sort_key DESC NULLS LAST, k.revenue DESC, k.customer_id;
+
+-- name: orders_since_run
+-- The listed customers' orders after the run's %(as_of)s (arrived since: a sync, a webhook, an
+-- import), so a list read from the run shows current orders, spend and recency before the next run
+-- re-scores: the same definitions as enrichment.orders_since_run, and recency measured from the
+-- store's latest order as the card measures it.
+SELECT c.public_id, count(*) FILTER (WHERE o.kind = 'sale')                  AS orders_since_run,
+       coalesce(sum(o.total) FILTER (WHERE o.kind IN ('sale', 'return')), 0) AS revenue_since_run,
+       max(o.ordered_at) FILTER (WHERE o.kind = 'sale')                       AS last_order_since_run,
+       (SELECT max(ordered_at) FROM orders)                                   AS store_latest_order_at
+FROM customers c
+JOIN orders o ON o.customer_id = c.customer_id
+WHERE c.public_id = ANY (%(public_ids)s::text[]) AND o.ordered_at > %(as_of)s::timestamptz
+GROUP BY c.public_id;
