@@ -32,7 +32,7 @@ def test_the_card_reports_what_the_run_measured(ctx):
     assert sum(b.customers for b in result.calibration) == backtest["test_customers"]
     assert result.forecast_wmape is not None and result.forecast_baseline_wmape is not None
     # Every forecast candidate with its backtest error and interval coverage; the chosen one named.
-    assert set(result.forecast_candidate_coverage) == set(result.forecast_candidates) and result.forecast_model
+    assert set(result.forecast_candidate_coverage) == set(result.forecast_candidate_wmape) and result.forecast_model
     assert result.forecast_interval_coverage is not None and "80% interval held" in result.summary
     checks = {c.check: c for c in result.data_checks}
     assert checks["buyers (at least 500)"].enough and result.trustworthy

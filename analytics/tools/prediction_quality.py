@@ -46,7 +46,7 @@ class PredictionQualityResult(ToolResult):
     forecast_baseline: str | None = None
     forecast_model: str | None = None                  # the candidate the revenue backtest chose
     forecast_interval_coverage: float | None = None    # its 80 % interval's share of held-out weeks
-    forecast_candidates: dict[str, float] = {}         # every candidate's backtest error
+    forecast_candidate_wmape: dict[str, float] = {}    # every candidate's backtest error
     forecast_candidate_coverage: dict[str, float] = {}  # and its interval coverage
     data_checks: list[DataCheck]
     trustworthy: bool
@@ -121,9 +121,9 @@ def prediction_quality(ctx: ToolContext, params: PredictionQualityInput) -> Pred
             forecast_wmape=forecast.model_wmape if forecast else None,
             forecast_baseline_wmape=forecast.baseline_wmape if forecast else None,
             forecast_baseline=forecast.baseline if forecast else None,
-            forecast_model=forecast.chosen if forecast else None,
+            forecast_model=CANDIDATES.get(forecast.chosen, forecast.chosen) if forecast else None,
             forecast_interval_coverage=forecast.interval_coverage if forecast else None,
-            forecast_candidates=forecast.candidates if forecast else {},
+            forecast_candidate_wmape=forecast.candidates if forecast else {},
             forecast_candidate_coverage=forecast.candidate_coverage if forecast else {},
             data_checks=checks, trustworthy=trustworthy)
 

@@ -80,7 +80,9 @@ def _render_mapping(data: dict[str, Any], out: list[bk.Block], skip: set[str]) -
                 pairs.append((humanize(key), ", ".join(f"{k}: {format_value(v)}" for k, v in value.items())))
             else:
                 prefix = "" if key in _UNPREFIXED else humanize(key) + ": "
-                pairs.extend((prefix + (humanize(k) if not prefix else str(k)), format_value(v, k))
+                # Under a prefix the entries are named by their keys (candidates, signals): the
+                # field's own name says what kind of figure they are (a rate, a coverage, money).
+                pairs.extend((prefix + (humanize(k) if not prefix else str(k)), format_value(v, k if not prefix else key))
                              for k, v in value.items()
                              if v is not None and k not in _NOISE and not is_personal_field(k))
         elif isinstance(value, dict) and key == "filters":
