@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 
 from analytics.alerts import Alert, find_alerts
 from analytics.core import ToolContext
+from bot.subscriptions import subscriptions
 from bot.views.alerts import alert_blocks
 from observability import metrics
 from sql import query
@@ -53,8 +54,11 @@ def record_alerts(ctx: ToolContext, alerts: list[Alert], now: datetime) -> list[
 
 def post_due_alerts(client: WebClient, ctx: ToolContext, now: datetime | None = None) -> dict[str, list[str]]:
     """Find and record alerts, then post the held ones each channel may have now; returns the alert
-    keys posted, by channel."""
+    keys posted, by channel. With no channel subscribed nothing is looked for: an alert found now
+    would reach no one, and a channel that subscribes later gets what the data shows then."""
     now = now or datetime.now(timezone.utc)
+    if not subscriptions(ctx.db):
+        return {}
     new = record_alerts(ctx, find_alerts(ctx, now), now)
     if new:
         log.info("new alerts: %s", [a.key for a in new])

@@ -223,6 +223,21 @@ def test_unsubscribing_stops_held_and_new_alerts(store):
         assert {c.args["channel"] for c in fake.calls_to("chat.postMessage")} == {"C0KEEP"}
 
 
+def test_nothing_is_looked_for_until_a_channel_subscribes(store):
+    """No subscribed channel: the hourly check finds and records nothing (it would reach no one); a
+    channel subscribing later gets what the data shows then."""
+    ctx = _ctx(store)
+    _reset(ctx.db)
+    with FakeSlack() as fake:
+        assert post_due_alerts(_slack(ctx, fake), ctx, NOON) == {}
+        with ctx.db.cursor() as cur:
+            assert cur.execute("SELECT count(*) AS n FROM alerts").fetchone()["n"] == 0
+        _reset(ctx.db, "C0LATE")
+        posted = post_due_alerts(_slack(ctx, fake), ctx, NOON)
+        assert set(posted) == {"C0LATE"} and posted["C0LATE"]   # the synthetic data is stale at least
+        assert {c.args["channel"] for c in fake.calls_to("chat.postMessage")} == {"C0LATE"}
+
+
 def test_two_instances_post_each_alert_once_per_channel(store):
     _reset(store.ctx.db, "C0ONE", "C0TWO")
     instances = [ToolContext(db=Database(store.url, migrate=False), settings=store.ctx.settings) for _ in range(2)]
