@@ -1,7 +1,7 @@
 """Load and faults, one command: `python bench/bench_faults.py [--quick]`.
 
-Two instances of the real web app (`wiring.web.build_web_app`, uvicorn on loopback ports, each with
-its own pool, cache, Bolt app and Gorgias workers) share one throw-away PostgreSQL cluster (initdb
+Two `python app.py serve` processes (loopback ports, each with its own pool, cache, Bolt app and
+Gorgias workers, as an operator runs them) share one throw-away PostgreSQL cluster (initdb
 into a temp dir, its own port) and one throw-away redis-server (its own port); Slack, Gorgias and
 Anthropic are the loopback fakes of tests/. Phases, each split over both instances:
 
@@ -47,7 +47,7 @@ from bench.bench_gorgias import percentile
 from tests.fake_anthropic import FakeAnthropic, end_turn, error, hang, tool_use
 from tests.fake_gorgias import FakeGorgias, ticket_payload
 from tests.fake_slack import FakeSlack
-from tests.test_slack_support import BOT_TOKEN, SIGNING_SECRET, ServedApp, event_body, free_port, signed_headers
+from tests.test_slack_support import BOT_TOKEN, SIGNING_SECRET, event_body, free_port, signed_headers
 
 # Every setting the suite changes, in one place. The load comes from one address and a few users,
 # so every rate limit is set far above it: the suite measures faults, not limits. Settings the
@@ -220,23 +220,60 @@ def load_store(db, settings, customers: int) -> None:
         raise RuntimeError(f"discovery did not publish the first run: {summary.error}")
 
 
+def settings_env(settings) -> dict[str, str]:
+    """The environment that gives `python app.py serve` exactly these settings."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list):
+            value = ",".join(value)
+        env[name.upper()] = str(value)
+    return env
+
+
 class Instance:
-    """One `serve` process's worth of app: its own services and web app, served on a loopback port."""
+    """One `python app.py serve` process on a loopback port, as an operator runs it: its own pool,
+    cache, Bolt app, Gorgias workers and interpreter (the senders and the fakes stay in this process,
+    so the instances' acks do not wait on them for the GIL). Its log: `log_dir/instance-NAME.log`."""
 
-    def __init__(self, name: str, settings) -> None:
-        from wiring import build_services
-        from wiring.web import build_web_app
+    def __init__(self, name: str, settings, log_dir: Path) -> None:
+        from settings import Settings
 
-        self.name = name
-        self.services = build_services(settings)
-        # The suite runs discovery itself (mid-load, on instance A), not on the cron schedule.
-        app = build_web_app(settings, self.services.db, services=self.services, scheduler=False)
-        self.served = ServedApp(app).__enter__()
-        self.url = self.served.url
+        self.name, port = name, free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
+        # The suite runs discovery itself (mid-load), not on the cron schedule: a date that never comes.
+        env.update(settings_env(settings), PORT=str(port), DISCOVERY_CRON="0 0 31 2 *", LOG_FORMAT="json",
+                   PYTHONPATH=str(ROOT))
+        self.log_path = log_dir / f"instance-{name}.log"
+        self._log = open(self.log_path, "wb")
+        # cwd: the data folder, so no `.env` of the checkout's is read.
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "serve", "--host", "127.0.0.1"],
+                                        cwd=settings.data_dir, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"instance {name} did not start; its log:\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
 
     def close(self) -> None:
-        self.served.__exit__(None, None, None)
-        self.services.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
 
 
 @dataclass
@@ -249,6 +286,7 @@ class Rig:
     claude: FakeAnthropic
     script: ClaudeScript
     settings: object
+    services: object = None          # this process's own (discovery runs here, mid-load)
     instances: list[Instance] = field(default_factory=list)
     next_ticket: int = 100_000
     next_question: int = 0
@@ -264,7 +302,7 @@ class Rig:
         return [f"CF{n:07d}" for n in range(first, first + count)]
 
 
-def build_rig(plan: Plan, database_url: str | None = None, stack=None) -> Rig:
+def build_rig(plan: Plan, database_url: str | None = None, stack=None, log_dir: Path | None = None) -> Rig:
     """Everything the phases need; `stack` (an ExitStack) closes it. Without `database_url` the
     suite's own PostgreSQL cluster is started (required for the PostgreSQL phase)."""
     from settings import load_settings
@@ -281,6 +319,7 @@ def build_rig(plan: Plan, database_url: str | None = None, stack=None) -> Rig:
     claude = stack.enter_context(FakeAnthropic(default=script))
     data_dir = tempfile.mkdtemp(prefix="cib-faults-data-")
     stack.callback(shutil.rmtree, data_dir, True)
+    log_dir = log_dir or Path(data_dir)
     settings = load_settings(
         database_url=database_url, redis_url=redis_server.url, redis_key_prefix=f"cibfaults:{uuid.uuid4().hex[:6]}:",
         data_dir=Path(data_dir), pseudonym_secret="faults-pseudonyms",
@@ -295,8 +334,12 @@ def build_rig(plan: Plan, database_url: str | None = None, stack=None) -> Rig:
     finally:
         db.close()
     rig = Rig(plan, postgres, redis_server, slack, gorgias, claude, script, settings)
+    from wiring import build_services
+
+    rig.services = build_services(settings)
+    stack.callback(rig.services.close)
     for name in ("A", "B"):
-        instance = Instance(name, settings)
+        instance = Instance(name, settings, log_dir)
         stack.callback(instance.close)
         rig.instances.append(instance)
     return rig
@@ -479,7 +522,7 @@ def run_phase(rig: Rig, name: str) -> PhaseResult:
         from analytics.context import after_discovery_run
         from discovery.pipeline import run_discovery
 
-        services = rig.instances[0].services
+        services = rig.services
         summary = run_discovery(services.db, rig.settings, on_published=lambda *a, **k: after_discovery_run(services.ctx))
         discovery["status"] = f"{summary.status} in {summary.seconds:.1f} s"
 
@@ -657,10 +700,12 @@ def failures(table: list[dict], results: list[PhaseResult]) -> list[str]:
     return found
 
 
-def run_suite(plan: Plan, database_url: str | None = None) -> tuple[list[dict], list[PhaseResult]]:
-    """Build the rig, run the plan's phases in order, tear everything down; the table rows and results."""
+def run_suite(plan: Plan, database_url: str | None = None,
+              log_dir: Path | None = None) -> tuple[list[dict], list[PhaseResult]]:
+    """Build the rig, run the plan's phases in order, tear everything down; the table rows and results.
+    `log_dir`: where the instances' logs are kept (default: the rig's data folder, removed at the end)."""
     with contextlib.ExitStack() as stack:
-        rig = build_rig(plan, database_url, stack)
+        rig = build_rig(plan, database_url, stack, log_dir)
         results = [run_phase(rig, name) for name in plan.phases]
     return rows(results), results
 
@@ -675,8 +720,10 @@ def main() -> int:
     args = parser.parse_args()
     import logging
 
-    # The faults log warnings and errors by design: they go to a file, the table to the terminal.
-    log_file = Path(tempfile.gettempdir()) / "cib-bench-faults.log"
+    # The faults log warnings and errors by design: they go to files, the table to the terminal.
+    log_dir = Path(tempfile.gettempdir()) / "cib-bench-faults"
+    log_dir.mkdir(exist_ok=True)
+    log_file = log_dir / "bench.log"
     logging.basicConfig(level=logging.WARNING, filename=log_file, filemode="w", force=True)
     plan = QUICK if args.quick else FULL
     if args.phases:
@@ -687,10 +734,10 @@ def main() -> int:
     if args.outage is not None:
         plan = replace(plan, outage_seconds=args.outage)
     started = time.monotonic()
-    table, results = run_suite(plan)
+    table, results = run_suite(plan, log_dir=log_dir)
     print_table(table, results, plan)
     problems = failures(table, results)
-    print(f"\nwall time {time.monotonic() - started:.0f} s; the app's log: {log_file}")
+    print(f"\nwall time {time.monotonic() - started:.0f} s; logs (this process's, each instance's): {log_dir}")
     for problem in problems:
         print("FAILED:", problem)
     print("all assertions hold" if not problems else f"{len(problems)} assertion(s) failed")
