@@ -127,9 +127,15 @@ def use_json(log_format: str | None, stream: IO) -> bool:
     return chosen == "json"
 
 
+_installed: logging.Handler | None = None   # the handler the last configure_logging call put on the root
+
+
 def configure_logging(level: str | int, log_format: str | None = None, stream: IO | None = None) -> logging.Handler:
-    """Replace the root logger's handlers with one writing to `stream` (stderr: stdout belongs to
-    the command's own output, and to the protocol for `mcp`). Returns the handler."""
+    """Put the process's one handler on the root logger, writing to `stream` (stderr: stdout belongs
+    to the command's own output, and to the protocol for `mcp`); a second call replaces the first
+    call's handler. Handlers others installed stay (an embedding program's, a test session's
+    capture). Returns the handler."""
+    global _installed
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
     if use_json(log_format, stream):
@@ -141,9 +147,10 @@ def configure_logging(level: str | int, log_format: str | None = None, stream: I
     for log_filter in log_filters():
         handler.addFilter(log_filter)
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    if _installed is not None:
+        root.removeHandler(_installed)
     root.addHandler(handler)
+    _installed = handler
     root.setLevel(level.upper() if isinstance(level, str) else level)
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
     return handler

@@ -2,6 +2,7 @@
 a Redis key prefix per session, settings pointing at both, and the reference data folder."""
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -39,6 +40,22 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif reporter:
         reporter.write_line(f"log privacy: {len(LOG_CAPTURE.handler.records)} log records checked, no leaks")
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_as_before():
+    """A test that runs a command in-process (`app.main`) installs the command's log handler on a
+    stream pytest closes after the test: the root logger's handlers and level are put back, so later
+    threads never write to a closed stream and the session's capture stays the only listener."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    if root.handlers != handlers or root.level != level:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        for handler in [h for h in handlers if h not in root.handlers]:
+            root.addHandler(handler)
+        root.setLevel(level)
 
 
 def _url_for(name: str) -> str:

@@ -73,6 +73,19 @@ def test_json_lines_off_a_terminal_with_the_correlation_id(restore_root):
     assert second["correlation_id"] == "-"
 
 
+def test_a_second_configuration_replaces_the_first_and_keeps_other_handlers(restore_root):
+    """An in-process command (a test's app.main, an embedding program) must not unplug handlers it
+    did not install, such as this session's log-privacy capture."""
+    kept = logging.NullHandler()
+    logging.getLogger().addHandler(kept)
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging("INFO", "json", stream=first)
+    configure_logging("INFO", "json", stream=second)
+    logging.getLogger("cib.test").info("once")
+    assert first.getvalue() == "" and json.loads(second.getvalue())["message"] == "once"
+    assert kept in logging.getLogger().handlers
+
+
 def test_text_on_a_terminal_and_log_format_forces_either(restore_root):
     terminal = _Terminal()
     configure_logging("INFO", "auto", stream=terminal)
